@@ -1,0 +1,16 @@
+// The `batchlab` subcommands. Each returns the process exit status:
+// 0 success, 1 a failure while working, 2 bad input (reported in one line before any work).
+#pragma once
+
+namespace batchlab::cli {
+
+int cmd_sweep(int argc, char** argv);        // simulated study from an INI file
+int cmd_plot(int argc, char** argv);         // calls plots/*.py on a results directory
+int cmd_noise_scale(int argc, char** argv);  // gradient noise scale of a landscape
+#ifdef BATCHLAB_HAVE_REALTRAIN
+int cmd_train(int argc, char** argv);        // one real data-parallel training run
+int cmd_study(int argc, char** argv);        // real-training study over batch sizes x lr grid
+int cmd_pack(int argc, char** argv);         // ImageFolder -> shard files
+#endif
+
+}  // namespace batchlab::cli

@@ -1,0 +1,6 @@
+// TEMPORARY placeholder until the owning change lands.
+#include <cstdio>
+#include "experiments/commands.h"
+namespace batchlab::cli {
+int cmd_study(int, char**) { std::fprintf(stderr, "batchlab: 'study' is not built yet\n"); return 2; }
+}  // namespace batchlab::cli

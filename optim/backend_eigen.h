@@ -1,0 +1,67 @@
+// The Eigen backend of the update rules: contiguous vectors of float or double.
+//
+// Every update rule in optim/ is a template over a *backend* B, a struct of static functions
+// over three types:
+//   B::Buffer  owned state (momentum, Adam moments), created by B::zeros_like
+//   B::View    a mutable view of one parameter group (written in place)
+//   B::CView   a read-only view (gradients are never written: logged gradient norms and
+//              LARS trust ratios must see the gradient the model produced)
+// The same rule code runs on torch tensors through realtrain/torch_backend.h, which provides
+// the same functions; tests/realtrain checks the two agree.
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+
+namespace batchlab::optim {
+
+template <class S>
+struct EigenBackend {
+  using Scalar = S;
+  using Buffer = Eigen::Matrix<S, Eigen::Dynamic, 1>;
+  using View = Eigen::Ref<Buffer>;
+  using CView = Eigen::Ref<const Buffer>;
+
+  static Buffer zeros_like(CView x) { return Buffer::Zero(x.size()); }
+  static std::size_t numel(CView x) { return static_cast<std::size_t>(x.size()); }
+  static void copy(CView src, View dst) { dst = src; }
+  static void fill(View x, double value) { x.setConstant(static_cast<S>(value)); }
+  static void scale(View y, double a) { y *= static_cast<S>(a); }
+  // y = a x + b y
+  static void axpby(double a, CView x, double b, View y) {
+    y = static_cast<S>(a) * x + static_cast<S>(b) * y;
+  }
+  // y = b y + a x1 x2 (elementwise)
+  static void addcmul(double b, View y, double a, CView x1, CView x2) {
+    y = static_cast<S>(b) * y + static_cast<S>(a) * x1.cwiseProduct(x2);
+  }
+  // out = (m ms) / (sqrt(v vs) + eps): the bias-corrected Adam direction.
+  static void adam_direction(View out, CView m, CView v, double ms, double vs, double eps) {
+    out = (static_cast<S>(ms) * m).array() /
+          ((static_cast<S>(vs) * v).array().sqrt() + static_cast<S>(eps));
+  }
+  // y += a (m ms) / (sqrt(v vs) + eps), fused so Adam touches each array once.
+  static void add_adam_direction(View y, double a, CView m, CView v, double ms, double vs,
+                                 double eps) {
+    y.array() += static_cast<S>(a) * (static_cast<S>(ms) * m).array() /
+                 ((static_cast<S>(vs) * v).array().sqrt() + static_cast<S>(eps));
+  }
+  // y = b y + a x1 / x2^p elementwise (diagonal preconditioning, x2 > 0)
+  static void add_scaled_pow(double b, View y, double a, CView x1, CView x2, double p) {
+    y = static_cast<S>(b) * y +
+        static_cast<S>(a) * (x1.array() * x2.array().pow(static_cast<S>(-p))).matrix();
+  }
+  static double norm(CView x) { return static_cast<double>(x.template cast<double>().norm()); }
+  static double squared_norm(CView x) {
+    return static_cast<double>(x.template cast<double>().squaredNorm());
+  }
+  static double dot(CView x, CView y) {
+    return static_cast<double>(x.template cast<double>().dot(y.template cast<double>()));
+  }
+  static bool all_finite(CView x) { return x.allFinite(); }
+};
+
+using EigenD = EigenBackend<double>;
+using EigenF = EigenBackend<float>;
+
+}  // namespace batchlab::optim

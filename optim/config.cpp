@@ -1,0 +1,74 @@
+#include "optim/config.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "optim/backend_eigen.h"
+#include "optim/registry.h"
+
+namespace batchlab::optim {
+namespace {
+
+std::string num(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+void require(bool ok, const std::string& what, double value, const std::string& rule) {
+  if (!ok) throw ConfigError("optimizer." + what + " = " + num(value) + ": must be " + rule);
+}
+
+}  // namespace
+
+std::string canonical_rule_name(const std::string& name) {
+  if (name == "lars") return "lars:paper";
+  if (name == "lamb") return "lamb:paper";
+  return name;
+}
+
+std::vector<std::string> rule_names() {
+  std::vector<std::string> names;
+  for (const auto& [k, v] : rule_registry<EigenD>()) names.push_back(k);
+  return names;
+}
+
+void validate_config(const OptimizerConfig& c) {
+  const auto& table = rule_registry<EigenD>();
+  if (table.find(canonical_rule_name(c.name)) == table.end()) {
+    std::string known;
+    for (const auto& n : rule_names()) known += (known.empty() ? "" : ", ") + n;
+    throw ConfigError("optimizer.name = '" + c.name + "': unknown optimizer (known: " + known + ")");
+  }
+  require(std::isfinite(c.momentum) && c.momentum >= 0.0 && c.momentum < 1.0, "momentum",
+          c.momentum, "in [0, 1)");
+  require(c.dampening >= 0.0 && c.dampening < 1.0, "dampening", c.dampening, "in [0, 1)");
+  require(c.beta1 >= 0.0 && c.beta1 < 1.0, "beta1", c.beta1, "in [0, 1)");
+  require(c.beta2 >= 0.0 && c.beta2 < 1.0, "beta2", c.beta2, "in [0, 1)");
+  require(std::isfinite(c.eps) && c.eps >= 0.0, "eps", c.eps, ">= 0");
+  require(std::isfinite(c.weight_decay) && c.weight_decay >= 0.0, "weight_decay", c.weight_decay,
+          ">= 0");
+  require(std::isfinite(c.trust_coefficient) && c.trust_coefficient > 0.0, "trust_coefficient",
+          c.trust_coefficient, "> 0");
+  require(c.trust_eps >= 0.0, "trust_eps", c.trust_eps, ">= 0");
+  require(c.lamb_phi_lower >= 0.0, "lamb_phi_lower", c.lamb_phi_lower, ">= 0");
+  require(c.lamb_phi_upper > c.lamb_phi_lower, "lamb_phi_upper", c.lamb_phi_upper,
+          "> lamb_phi_lower");
+  require(std::isfinite(c.max_grad_norm) && c.max_grad_norm >= 0.0, "max_grad_norm",
+          c.max_grad_norm, ">= 0 (0 = off)");
+  require(std::isfinite(c.precond_power) && c.precond_power >= 0.0, "precond_power",
+          c.precond_power, ">= 0");
+}
+
+void validate_groups(const std::vector<GroupOptions>& groups) {
+  if (groups.empty()) throw ConfigError("optimizer: at least one parameter group is required");
+  for (const auto& g : groups) {
+    if (!(std::isfinite(g.lr_mult) && g.lr_mult >= 0.0))
+      throw ConfigError("group '" + g.name + "': lr_mult = " + num(g.lr_mult) + ": must be >= 0");
+    if (!(std::isfinite(g.weight_decay_mult) && g.weight_decay_mult >= 0.0))
+      throw ConfigError("group '" + g.name + "': weight_decay_mult = " + num(g.weight_decay_mult) +
+                        ": must be >= 0");
+  }
+}
+
+}  // namespace batchlab::optim

@@ -1,0 +1,1 @@
+#include "realtrain/data/data_error.h"

@@ -1,0 +1,76 @@
+// A simulated trial: one (landscape, optimizer config, batch size, lr, momentum, seed) run until
+// the test metric crosses the target or max_steps. The study engine (experiments/) builds the
+// grid of TrialSpecs and calls run_trial on a thread pool; this is the only entry it needs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "optim/config.h"
+#include "optim/schedule.h"
+#include "optim/sync_policy.h"
+
+namespace batchlab::sim {
+
+struct LandscapeConfig {
+  std::string kind = "nqm";  // nqm | linreg | logreg | mlp
+  // Noisy quadratic model (Zhang et al. 2019): h_i = i^-curvature_power,
+  // c_i = i^-noise_power (per-example noise variance), E[theta_0,i^2] = init_variance.
+  std::int64_t dim = 10000;
+  double curvature_power = 1.0;
+  double noise_power = 1.0;
+  double init_variance = 1.0;
+  int layers = 1;  // sampled NQM / mlp: dimensions grouped into this many layers
+  // Finite-sum problems (linreg, logreg, mlp): synthetic Gaussian data from a teacher.
+  std::int64_t train_examples = 8192;
+  std::int64_t test_examples = 2048;
+  std::int64_t input_dim = 32;
+  std::vector<std::int64_t> hidden = {64, 64};  // mlp hidden widths (student and teacher)
+  double label_noise = 0.1;   // linreg: noise std; logreg/mlp: label flip probability
+  std::uint64_t data_seed = 0;  // the dataset is drawn from this, not from the trial seed
+};
+
+enum class TrialStatus { kReached, kNotReached, kDiverged };
+std::string to_string(TrialStatus s);
+
+struct TrialSpec {
+  std::string study;
+  std::string optimizer_label;   // as written in results (e.g. "momentum", "lamb:paper")
+  LandscapeConfig landscape;
+  optim::OptimizerConfig optimizer;  // name, momentum etc. (momentum already set from the grid)
+  std::string mode = "analytic";    // analytic | sampled
+  std::int64_t batch_size = 1;      // global batch (workers x per-worker batch)
+  double lr = 0.1;                  // base lr at this batch size (scaling already applied)
+  double ema_decay = 0.0;           // gamma of iterate EMA (optimizer "ema"); 0 = off
+  optim::ScheduleConfig schedule;   // warm-up and decay around lr
+  optim::SyncPolicy sync;           // sampled mode with workers > 1
+  int workers = 1;                  // simulated data-parallel workers (sampled mode)
+  int node_size = 0;                // hierarchical: workers per node (0 = workers)
+  std::uint64_t seed = 0;
+  double target = 0.01;             // metric threshold: reached when metric < target
+  std::int64_t max_steps = 100000;
+  std::int64_t eval_every = 1;      // sampled mode: evaluate the metric every this many steps
+  bool record_curve = false;        // fill TrialResult::curve (log-spaced steps)
+};
+
+struct CurvePoint {
+  std::int64_t step;
+  double lr;
+  double metric;
+};
+
+struct TrialResult {
+  TrialStatus status = TrialStatus::kNotReached;
+  std::int64_t steps_to_target = -1;  // -1 unless reached
+  double final_metric = 0.0;          // at steps_to_target if reached, else at the last step
+  double wall_s = 0.0;
+  std::vector<CurvePoint> curve;
+};
+
+// Throws optim::ConfigError for an impossible spec (before any work).
+void validate(const TrialSpec& spec);
+// Runs one trial; deterministic given spec (RNG streams derived from spec.seed by hashing).
+TrialResult run_trial(const TrialSpec& spec);
+
+}  // namespace batchlab::sim
