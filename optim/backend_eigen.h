@@ -51,6 +51,43 @@ struct EigenBackend {
     y = static_cast<S>(b) * y +
         static_cast<S>(a) * (x1.array() * x2.array().pow(static_cast<S>(-p))).matrix();
   }
+  // z = a x + b y + c z  (b = 0: y is not read). One pass for momentum with L2 decay.
+  static void axpbypcz(double a, CView x, double b, CView y, double c, View z) {
+    if (b == 0.0) {
+      axpby(a, x, c, z);
+      return;
+    }
+    z = static_cast<S>(a) * x + static_cast<S>(b) * y + static_cast<S>(c) * z;
+  }
+  // Adam's moment updates for the direction d = a g + c w (c = 0: w is not read):
+  //   m = b1 m + (1 - b1) d;   v = b2 v + (1 - b2) d^2
+  // One pass over g, m, v (and w) instead of three: Adam is memory bound, and d never has to
+  // be stored (gradients are read-only, so L2 decay cannot be added into g).
+  static void adam_moments(View m, View v, double b1, double b2, double a, CView g, double c,
+                           CView w) {
+    const Eigen::Index n = m.size();
+    S* __restrict pm = m.data();
+    S* __restrict pv = v.data();
+    const S* __restrict pg = g.data();
+    const S sb1 = static_cast<S>(b1), sc1 = static_cast<S>(1.0 - b1);
+    const S sb2 = static_cast<S>(b2), sc2 = static_cast<S>(1.0 - b2);
+    const S sa = static_cast<S>(a), sc = static_cast<S>(c);
+    if (c == 0.0) {
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const S d = sa * pg[i];
+        pm[i] = sb1 * pm[i] + sc1 * d;
+        pv[i] = sb2 * pv[i] + sc2 * d * d;
+      }
+    } else {
+      const S* __restrict pw = w.data();
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const S d = sa * pg[i] + sc * pw[i];
+        pm[i] = sb1 * pm[i] + sc1 * d;
+        pv[i] = sb2 * pv[i] + sc2 * d * d;
+      }
+    }
+  }
+  static double min_value(CView x) { return static_cast<double>(x.minCoeff()); }
   static double norm(CView x) { return static_cast<double>(x.template cast<double>().norm()); }
   static double squared_norm(CView x) {
     return static_cast<double>(x.template cast<double>().squaredNorm());

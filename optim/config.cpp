@@ -58,6 +58,9 @@ void validate_config(const OptimizerConfig& c) {
           c.max_grad_norm, ">= 0 (0 = off)");
   require(std::isfinite(c.precond_power) && c.precond_power >= 0.0, "precond_power",
           c.precond_power, ">= 0");
+  // Settings a rule does not support (e.g. trust_eps with lars:paper) are rejected by the
+  // rule's constructor; building one here (no state is allocated) reports them up front.
+  (void)make_rule<EigenD>(c);
 }
 
 void validate_groups(const std::vector<GroupOptions>& groups) {

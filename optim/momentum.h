@@ -5,11 +5,15 @@
 //   with m' = m lr_t / lr_{t-1} when momentum_correction is on (their eq. 10), else m' = m.
 // With a constant lr the two forms give identical iterates; they differ when the lr changes,
 // which is exactly what momentum correction repairs.
-// The buffer starts at zero (so the first step is lr (1 - dampening) g in the PyTorch form;
-// PyTorch itself starts the buffer at g: use lars:apex-style semantics via dampening = 0 and
-// note the first step differs by the factor (1 - dampening) only).
+//
+// First step: the buffer starts at zero, in both forms. PyTorch's SGD instead sets the buffer
+// to the first (g + wd w) without dampening. With dampening = 0 (the usual setting) the two
+// conventions give the same v_1 = g_1 + wd w_1 and therefore identical iterates. With
+// dampening d > 0 our first buffer is (1 - d) times PyTorch's, a difference that then decays
+// like m^t. lars:apex (lars.h) reproduces PyTorch's initialisation exactly.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "optim/rule.h"
@@ -27,19 +31,27 @@ class Momentum final : public Rule<B> {
       : m_(cfg.momentum),
         damp_(cfg.dampening),
         lr_in_buffer_(cfg.lr_in_momentum),
-        correction_(cfg.momentum_correction) {}
+        correction_(cfg.momentum_correction) {
+    // Settings that the chosen form would silently ignore are errors.
+    if (lr_in_buffer_ && damp_ != 0.0)
+      throw ConfigError("optimizer.dampening = " + std::to_string(damp_) +
+                        ": not supported with lr_in_momentum = true (Goyal form has no dampening)");
+    if (correction_ && !lr_in_buffer_)
+      throw ConfigError(
+          "optimizer.momentum_correction = true: needs lr_in_momentum = true (the PyTorch form "
+          "v <- m v + g is already invariant to lr changes)");
+  }
 
   double step(std::size_t group, View w, CView g, const StepContext& c) override {
     Buffer& v = v_[group];
     if (lr_in_buffer_) {
       const double m = correction_ && c.prev_lr > 0.0 ? m_ * c.lr / c.prev_lr : m_;
-      B::axpby(c.lr * c.grad_scale, g, m, v);     // v <- m' v + lr g
-      if (c.weight_decay != 0.0) B::axpby(c.lr * c.weight_decay, w, 1.0, v);
-      B::axpby(-1.0, v, 1.0, w);                  // w <- w - v
+      B::axpbypcz(c.lr * c.grad_scale, g, c.lr * c.weight_decay, w, m, v);  // v <- m' v + lr (g + wd w)
+      B::axpby(-1.0, v, 1.0, w);                                          // w <- w - v
     } else {
-      B::axpby((1.0 - damp_) * c.grad_scale, g, m_, v);  // v <- m v + (1-d) g
-      if (c.weight_decay != 0.0) B::axpby((1.0 - damp_) * c.weight_decay, w, 1.0, v);
-      B::axpby(-c.lr, v, 1.0, w);                        // w <- w - lr v
+      const double k = 1.0 - damp_;
+      B::axpbypcz(k * c.grad_scale, g, k * c.weight_decay, w, m_, v);  // v <- m v + (1-d)(g + wd w)
+      B::axpby(-c.lr, v, 1.0, w);                                     // w <- w - lr v
     }
     return 1.0;
   }

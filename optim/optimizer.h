@@ -40,6 +40,9 @@ class Optimizer {
       throw std::invalid_argument("Optimizer::step: expected " + std::to_string(groups_.size()) +
                                   " groups, got " + std::to_string(params.size()) + " params / " +
                                   std::to_string(grads.size()) + " grads");
+    if (!(std::isfinite(lr) && lr >= 0.0))
+      throw ConfigError("Optimizer::step: lr = " + std::to_string(lr) + " at update " +
+                        std::to_string(steps_ + 1) + ": must be finite and >= 0");
     if (!initialized_) {
       for (std::size_t i = 0; i < groups_.size(); ++i) rule_->init_group(i, params[i]);
       initialized_ = true;

@@ -8,7 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "optim/adam.h"
+#include "optim/adamw.h"
+#include "optim/lamb.h"
+#include "optim/lars.h"
 #include "optim/momentum.h"
+#include "optim/nesterov.h"
+#include "optim/precond.h"
 #include "optim/rule.h"
 #include "optim/sgd.h"
 
@@ -22,6 +28,22 @@ const std::map<std::string, RuleFactory<B>>& rule_registry() {
   static const std::map<std::string, RuleFactory<B>> table = {
       {"sgd", [](const OptimizerConfig& c) { return std::make_unique<Sgd<B>>(c); }},
       {"momentum", [](const OptimizerConfig& c) { return std::make_unique<Momentum<B>>(c); }},
+      {"nesterov", [](const OptimizerConfig& c) { return std::make_unique<Nesterov<B>>(c); }},
+      {"adam", [](const OptimizerConfig& c) { return std::make_unique<Adam<B>>(c); }},
+      {"adamw", [](const OptimizerConfig& c) { return std::make_unique<AdamW<B>>(c); }},
+      {"precond", [](const OptimizerConfig& c) { return std::make_unique<Precond<B>>(c); }},
+      {"lars:paper",
+       [](const OptimizerConfig& c) { return std::make_unique<Lars<B>>(c, LarsVariant::kPaper); }},
+      {"lars:tf",
+       [](const OptimizerConfig& c) { return std::make_unique<Lars<B>>(c, LarsVariant::kTf); }},
+      {"lars:apex",
+       [](const OptimizerConfig& c) { return std::make_unique<Lars<B>>(c, LarsVariant::kApex); }},
+      {"lamb:paper",
+       [](const OptimizerConfig& c) { return std::make_unique<Lamb<B>>(c, LambVariant::kPaper); }},
+      {"lamb:apex",
+       [](const OptimizerConfig& c) { return std::make_unique<Lamb<B>>(c, LambVariant::kApex); }},
+      {"lamb:nobias",
+       [](const OptimizerConfig& c) { return std::make_unique<Lamb<B>>(c, LambVariant::kNoBias); }},
   };
   return table;
 }
