@@ -37,6 +37,12 @@ struct ScheduleConfig {
 DecayKind parse_decay(const std::string& name);
 WarmupKind parse_warmup(const std::string& name);
 
+// Warm-up and milestones are often given in epochs (Goyal et al.: 5 warm-up epochs, decays at
+// epochs 30, 60, 80). steps = round(epochs x steps_per_epoch); `field` names the setting in the
+// error (ConfigError for epochs < 0 or not finite, steps_per_epoch <= 0).
+std::int64_t steps_from_epochs(double epochs, std::int64_t steps_per_epoch,
+                               const std::string& field = "epochs");
+
 class LrSchedule {
  public:
   // Throws ConfigError for invalid settings (warm-up longer than the run, negative lr, ...).

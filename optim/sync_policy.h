@@ -3,9 +3,13 @@
 //   sync              all-reduce gradients before every update (ordinary large-batch SGD)
 //   local:H           local SGD (Stich 2019): no gradient exchange; average parameters after
 //                     every H-th update
-//   post-local:H@t0   Lin et al. 2020: sync for updates 0..t0-1, then local:H counted from t0
-//                     (averages after updates t0+H, t0+2H, ... in 1-based update counts), as
-//                     PyTorch's PeriodicModelAverager(period=H, warmup_steps=t0)
+//   post-local:H@t0   Lin et al. 2020: sync for updates 0..t0-1 (0-based), then local:H
+//                     counted from t0: averages after t0+H, t0+2H, ... updates are done, so
+//                     post-local:H@0 is local:H. Gradient all-reduce stops where PyTorch's
+//                     PostLocalSGDState(start_localSGD_iter=t0) stops it, but PyTorch's
+//                     PeriodicModelAverager(period=H, warmup_steps=t0) averages one update
+//                     earlier in each period (after t0+1, t0+1+H, ... done updates: it tests
+//                     the 0-based index of the update just taken). The two agree for H = 1.
 //   hier:H1:H2        hierarchical local SGD: average within a node after every H1-th update and
 //                     across all workers after every (H1 H2)-th update
 // Whether momentum buffers are averaged together with the parameters is explicit
