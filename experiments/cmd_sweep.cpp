@@ -1,6 +1,149 @@
-// TEMPORARY placeholder until the owning change lands.
+// batchlab sweep CONFIG.ini [--section.key=value ...] [--no-plot]
+//
+// A simulated study: every trial of the grid through sim::run_trial on a thread pool, results
+// streamed to the output directory (resumable), then the critical-batch fit per optimizer.
+// Exit status: 0 done, 1 failure while working, 2 bad input (one line, nothing written).
 #include <cstdio>
+#include <string>
+
 #include "experiments/commands.h"
+#include "experiments/plots.h"
+#include "experiments/progress.h"
+#include "experiments/provenance.h"
+#include "experiments/results_writer.h"
+#include "experiments/study_engine.h"
+#include "experiments/sweep_config.h"
+#include "optim/config.h"
+#include "sim/trial.h"
+
 namespace batchlab::cli {
-int cmd_sweep(int, char**) { std::fprintf(stderr, "batchlab: 'sweep' is not built yet\n"); return 2; }
+
+using namespace batchlab::experiments;
+
+namespace {
+
+TrialState state_of(sim::TrialStatus s) {
+  switch (s) {
+    case sim::TrialStatus::kReached: return TrialState::kReached;
+    case sim::TrialStatus::kNotReached: return TrialState::kNotReached;
+    case sim::TrialStatus::kDiverged: return TrialState::kDiverged;
+  }
+  return TrialState::kNotReached;
+}
+
+std::string describe(const TrialPoint& p) {
+  return "trial " + std::to_string(p.trial_id) + " (optimizer " + p.optimizer + ", batch_size " +
+         std::to_string(p.batch_size) + ", lr " + format_number(p.lr) + ", momentum " + format_number(p.momentum) +
+         ", seed " + std::to_string(p.seed) + ")";
+}
+
+}  // namespace
+
+int cmd_sweep(int argc, char** argv) {
+  const char* who = "batchlab sweep";
+  SweepConfig cfg;
+  StudyGrid grid;
+  // ---- everything that can be wrong with the input, before any work ----
+  try {
+    if (!parse_sweep_args(argc, argv, cfg)) return 0;
+    grid = make_grid(cfg);
+  } catch (const optim::ConfigError& e) {
+    std::fprintf(stderr, "%s: %s\n", who, e.what());
+    return 2;
+  }
+  {
+    TrialPoint p;
+    try {
+      for (std::int64_t id = 0; id < grid.size(); ++id) {
+        p = grid.point(id);
+        sim::validate(make_trial_spec(cfg, p));
+      }
+    } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
+      std::fprintf(stderr, "%s: %s: %s\n", who, describe(p).c_str(), e.what());
+      return 2;
+    }
+  }
+  ResultsWriter writer(cfg.output_dir, grid, {.curves = cfg.record_curves});
+  try {
+    writer.check_resumable(cfg.resolved);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", who, e.what());
+    return 2;
+  }
+
+  // ---- the study ----
+  try {
+    nlohmann::json prov = provenance(argc + 1, argv - 1);  // argv[-1] is "batchlab"
+    BestTracker tracker(grid);
+    const std::int64_t done = writer.open(cfg.resolved, tracker);
+    if (done > 0)
+      std::fprintf(stderr, "%s: resuming %s: %lld of %lld trials already done\n", who, cfg.output_dir.c_str(),
+                   static_cast<long long>(done), static_cast<long long>(grid.size()));
+    ProgressBar bar("sweep " + cfg.study_name, grid.size(), done);
+    const std::string metric = metric_name(cfg);
+    const TrialRunner runner = [&](const TrialPoint& p) {
+      const sim::TrialResult r = sim::run_trial(make_trial_spec(cfg, p));
+      TrialOutcome o;
+      o.state = state_of(r.status);
+      o.steps_to_target = r.steps_to_target;
+      o.final_metric = r.final_metric;
+      o.metric = metric;
+      for (const auto& c : r.curve) o.curve.push_back({c.step, c.lr, c.metric});
+      return o;
+    };
+    const TrialSink sink = [&](const TrialPoint& p, TrialOutcome&& o) {
+      writer.append(p, o);
+      tracker.add(p, o);
+      bar.tick();
+    };
+    run_trials(grid, done, runner, sink, {.threads = cfg.threads});
+    writer.flush();
+    bar.finish();
+
+    prov["finished_utc"] = utc_now_iso();
+    prov["seeds"] = cfg.seeds;
+    prov["threads"] = cfg.threads;
+    prov["resumed_at_trial"] = done;
+    const nlohmann::json extra = {
+        {"study", cfg.study_name},   {"landscape", cfg.landscape.kind}, {"mode", cfg.mode},
+        {"target", cfg.target},      {"metric", metric},                {"max_steps", cfg.max_steps},
+        {"config", cfg.config_path}, {"provenance", prov}};
+    const auto summaries = write_summaries(writer.dir(), grid, tracker, extra);
+
+    for (const auto& s : summaries)
+      if (!s.edge_batches.empty()) {
+        std::string bs;
+        for (auto b : s.edge_batches) {
+          if (!bs.empty()) bs += ',';
+          bs += std::to_string(b);
+        }
+        std::fprintf(stderr, "%s: warning: %s: best lr on the edge of study.lr_grid at batch sizes %s (widen the grid)\n",
+                     who, s.optimizer.c_str(), bs.c_str());
+      }
+    std::printf("%-14s %12s %12s %14s %10s %12s\n", "optimizer", "B_crit", "S_min", "E_min", "fit_rms", "knee_B");
+    for (const auto& s : summaries) {
+      if (!s.fit.ok) {
+        std::printf("%-14s %12s   (fewer than 2 batch sizes reached the target)\n", s.optimizer.c_str(), "-");
+        continue;
+      }
+      std::printf("%-14s %12.4g %12.4g %14.4g %10.3g %12.4g%s\n", s.optimizer.c_str(), s.fit.b_crit, s.fit.s_min,
+                  s.fit.e_min, s.fit.rms_log_error, s.fit.knee_batch, s.fit.bounded ? "" : "  (unbounded fit)");
+    }
+    const std::string d = writer.dir().string();
+    std::printf("results: %s/{config.ini,summary.json,trials.csv,steps_vs_batch.csv%s}\n", d.c_str(),
+                cfg.record_curves ? ",curves.csv" : "");
+    if (!cfg.no_plot) {
+      if (run_plots(writer.dir(), who) == 0)
+        std::printf("plots:   %s/{steps_vs_batch,lr_vs_batch%s}.{png,pdf}\n", d.c_str(),
+                    cfg.record_curves ? ",curves" : "");
+      else
+        std::fprintf(stderr, "%s: warning: plots not written (results are complete)\n", who);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", who, e.what());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace batchlab::cli

@@ -1,0 +1,170 @@
+#include "experiments/grid.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <string_view>
+
+#include "optim/config.h"
+
+namespace batchlab::experiments {
+namespace {
+
+using optim::ConfigError;
+
+std::string trim(std::string_view s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return {};
+  const auto e = s.find_last_not_of(" \t");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    const auto p = s.find(sep, start);
+    out.push_back(trim(std::string_view(s).substr(start, p == std::string::npos ? p : p - start)));
+    if (p == std::string::npos) break;
+    start = p + 1;
+  }
+  return out;
+}
+
+[[noreturn]] void bad(const std::string& key, const std::string& text, const std::string& why) {
+  throw ConfigError(key + " = '" + text + "': " + why);
+}
+
+void sort_unique(std::vector<double>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+}  // namespace
+
+double parse_double(const std::string& key, const std::string& text) {
+  const std::string t = trim(text);
+  if (t.empty()) bad(key, text, "empty value, expected a number");
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(t.c_str(), &end);
+  if (end != t.c_str() + t.size() || errno == ERANGE || !std::isfinite(v))
+    bad(key, text, "not a finite number");
+  return v;
+}
+
+std::int64_t parse_int(const std::string& key, const std::string& text) {
+  const std::string t = trim(text);
+  if (t.empty()) bad(key, text, "empty value, expected an integer");
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(t.c_str(), &end, 10);
+  if (end != t.c_str() + t.size() || errno == ERANGE) bad(key, text, "not an integer");
+  return static_cast<std::int64_t>(v);
+}
+
+bool parse_bool(const std::string& key, const std::string& text) {
+  const std::string t = trim(text);
+  if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
+  if (t == "false" || t == "0" || t == "no" || t == "off") return false;
+  bad(key, text, "not a boolean (true/false)");
+}
+
+std::vector<double> linspace(double lo, double hi, int n) {
+  std::vector<double> v(static_cast<std::size_t>(n));
+  if (n == 1) {
+    v[0] = lo;
+    return v;
+  }
+  // numpy: step = (stop - start) / (num - 1); y = arange(num) * step + start; y[-1] = stop.
+  const double step = (hi - lo) / static_cast<double>(n - 1);
+  for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = static_cast<double>(i) * step + lo;
+  v.back() = hi;
+  return v;
+}
+
+std::vector<double> logspace_values(double lo, double hi, int n) {
+  std::vector<double> e = linspace(std::log10(lo), std::log10(hi), n);
+  for (auto& x : e) x = std::pow(10.0, x);
+  return e;
+}
+
+Grid parse_grid(const std::string& key, const std::string& text) {
+  const std::string t = trim(text);
+  if (t.empty()) bad(key, text, "empty grid");
+  Grid g;
+  const auto colon = t.find(':');
+  if (colon != std::string::npos) {
+    const std::string kind = t.substr(0, colon);
+    const auto parts = split(t.substr(colon + 1), ':');
+    if (kind != "log" && kind != "lin" && kind != "scaled")
+      bad(key, text, "unknown grid kind '" + kind + "' (log:LO:HI:N, lin:LO:HI:N, scaled:LO:HI:N, or a list)");
+    if (parts.size() != 3) bad(key, text, "expected " + kind + ":LO:HI:N");
+    double lo = 0, hi = 0;
+    std::int64_t n = 0;
+    try {
+      lo = parse_double(key, parts[0]);
+      hi = parse_double(key, parts[1]);
+      n = parse_int(key, parts[2]);
+    } catch (const ConfigError&) {
+      bad(key, text, "expected " + kind + ":LO:HI:N with numbers LO, HI and an integer N");
+    }
+    if (n < 1 || n > 100000) bad(key, text, "N = " + std::to_string(n) + " must be in [1, 100000]");
+    if (kind == "lin") {
+      g.values = linspace(lo, hi, static_cast<int>(n));
+    } else {
+      if (!(lo > 0.0 && hi > 0.0)) bad(key, text, "log-spaced grids need LO > 0 and HI > 0");
+      g.values = logspace_values(lo, hi, static_cast<int>(n));
+      g.scaled = kind == "scaled";
+    }
+  } else {
+    for (const auto& item : split(t, ',')) g.values.push_back(parse_double(key, item));
+  }
+  sort_unique(g.values);
+  return g;
+}
+
+std::vector<std::int64_t> parse_batch_sizes(const std::string& key, const std::string& text) {
+  const std::string t = trim(text);
+  std::vector<std::int64_t> out;
+  if (t.starts_with("pow2:")) {
+    const auto parts = split(t.substr(5), ':');
+    if (parts.size() != 2) bad(key, text, "expected pow2:LO:HI (exponents: 2^LO .. 2^HI)");
+    std::int64_t lo = 0, hi = 0;
+    try {
+      lo = parse_int(key, parts[0]);
+      hi = parse_int(key, parts[1]);
+    } catch (const ConfigError&) {
+      bad(key, text, "expected pow2:LO:HI with integer exponents");
+    }
+    if (lo < 0 || hi > 40 || lo > hi) bad(key, text, "need 0 <= LO <= HI <= 40 (exponents of 2)");
+    for (std::int64_t e = lo; e <= hi; ++e) out.push_back(std::int64_t{1} << e);
+    return out;
+  }
+  if (t.empty()) bad(key, text, "empty list of batch sizes");
+  for (const auto& item : split(t, ',')) {
+    const std::int64_t b = parse_int(key, item);
+    if (b <= 0) bad(key, text, "batch size " + std::to_string(b) + " must be > 0");
+    out.push_back(b);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::uint64_t> parse_seeds(const std::string& key, const std::string& text) {
+  const std::string t = trim(text);
+  if (t.empty()) bad(key, text, "empty list of seeds");
+  std::vector<std::uint64_t> out;
+  for (const auto& item : split(t, ',')) {
+    const std::int64_t s = parse_int(key, item);
+    if (s < 0) bad(key, text, "seed " + std::to_string(s) + " must be >= 0");
+    if (std::find(out.begin(), out.end(), static_cast<std::uint64_t>(s)) != out.end())
+      bad(key, text, "seed " + std::to_string(s) + " listed twice");
+    out.push_back(static_cast<std::uint64_t>(s));
+  }
+  return out;
+}
+
+}  // namespace batchlab::experiments

@@ -1,0 +1,17 @@
+// Runs the matplotlib scripts of plots/ on a results directory (PNG + PDF written into it).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace batchlab::experiments {
+
+// plots/ of the source tree (BATCHLAB_SOURCE_DIR) or of an install (<prefix>/share/batchlab/plots,
+// found from the executable's location); BATCHLAB_PLOTS_DIR overrides both. Empty if none.
+std::filesystem::path find_plot_scripts();
+
+// Returns 0 on success; otherwise prints one line to stderr and returns 2 (bad directory) or 1
+// (python3 / matplotlib missing, or a script failed).
+int run_plots(const std::filesystem::path& results_dir, const char* who);
+
+}  // namespace batchlab::experiments

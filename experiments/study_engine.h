@@ -1,0 +1,140 @@
+// The study engine: a grid of trials, run on a thread pool through any trial runner, streamed
+// in trial order to a sink, and reduced to the best trial per (optimizer, batch size).
+//
+// Generic over the runner: `batchlab sweep` plugs in the simulator (sim::run_trial), a real
+// training study plugs in the trainer; both produce the same TrialOutcome and the same files.
+//
+// Grid order (trial_id = index in this order): optimizer, batch size, lr, momentum, ema decay,
+// seed — seeds innermost, so the seeds of one grid point finish together and the reduction keeps
+// only the current point's seeds in memory. Each optimizer has its own momentum and EMA lists
+// (a single 0 when the optimizer has no momentum / no EMA), so different optimizers may have
+// different numbers of trials.
+//
+// Reduction (Shallue et al. 2019; Zhang et al. 2019): a grid point's steps-to-target is the
+// MEDIAN over its seeds, a seed that did not reach the target counting as +infinity; so a point
+// reaches the target when more than half of its seeds do (for an even count, the upper middle
+// seed must reach too) and the result is robust to one unlucky seed. Per (optimizer, batch size)
+// the best point has the fewest steps; ties go to the smaller lr, then the smaller momentum,
+// then the smaller EMA decay (the first in grid order). A best lr at either end of a grid with
+// more than one lr is flagged lr_on_edge: the true optimum may lie outside the grid.
+//
+// Determinism: a trial's outcome depends only on its TrialPoint, and the sink sees outcomes in
+// trial_id order whatever the thread count, so every output file is identical for threads = 1
+// and threads = N (apart from wall_s).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace batchlab::experiments {
+
+enum class TrialState { kReached, kNotReached, kDiverged };
+std::string to_string(TrialState s);
+TrialState parse_state(const std::string& s);  // throws std::invalid_argument
+
+struct OptimizerAxis {
+  std::string label;               // as written in results, e.g. "momentum", "lamb:paper"
+  std::vector<double> momenta{0.0};
+  std::vector<double> ema_decays{0.0};
+};
+
+struct TrialPoint {
+  std::int64_t trial_id = 0;
+  std::size_t optimizer_index = 0;
+  std::string optimizer;
+  std::size_t batch_index = 0;
+  std::int64_t batch_size = 0;
+  std::size_t lr_index = 0;
+  double lr = 0.0;             // the lr the trial runs with (after scaling, if the grid is scaled)
+  double lr_multiplier = 1.0;  // scaled grids: lr / scaling-rule lr; absolute grids: 1
+  double momentum = 0.0;
+  double ema_decay = 0.0;
+  std::size_t seed_index = 0;
+  std::uint64_t seed = 0;
+};
+
+struct CurveSample {
+  std::int64_t step = 0;
+  double lr = 0.0;
+  double value = 0.0;
+};
+
+struct TrialOutcome {
+  TrialState state = TrialState::kNotReached;
+  std::int64_t steps_to_target = -1;  // -1 unless reached
+  double final_metric = 0.0;
+  double wall_s = 0.0;                // measured by the engine around the runner call
+  std::string metric;                 // name of the metric in curves.csv (e.g. "loss")
+  std::vector<CurveSample> curve;
+};
+
+using TrialRunner = std::function<TrialOutcome(const TrialPoint&)>;
+
+struct StudyGrid {
+  std::string study;
+  std::string landscape;
+  std::vector<OptimizerAxis> optimizers;
+  std::vector<std::int64_t> batch_sizes;  // ascending
+  std::vector<double> lr_grid;            // ascending: absolute lrs, or multipliers if lr_scaled
+  bool lr_scaled = false;
+  std::vector<double> scaled_lr;          // lr_scaled: the scaling rule's lr per batch size
+  std::vector<std::uint64_t> seeds;
+
+  std::int64_t size() const;
+  TrialPoint point(std::int64_t trial_id) const;  // throws std::out_of_range
+  // Checks shapes (non-empty axes, scaled_lr sized like batch_sizes); throws std::invalid_argument.
+  void check() const;
+};
+
+// Called once per trial, in trial_id order, never concurrently.
+using TrialSink = std::function<void(const TrialPoint&, TrialOutcome&&)>;
+
+struct EngineOptions {
+  int threads = 1;
+  // At most this many trials may run ahead of the oldest unfinished one; bounds the reorder
+  // buffer (memory) while keeping all threads busy.
+  std::int64_t window = 256;
+};
+
+// Runs trials [first, grid.size()) and feeds the sink in order. An exception from the runner or
+// the sink stops the pool and is rethrown here after every thread has joined.
+void run_trials(const StudyGrid& grid, std::int64_t first, const TrialRunner& runner,
+                const TrialSink& sink, const EngineOptions& options);
+
+struct BatchBest {
+  std::int64_t batch_size = 0;
+  TrialState state = TrialState::kNotReached;  // kDiverged only if every trial at B diverged
+  double steps = std::numeric_limits<double>::infinity();  // median over seeds
+  double final_metric = std::numeric_limits<double>::quiet_NaN();
+  double lr = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t lr_index = -1;
+  double momentum = std::numeric_limits<double>::quiet_NaN();
+  double ema_decay = std::numeric_limits<double>::quiet_NaN();
+  bool lr_on_edge = false;
+  int seeds_reached = 0;  // of the best point
+  std::int64_t trials = 0, trials_diverged = 0;
+};
+
+// Streaming reduction to the best point per (optimizer, batch size). O(optimizers x batch sizes
+// + seeds) memory, whatever the number of trials.
+class BestTracker {
+ public:
+  explicit BestTracker(const StudyGrid& grid);
+  // Trials must come in trial_id order (as run_trials delivers them and trials.csv stores them).
+  void add(const TrialPoint& p, const TrialOutcome& o);
+  const std::vector<BatchBest>& best(std::size_t optimizer_index) const { return best_[optimizer_index]; }
+  std::int64_t count(TrialState s) const { return counts_[static_cast<int>(s)]; }
+
+ private:
+  const StudyGrid& grid_;
+  std::vector<std::vector<BatchBest>> best_;
+  std::vector<double> seed_steps_, seed_metrics_;
+  std::int64_t counts_[3] = {0, 0, 0};
+};
+
+double median(std::vector<double> v);  // of a non-empty vector; +inf entries allowed
+
+}  // namespace batchlab::experiments
