@@ -82,8 +82,10 @@ class GradientSynchronizer {
   double local_grad_sq_norm() const;  // |g_rank|^2 of this step, measured before reduction (noise scale)
   double comm_seconds() const;        // cumulative time blocked waiting for communication
 
-  std::size_t bucket_count() const;                      // for tests and benchmarks
-  std::vector<std::size_t> bucket_param_indices(std::size_t bucket) const;  // indices into params
+  // For tests and benchmarks. Parameter indices count only the params that require grad.
+  std::size_t bucket_count() const;
+  std::vector<std::size_t> bucket_param_indices(std::size_t bucket) const;
+  std::size_t buckets_launched_during_backward() const;  // of the last finish()ed step
 
   struct State;  // shared with the autograd hooks, which may outlive this object
 

@@ -1,0 +1,388 @@
+#include "realtrain/comm.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+#include <mpi.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include "realtrain/comm_mpi.h"
+#ifdef BATCHLAB_HAVE_NCCL
+#include "realtrain/nccl/comm_nccl.h"
+#endif
+
+namespace batchlab::realtrain {
+
+// ---------------------------------------------------------------------------------------------
+// Process group
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+struct GroupSlot {
+  std::unique_ptr<ProcessGroup> group;
+  bool we_initialized_mpi = false;
+  bool atexit_registered = false;
+};
+GroupSlot& slot() {
+  static GroupSlot s;
+  return s;
+}
+
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return 0;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  return (end != v && *end == '\0' && n > 0 && n < (1L << 30)) ? static_cast<int>(n) : 0;
+}
+
+void init_mpi(GroupSlot& s) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  int provided = MPI_THREAD_SINGLE;
+  if (!initialized) {
+    // The singleton path (no launcher) works with OpenMPI and MPICH; mpirun/srun provide the rest.
+    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
+      throw std::runtime_error("init_process_group: MPI_Init_thread failed");
+    }
+    s.we_initialized_mpi = true;
+  } else {
+    MPI_Query_thread(&provided);
+  }
+  if (provided < MPI_THREAD_MULTIPLE) {
+    throw std::runtime_error("init_process_group: MPI provides thread level " + std::to_string(provided) +
+                             ", need MPI_THREAD_MULTIPLE (" + std::to_string(MPI_THREAD_MULTIPLE) + ")");
+  }
+}
+
+}  // namespace
+
+bool launched_with_multiple_ranks() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS", "MV2_COMM_WORLD_SIZE"}) {
+    if (env_int(name) > 1) return true;
+  }
+  return false;
+}
+
+ProcessGroup& init_process_group(const std::string& backend) {
+  if (backend != "mpi" && backend != "nccl") {
+    throw std::runtime_error("init_process_group: unknown backend '" + backend + "' (expected mpi or nccl)");
+  }
+#ifdef BATCHLAB_HAVE_NCCL
+  // Checked before MPI starts, so a GPU-less machine fails at once with the real reason.
+  if (backend == "nccl") nccl::require_cuda_devices();
+#else
+  if (backend == "nccl") {
+    throw std::runtime_error("nccl backend: this batchlab was built without CUDA/NCCL (rebuild with CUDA and NCCL "
+                             "visible to CMake)");
+  }
+#endif
+  auto& s = slot();
+  if (s.group) {
+    if (s.group->backend != backend) {
+      throw std::runtime_error("init_process_group: already initialised with backend '" + s.group->backend +
+                               "', asked for '" + backend + "'");
+    }
+    return *s.group;
+  }
+  init_mpi(s);
+  auto g = std::make_unique<ProcessGroup>();
+  g->backend = backend;
+  MPI_Comm_rank(MPI_COMM_WORLD, &g->rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g->world);
+  MPI_Comm node_comm = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g->rank, MPI_INFO_NULL, &node_comm),
+            "MPI_Comm_split_type(SHARED)", "world");
+  MPI_Comm_rank(node_comm, &g->local_rank);
+  MPI_Comm_size(node_comm, &g->local_size);
+  try {
+    if (backend == "mpi") {
+      g->global = std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, "mpi:world");
+      g->node = std::make_unique<MpiCommunicator>(node_comm, "mpi:node");
+    } else {
+#ifdef BATCHLAB_HAVE_NCCL
+      nccl::select_device(g->local_rank);
+      const double timeout_s = nccl::default_timeout_s();
+      g->global = nccl::make_communicator(MPI_COMM_WORLD, "nccl:world", timeout_s);
+      g->node = nccl::make_communicator(node_comm, "nccl:node", timeout_s);
+#endif
+    }
+  } catch (...) {
+    MPI_Comm_free(&node_comm);
+    throw;
+  }
+  MPI_Comm_free(&node_comm);
+  s.group = std::move(g);
+  if (!s.atexit_registered) {
+    // A rank that returns from main without MPI_Finalize makes mpirun report a failed job.
+    std::atexit(finalize_process_group);
+    s.atexit_registered = true;
+  }
+  return *s.group;
+}
+
+void finalize_process_group() {
+  auto& s = slot();
+  s.group.reset();  // communicators first: they free MPI/NCCL handles
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (s.we_initialized_mpi && initialized && !finalized) MPI_Finalize();
+}
+
+// ---------------------------------------------------------------------------------------------
+// GradientSynchronizer
+// ---------------------------------------------------------------------------------------------
+namespace {
+using Clock = std::chrono::steady_clock;
+
+optim::DType to_dtype(const torch::Tensor& t, std::size_t index) {
+  if (t.scalar_type() == torch::kFloat32) return optim::DType::kFloat32;
+  if (t.scalar_type() == torch::kFloat64) return optim::DType::kFloat64;
+  throw std::invalid_argument("GradientSynchronizer: parameter " + std::to_string(index) + " has dtype " +
+                              std::string(c10::toString(t.scalar_type())) + "; only float32 and float64 are supported");
+}
+}  // namespace
+
+struct GradientSynchronizer::State {
+  struct Bucket {
+    std::vector<std::size_t> params;  // indices into State::params, in bucket order
+    std::vector<int64_t> offsets;     // element offset of each param in `flat`
+    torch::Tensor flat;
+    std::size_t pending = 0;  // params whose gradient has not arrived this step
+    bool launched = false;
+    bool mean_already = false;  // a blocking (non-async) communicator already averaged it
+    std::unique_ptr<PendingCollective> op;
+  };
+
+  std::mutex mu;
+  std::vector<torch::Tensor> params;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // keeps our hooks alive
+  std::vector<std::uintptr_t> hook_keys;
+  std::vector<std::size_t> bucket_of, slot_in_bucket;
+  std::vector<char> ready;
+  std::vector<Bucket> buckets;
+  optim::Communicator* comm = nullptr;
+  AsyncCommunicator* async = nullptr;
+  bool overlap = true;
+  bool active = false;   // between prepare(true) and finish(), with more than one rank
+  bool prepared = false;  // between prepare() and finish()
+  std::size_t next_launch = 0;
+  std::size_t launched_in_backward = 0;
+  std::vector<torch::Tensor> sq_parts;  // per-bucket |g|^2 (device tensors stay on device)
+  double sq_norm = 0;
+  double comm_s = 0;
+
+  void copy_in(std::size_t i) {
+    auto& b = buckets[bucket_of[i]];
+    const auto& p = params[i];
+    auto dst = b.flat.narrow(0, b.offsets[slot_in_bucket[i]], p.numel()).view(p.sizes());
+    const auto& g = p.grad();
+    if (!g.defined()) {
+      dst.zero_();
+    } else {
+      if (g.is_sparse()) {
+        throw std::invalid_argument("GradientSynchronizer: parameter " + std::to_string(i) +
+                                    " has a sparse gradient; only dense gradients are supported");
+      }
+      dst.copy_(g);
+    }
+  }
+
+  void launch(std::size_t bi) {
+    auto& b = buckets[bi];
+    // Noise-scale estimators need this rank's own gradient norm, so it is taken before reduction.
+    sq_parts.push_back(b.flat.square().sum(torch::kFloat64));
+    const optim::BufferRef ref{b.flat.data_ptr(), static_cast<std::size_t>(b.flat.numel()),
+                               to_dtype(b.flat, b.params.front())};
+    if (async != nullptr) {
+      b.op = async->start_allreduce_sum(ref);
+    } else {
+      const auto t0 = Clock::now();
+      comm->allreduce_mean(std::span<const optim::BufferRef>(&ref, 1));
+      comm_s += std::chrono::duration<double>(Clock::now() - t0).count();
+      b.mean_already = true;
+    }
+    b.launched = true;
+  }
+
+  // Launches, in bucket order, every bucket whose gradients are all in.
+  void launch_ready() {
+    while (next_launch < buckets.size() && buckets[next_launch].pending == 0) launch(next_launch++);
+  }
+
+  void on_grad_ready(std::size_t i) {
+    std::lock_guard lock(mu);
+    if (!active || !overlap || ready[i]) return;
+    ready[i] = 1;
+    copy_in(i);
+    --buckets[bucket_of[i]].pending;
+    launch_ready();
+    // Non-blocking MPI collectives progress only inside MPI calls: poke the ones in flight.
+    for (std::size_t k = 0; k < next_launch; ++k) {
+      if (buckets[k].op) buckets[k].op->test();
+    }
+  }
+};
+
+namespace {
+// Runs after AccumulateGrad has written the parameter's .grad().
+class GradReadyHook final : public torch::autograd::FunctionPostHook {
+ public:
+  GradReadyHook(std::weak_ptr<GradientSynchronizer::State> state, std::size_t index)
+      : state_(std::move(state)), index_(index) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    if (auto s = state_.lock()) s->on_grad_ready(index_);
+    return outputs;
+  }
+
+ private:
+  std::weak_ptr<GradientSynchronizer::State> state_;
+  std::size_t index_;
+};
+}  // namespace
+
+GradientSynchronizer::GradientSynchronizer(std::vector<torch::Tensor> params, optim::Communicator& comm,
+                                           std::size_t bucket_bytes, bool overlap)
+    : state_(std::make_shared<State>()) {
+  auto& s = *state_;
+  if (bucket_bytes == 0) throw std::invalid_argument("GradientSynchronizer: bucket_bytes must be positive, got 0");
+  if (comm.replicas_here() != 1) {
+    throw std::invalid_argument("GradientSynchronizer: communicator '" + comm.name() + "' hosts " +
+                                std::to_string(comm.replicas_here()) + " replicas here; need 1 per process");
+  }
+  s.comm = &comm;
+  s.async = dynamic_cast<AsyncCommunicator*>(&comm);
+  s.overlap = overlap;
+  for (auto& p : params) {
+    if (p.requires_grad()) s.params.push_back(p);
+  }
+  const std::size_t n = s.params.size();
+  s.bucket_of.assign(n, 0);
+  s.slot_in_bucket.assign(n, 0);
+  s.ready.assign(n, 0);
+  // Reverse registration order: backward produces the last layers' gradients first.
+  std::size_t bucket_bytes_so_far = 0;
+  for (std::size_t k = n; k-- > 0;) {
+    const auto& p = s.params[k];
+    const auto dtype = to_dtype(p, k);
+    const std::size_t bytes = static_cast<std::size_t>(p.numel()) * p.element_size();
+    bool fresh = s.buckets.empty();
+    if (!fresh) {
+      // A parameter larger than bucket_bytes gets a bucket of its own.
+      const auto& last = s.params[s.buckets.back().params.back()];
+      fresh = bucket_bytes_so_far + bytes > bucket_bytes || to_dtype(last, 0) != dtype || last.device() != p.device();
+    }
+    if (fresh) {
+      s.buckets.emplace_back();
+      bucket_bytes_so_far = 0;
+    }
+    auto& b = s.buckets.back();
+    s.bucket_of[k] = s.buckets.size() - 1;
+    s.slot_in_bucket[k] = b.params.size();
+    b.offsets.push_back(b.params.empty() ? 0 : b.offsets.back() + s.params[b.params.back()].numel());
+    b.params.push_back(k);
+    bucket_bytes_so_far += bytes;
+  }
+  for (auto& b : s.buckets) {
+    int64_t total = 0;
+    for (auto k : b.params) total += s.params[k].numel();
+    b.flat = torch::empty({total}, s.params[b.params.front()].options().requires_grad(false));
+  }
+  if (overlap) {
+    for (std::size_t k = 0; k < n; ++k) {
+      auto acc = torch::autograd::impl::grad_accumulator(s.params[k]);
+      if (!acc) throw std::invalid_argument("GradientSynchronizer: parameter " + std::to_string(k) + " is not a leaf");
+      s.hook_keys.push_back(acc->add_post_hook(std::make_unique<GradReadyHook>(state_, k)));
+      s.accumulators.push_back(std::move(acc));
+    }
+  }
+}
+
+GradientSynchronizer::~GradientSynchronizer() {
+  auto& s = *state_;
+  for (std::size_t k = 0; k < s.accumulators.size(); ++k) s.accumulators[k]->del_post_hook(s.hook_keys[k]);
+}
+
+void GradientSynchronizer::prepare(bool enabled) {
+  auto& s = *state_;
+  std::lock_guard lock(s.mu);
+  if (s.prepared) throw std::logic_error("GradientSynchronizer::prepare() called twice without finish()");
+  s.prepared = true;
+  s.active = enabled && s.comm->world_size() > 1;
+  s.next_launch = 0;
+  s.sq_parts.clear();
+  std::fill(s.ready.begin(), s.ready.end(), 0);
+  for (auto& b : s.buckets) {
+    b.pending = b.params.size();
+    b.launched = false;
+    b.mean_already = false;
+    b.op.reset();
+  }
+}
+
+void GradientSynchronizer::finish() {
+  auto& s = *state_;
+  std::lock_guard lock(s.mu);
+  if (!s.prepared) throw std::logic_error("GradientSynchronizer::finish() without prepare()");
+  s.prepared = false;
+  s.launched_in_backward = 0;
+  if (!s.active) {
+    // Local step (or a single rank): the gradient is this rank's own; just measure it.
+    double sq = 0;
+    for (const auto& p : s.params) {
+      if (p.grad().defined()) sq += p.grad().square().sum(torch::kFloat64).item<double>();
+    }
+    s.sq_norm = sq;
+    return;
+  }
+  s.active = false;
+  // Gradients whose hook did not fire (no overlap, or unused this step) are copied now; buckets
+  // still go out in bucket order so every rank issues the same sequence of collectives.
+  for (std::size_t k = 0; k < s.params.size(); ++k) {
+    if (!s.ready[k]) {
+      s.copy_in(k);
+      s.ready[k] = 1;
+      --s.buckets[s.bucket_of[k]].pending;
+    }
+  }
+  s.launched_in_backward = s.next_launch;
+  s.launch_ready();
+  const auto t0 = Clock::now();
+  for (auto& b : s.buckets) {
+    if (b.op) b.op->wait();
+  }
+  s.comm_s += std::chrono::duration<double>(Clock::now() - t0).count();
+  const double inv_world = 1.0 / s.comm->world_size();
+  for (auto& b : s.buckets) {
+    if (!b.mean_already) b.flat.mul_(inv_world);
+    b.op.reset();
+    for (std::size_t j = 0; j < b.params.size(); ++j) {
+      auto& p = s.params[b.params[j]];
+      auto mean = b.flat.narrow(0, b.offsets[j], p.numel()).view(p.sizes());
+      if (p.grad().defined()) {
+        p.mutable_grad().copy_(mean);
+      } else {
+        p.mutable_grad() = mean.clone();
+      }
+    }
+  }
+  double sq = 0;
+  for (const auto& part : s.sq_parts) sq += part.item<double>();
+  s.sq_norm = sq;
+}
+
+double GradientSynchronizer::local_grad_sq_norm() const { return state_->sq_norm; }
+double GradientSynchronizer::comm_seconds() const { return state_->comm_s; }
+std::size_t GradientSynchronizer::buckets_launched_during_backward() const { return state_->launched_in_backward; }
+std::size_t GradientSynchronizer::bucket_count() const { return state_->buckets.size(); }
+std::vector<std::size_t> GradientSynchronizer::bucket_param_indices(std::size_t bucket) const {
+  return state_->buckets.at(bucket).params;
+}
+
+}  // namespace batchlab::realtrain
