@@ -169,7 +169,7 @@ CASES = [
     ("lars:tf", "lars:tf", LARS),
     ("lars:apex", "lars:apex", LARS),
     ("lars:apex_clip_eps_damp", "lars:apex",
-     dict(LARS, trust_eps=1e-3, trust_clip=True, dampening=0.1, trust_coefficient=0.02)),
+     dict(LARS, trust_eps=1e-3, trust_clip=True, dampening=0.1, trust_coefficient=0.15)),
     ("lars:apex_no_momentum", "lars:apex", dict(LARS, momentum=0.0)),
     ("lamb:paper", "lamb:paper", LAMB),
     ("lamb:apex", "lamb:apex", LAMB),
