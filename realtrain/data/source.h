@@ -76,10 +76,28 @@ class Loader {
   std::unique_ptr<Impl> impl_;
 };
 
+// Image geometry of the JPEG datasets ("imagenet", "packed"): train crops are image_size
+// square; eval resizes the shorter side to resize_size (0: round(image_size * 256 / 224), the
+// standard 256 for 224) and centre-crops image_size.
+struct DatasetOptions {
+  int image_size = 224;
+  int resize_size = 0;
+};
+
 // Loaders by dataset name: "fashion-mnist" / "mnist" (idx or idx.gz files in dir), "cifar10",
 // "cifar100" (binary version), "imagenet" (ImageFolder dir/train, dir/val), "packed" (shards
 // written by `batchlab pack`). split = "train" | "test". Throws DataError naming the file.
+// Files per name and split (train / test):
+//   fashion-mnist, mnist: dir/{train,t10k}-{images-idx3,labels-idx1}-ubyte, or the same + ".gz"
+//   cifar10:  dir/data_batch_{1..5}.bin / dir/test_batch.bin (or under dir/cifar-10-batches-bin)
+//   cifar100: dir/train.bin / dir/test.bin, fine labels (or under dir/cifar-100-binary)
+//   imagenet: dir/train / dir/val, ImageFolders of JPEGs
+//   packed:   dir/train / dir/val, each holding the shards `batchlab pack` wrote for that split
+// An unknown name or split throws std::invalid_argument.
 std::shared_ptr<const ExampleSource> open_dataset(const std::string& name, const std::string& dir,
                                                   const std::string& split);
+std::shared_ptr<const ExampleSource> open_dataset(const std::string& name, const std::string& dir,
+                                                  const std::string& split,
+                                                  const DatasetOptions& options);
 
 }  // namespace batchlab::data
