@@ -39,7 +39,7 @@ void write_jpeg(const std::string& path, const std::vector<std::uint8_t>& rgb, i
   write_bytes(path, encode_jpeg(rgb.data(), w, h, 95));
 }
 
-// dir/train: classes sorted b_cat < a_dog?  No: a_dog (label 0), b_cat (1), c_eel (2); sizes differ.
+// Classes a_dog (label 0), b_cat (1), c_eel (2) with 2, 3, 4 JPEGs of differing sizes.
 void write_folder(const std::string& split_dir) {
   const std::array<std::uint8_t, 3> colours[3] = {{200, 30, 30}, {30, 200, 30}, {30, 30, 200}};
   const char* names[3] = {"a_dog", "b_cat", "c_eel"};
@@ -80,6 +80,25 @@ TEST(Resample, DownscalingAveragesWithTheWidenedTriangle) {
   const auto flipped = resample_row({0, 60, 120, 180}, 2, true);
   EXPECT_FLOAT_EQ(flipped[0], out[1]);
   EXPECT_FLOAT_EQ(flipped[1], out[0]);
+}
+
+TEST(Resample, MatchesNumpyReferenceOnCropBoxes) {
+  // Output of tests/reference/resample_reference.py (dense per-axis weight matrices).
+  std::vector<std::uint8_t> img;
+  for (int i = 0; i < 7; ++i)
+    for (int j = 0; j < 9; ++j) img.push_back(static_cast<std::uint8_t>((i * 37 + j * 11) % 256));
+  const std::vector<float> down_ref = {82.218487f,  103.033024f, 124.261094f, 145.075630f,
+                                       142.071429f, 162.885965f, 184.114035f, 194.071429f,
+                                       201.924370f, 202.924665f, 168.672859f, 97.521008f};
+  std::vector<float> out(12);
+  resample_normalize(img.data(), 7, 9, 1, {1.5, 0.75, 5.0, 7.5}, 3, 4, false, kIdentity, out.data());
+  for (std::size_t i = 0; i < 12; ++i) EXPECT_NEAR(out[i] * 255.0f, down_ref[i], 2e-3) << i;
+  const std::vector<float> up_ref = {2.2f,  8.8f,  15.4f, 22.0f, 28.6f,  24.4f, 31.0f,  37.6f,  44.2f,
+                                     50.8f, 46.6f, 53.2f, 59.8f, 66.4f, 73.0f,  68.8f, 75.4f,  82.0f,
+                                     88.6f, 95.2f, 91.0f, 97.6f, 104.2f, 110.8f, 117.4f};
+  out.resize(25);
+  resample_normalize(img.data(), 7, 9, 1, {0.2, 0.4, 3.0, 3.0}, 5, 5, false, kIdentity, out.data());
+  for (std::size_t i = 0; i < 25; ++i) EXPECT_NEAR(out[i] * 255.0f, up_ref[i], 2e-3) << i;
 }
 
 TEST(Resample, NormalisesPerChannelIntoChwAndKeepsConstantsConstant) {
@@ -180,9 +199,8 @@ TEST(ImageFolder, TrainCropsAreRandomDeterministicPerRngAndSometimesMirrored) {
   const auto src = open_dataset("imagenet", dir.path().string(), "test", {16, 0});
   EXPECT_EQ(example(*src, 4, true, 7), example(*src, 4, true, 7));
   EXPECT_NE(example(*src, 4, true, 7), example(*src, 4, true, 8));
-  // The red channel of class a_dog is high on the left, low (white -> 250 too, so use green):
-  // green is 30 on the left half and 250 on the right; a mirrored crop that spans the edge has
-  // its bright side on the left.
+  // a_dog's green channel is 30 on the left half and 250 on the right: unmirrored crops that
+  // span the edge are bright on the right, mirrored ones on the left.
   int bright_left = 0, bright_right = 0;
   for (std::uint64_t seed = 0; seed < 200; ++seed) {
     const auto out = example(*src, 0, true, seed);
