@@ -1,0 +1,302 @@
+#include "realtrain/models.h"
+
+#include <set>
+#include <stdexcept>
+
+namespace batchlab::realtrain {
+namespace {
+
+namespace nn = torch::nn;
+using optim::ConfigError;
+
+// "mlp" -> {256, 256}; "mlp:512-128" -> {512, 128}. Throws ConfigError naming the bad width.
+std::vector<int> mlp_hidden_sizes(const std::string& name) {
+  if (name == "mlp") return {256, 256};
+  const std::string spec = name.substr(4);
+  std::vector<int> sizes;
+  std::size_t pos = 0;
+  while (pos <= spec.size()) {
+    const std::size_t dash = std::min(spec.find('-', pos), spec.size());
+    const std::string item = spec.substr(pos, dash - pos);
+    std::size_t used = 0;
+    int width = 0;
+    try {
+      width = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || width <= 0)
+      throw ConfigError("model '" + name + "': hidden width '" + item +
+                        "' is not a positive integer (expected mlp:H1-H2-...)");
+    sizes.push_back(width);
+    pos = dash + 1;
+  }
+  return sizes;
+}
+
+// 0 unless name is resnetD with D = 6n + 2 (the CIFAR family).
+int cifar_resnet_blocks_per_stage(const std::string& name) {
+  if (name.rfind("resnet", 0) != 0 || name == "resnet50") return 0;
+  const std::string digits = name.substr(6);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
+  const int depth = std::stoi(digits);
+  if (depth < 8 || (depth - 2) % 6 != 0) return 0;
+  return (depth - 2) / 6;
+}
+
+nn::Conv2d conv(int in, int out, int kernel, int stride, int padding) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+}
+
+class Mlp final : public Model {
+ public:
+  Mlp(int inputs, const std::vector<int>& hidden, int classes) {
+    int in = inputs;
+    for (std::size_t i = 0; i <= hidden.size(); ++i) {
+      const int out = i < hidden.size() ? hidden[i] : classes;
+      layers_.push_back(register_module("fc" + std::to_string(i + 1), nn::Linear(in, out)));
+      in = out;
+    }
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = x.flatten(1);
+    for (std::size_t i = 0; i + 1 < layers_.size(); ++i) x = torch::relu(layers_[i]->forward(x));
+    return layers_.back()->forward(x);
+  }
+
+ private:
+  std::vector<nn::Linear> layers_;
+};
+
+class SimpleCnn final : public Model {
+ public:
+  SimpleCnn(int channels, int height, int width, int classes)
+      : conv1_(register_module("conv1", nn::Conv2d(nn::Conv2dOptions(channels, 32, 5).padding(2)))),
+        conv2_(register_module("conv2", nn::Conv2d(nn::Conv2dOptions(32, 64, 5).padding(2)))),
+        fc1_(register_module("fc1", nn::Linear(64 * (height / 4) * (width / 4), 1024))),
+        fc2_(register_module("fc2", nn::Linear(1024, classes))) {}
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::max_pool2d(torch::relu(conv1_->forward(x)), 2);
+    x = torch::max_pool2d(torch::relu(conv2_->forward(x)), 2);
+    x = torch::relu(fc1_->forward(x.flatten(1)));
+    return fc2_->forward(x);
+  }
+
+ private:
+  nn::Conv2d conv1_, conv2_;
+  nn::Linear fc1_, fc2_;
+};
+
+// A residual block whose last BN is the one zero_init_residual zeroes.
+class ResidualBlock : public nn::Module {
+ public:
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  virtual nn::BatchNorm2d& last_bn() = 0;
+};
+
+// He et al. 2016 basic block, CIFAR option A shortcut.
+class BasicBlockA final : public ResidualBlock {
+ public:
+  BasicBlockA(int in, int out, int stride)
+      : conv1_(register_module("conv1", conv(in, out, 3, stride, 1))),
+        bn1_(register_module("bn1", nn::BatchNorm2d(out))),
+        conv2_(register_module("conv2", conv(out, out, 3, 1, 1))),
+        bn2_(register_module("bn2", nn::BatchNorm2d(out))),
+        stride_(stride),
+        pad_channels_(out - in) {}
+  torch::Tensor forward(torch::Tensor x) override {
+    torch::Tensor y = torch::relu(bn1_->forward(conv1_->forward(x)));
+    y = bn2_->forward(conv2_->forward(y));
+    torch::Tensor shortcut = x;
+    if (stride_ != 1)
+      shortcut = shortcut.slice(2, 0, c10::nullopt, stride_).slice(3, 0, c10::nullopt, stride_);
+    if (pad_channels_ > 0) {
+      const int before = pad_channels_ / 2;
+      shortcut = torch::constant_pad_nd(shortcut, {0, 0, 0, 0, before, pad_channels_ - before}, 0.0);
+    }
+    return torch::relu(y + shortcut);
+  }
+  nn::BatchNorm2d& last_bn() override { return bn2_; }
+
+ private:
+  nn::Conv2d conv1_;
+  nn::BatchNorm2d bn1_;
+  nn::Conv2d conv2_;
+  nn::BatchNorm2d bn2_;
+  int stride_, pad_channels_;
+};
+
+// He et al. 2016 bottleneck (1x1, 3x3, 1x1 x4), stride on the 3x3, option B projection.
+class Bottleneck final : public ResidualBlock {
+ public:
+  static constexpr int kExpansion = 4;
+  Bottleneck(int in, int width, int stride)
+      : conv1_(register_module("conv1", conv(in, width, 1, 1, 0))),
+        bn1_(register_module("bn1", nn::BatchNorm2d(width))),
+        conv2_(register_module("conv2", conv(width, width, 3, stride, 1))),
+        bn2_(register_module("bn2", nn::BatchNorm2d(width))),
+        conv3_(register_module("conv3", conv(width, width * kExpansion, 1, 1, 0))),
+        bn3_(register_module("bn3", nn::BatchNorm2d(width * kExpansion))) {
+    if (stride != 1 || in != width * kExpansion) {
+      proj_ = register_module("proj", conv(in, width * kExpansion, 1, stride, 0));
+      proj_bn_ = register_module("proj_bn", nn::BatchNorm2d(width * kExpansion));
+    }
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    torch::Tensor y = torch::relu(bn1_->forward(conv1_->forward(x)));
+    y = torch::relu(bn2_->forward(conv2_->forward(y)));
+    y = bn3_->forward(conv3_->forward(y));
+    torch::Tensor shortcut = proj_ ? proj_bn_->forward(proj_->forward(x)) : x;
+    return torch::relu(y + shortcut);
+  }
+  nn::BatchNorm2d& last_bn() override { return bn3_; }
+
+ private:
+  nn::Conv2d conv1_;
+  nn::BatchNorm2d bn1_;
+  nn::Conv2d conv2_;
+  nn::BatchNorm2d bn2_;
+  nn::Conv2d conv3_;
+  nn::BatchNorm2d bn3_;
+  nn::Conv2d proj_{nullptr};
+  nn::BatchNorm2d proj_bn_{nullptr};
+};
+
+class ResNet : public Model {
+ public:
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::relu(stem_bn_->forward(stem_->forward(x)));
+    if (stem_pool_) x = torch::max_pool2d(x, 3, 2, 1);
+    for (auto& b : blocks_) x = b->forward(x);
+    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    return fc_->forward(x);
+  }
+
+ protected:
+  void add_block(const std::string& name, std::shared_ptr<ResidualBlock> b) {
+    blocks_.push_back(register_module(name, std::move(b)));
+  }
+  void initialise(bool zero_init_residual) {
+    for (auto& m : modules(/*include_self=*/false)) {
+      if (auto* c = m->as<nn::Conv2d>())
+        nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+      else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+        nn::init::ones_(bn->weight);
+        nn::init::zeros_(bn->bias);
+      }
+    }
+    if (zero_init_residual)
+      for (auto& b : blocks_) nn::init::zeros_(b->last_bn()->weight);
+  }
+  nn::Conv2d stem_{nullptr};
+  nn::BatchNorm2d stem_bn_{nullptr};
+  bool stem_pool_ = false;
+  std::vector<std::shared_ptr<ResidualBlock>> blocks_;
+  nn::Linear fc_{nullptr};
+};
+
+class CifarResNet final : public ResNet {
+ public:
+  CifarResNet(int blocks_per_stage, int channels, int classes, bool zero_init_residual) {
+    stem_ = register_module("conv1", conv(channels, 16, 3, 1, 1));
+    stem_bn_ = register_module("bn1", nn::BatchNorm2d(16));
+    int in = 16;
+    const int widths[3] = {16, 32, 64};
+    for (int s = 0; s < 3; ++s)
+      for (int b = 0; b < blocks_per_stage; ++b) {
+        const int stride = (s > 0 && b == 0) ? 2 : 1;
+        add_block("stage" + std::to_string(s + 1) + "_block" + std::to_string(b),
+                  std::make_shared<BasicBlockA>(in, widths[s], stride));
+        in = widths[s];
+      }
+    fc_ = register_module("fc", nn::Linear(64, classes));
+    initialise(zero_init_residual);
+  }
+};
+
+class ResNet50 final : public ResNet {
+ public:
+  ResNet50(int channels, int classes, bool zero_init_residual) {
+    stem_ = register_module("conv1", conv(channels, 64, 7, 2, 3));
+    stem_bn_ = register_module("bn1", nn::BatchNorm2d(64));
+    stem_pool_ = true;
+    const int blocks[4] = {3, 4, 6, 3};
+    const int widths[4] = {64, 128, 256, 512};
+    int in = 64;
+    for (int s = 0; s < 4; ++s)
+      for (int b = 0; b < blocks[s]; ++b) {
+        const int stride = (s > 0 && b == 0) ? 2 : 1;
+        add_block("stage" + std::to_string(s + 1) + "_block" + std::to_string(b),
+                  std::make_shared<Bottleneck>(in, widths[s], stride));
+        in = widths[s] * Bottleneck::kExpansion;
+      }
+    fc_ = register_module("fc", nn::Linear(in, classes));
+    initialise(zero_init_residual);
+  }
+};
+
+}  // namespace
+
+std::vector<std::string> model_names() {
+  return {"mlp[:H1-H2-...]", "simple-cnn", "resnet8", "resnet20", "resnet32", "resnet<6n+2>",
+          "resnet50"};
+}
+
+void validate_model_name(const std::string& name) {
+  if (name == "mlp" || name.rfind("mlp:", 0) == 0) {
+    mlp_hidden_sizes(name);
+    return;
+  }
+  if (name == "simple-cnn" || name == "resnet50" || cifar_resnet_blocks_per_stage(name) > 0) return;
+  std::string known;
+  for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
+  throw ConfigError("unknown model '" + name + "' (known: " + known + ")");
+}
+
+std::shared_ptr<Model> make_model(const ModelSpec& spec) {
+  validate_model_name(spec.name);
+  if (spec.in_channels <= 0 || spec.height <= 0 || spec.width <= 0 || spec.num_classes <= 1)
+    throw ConfigError("model '" + spec.name + "': bad input shape " + std::to_string(spec.in_channels) +
+                      "x" + std::to_string(spec.height) + "x" + std::to_string(spec.width) + " or " +
+                      std::to_string(spec.num_classes) + " classes");
+  if (spec.name == "mlp" || spec.name.rfind("mlp:", 0) == 0)
+    return std::make_shared<Mlp>(spec.in_channels * spec.height * spec.width,
+                                 mlp_hidden_sizes(spec.name), spec.num_classes);
+  if (spec.name == "simple-cnn") {
+    if (spec.height < 4 || spec.width < 4)
+      throw ConfigError("model 'simple-cnn' needs images of at least 4x4, got " +
+                        std::to_string(spec.height) + "x" + std::to_string(spec.width));
+    return std::make_shared<SimpleCnn>(spec.in_channels, spec.height, spec.width, spec.num_classes);
+  }
+  if (spec.name == "resnet50")
+    return std::make_shared<ResNet50>(spec.in_channels, spec.num_classes, spec.zero_init_residual);
+  return std::make_shared<CifarResNet>(cifar_resnet_blocks_per_stage(spec.name), spec.in_channels,
+                                       spec.num_classes, spec.zero_init_residual);
+}
+
+std::vector<ParamGroup> param_groups(torch::nn::Module& model) {
+  // Normalisation layers' parameters (gamma, beta) are found by module type, not by name.
+  std::set<const void*> norm_params;
+  for (const auto& m : model.modules(/*include_self=*/true)) {
+    if (m->as<torch::nn::BatchNorm2d>() || m->as<torch::nn::BatchNorm1d>() ||
+        m->as<torch::nn::LayerNorm>() || m->as<torch::nn::GroupNorm>())
+      for (const auto& p : m->parameters(/*recurse=*/false))
+        norm_params.insert(p.unsafeGetTensorImpl());
+  }
+  std::vector<ParamGroup> groups;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    ParamGroup g;
+    g.name = item.key();
+    g.param = item.value();
+    g.options.name = g.name;
+    const bool is_bias = g.name == "bias" ||
+                         (g.name.size() > 5 && g.name.compare(g.name.size() - 5, 5, ".bias") == 0);
+    const bool excluded = is_bias || norm_params.count(g.param.unsafeGetTensorImpl()) > 0;
+    g.options.exclude_from_weight_decay = excluded;
+    g.options.exclude_from_adaptation = excluded;
+    groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+}  // namespace batchlab::realtrain

@@ -1,0 +1,62 @@
+// The trainer's models (LibTorch modules) and their parameter groups.
+//
+//   mlp[:H1-H2-...]   fully connected ReLU network, input = flattened image, hidden widths
+//                     H1, H2, ... (default 256-256: 784-256-256-10 on Fashion-MNIST)
+//   simple-cnn        Shallue et al. 2019's Simple CNN: conv5x5-32 (same padding), max-pool 2,
+//                     conv5x5-64, max-pool 2, fc-1024, fc-classes; ReLU after every hidden layer
+//   resnet8|20|32     He et al. 2016 CIFAR ResNets (6n+2 layers: conv3x3-16, three stages of n
+//                     basic blocks with 16/32/64 channels, global average pool, fc). Shortcut
+//                     option A, as the paper uses on CIFAR: identity, and where the shape changes
+//                     a stride-2 subsampling zero-padded to the new channel count (no parameters)
+//   resnet50          He et al. 2016 ImageNet ResNet-50: bottleneck blocks [3, 4, 6, 3], option B
+//                     (1x1 projection where the shape changes), stride on the 3x3 convolution
+//                     ("v1.5", as torchvision and Goyal et al.'s reference code)
+//
+// Convolutions are Kaiming-normal (fan-out) initialised, BN gamma = 1 and beta = 0, except that
+// zero_init_residual sets gamma = 0 on the last BN of every residual block (Goyal et al. 2017),
+// so each block starts as the identity. Linear layers keep LibTorch's default initialisation.
+//
+// BatchNorm running statistics are buffers, not parameters: every rank keeps its own (as Goyal
+// et al. and PyTorch DDP without SyncBatchNorm); they are never averaged.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "optim/config.h"
+
+namespace batchlab::realtrain {
+
+struct ModelSpec {
+  std::string name = "mlp";
+  int in_channels = 1, height = 28, width = 28;
+  int num_classes = 10;
+  bool zero_init_residual = false;
+};
+
+class Model : public torch::nn::Module {
+ public:
+  // x: N x C x H x W float32; returns N x num_classes logits.
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+};
+
+// Throws optim::ConfigError for an unknown name or a size that does not fit the input.
+std::shared_ptr<Model> make_model(const ModelSpec& spec);
+// Checks the name (and mlp sizes) without building anything: bad input is reported before work.
+void validate_model_name(const std::string& name);
+std::vector<std::string> model_names();
+
+// One optimizer parameter group per parameter tensor, in registration order. Biases and the
+// parameters of normalisation layers are excluded from weight decay and layer adaptation.
+struct ParamGroup {
+  std::string name;
+  torch::Tensor param;
+  optim::GroupOptions options;
+};
+std::vector<ParamGroup> param_groups(torch::nn::Module& model);
+
+}  // namespace batchlab::realtrain
