@@ -1,9 +1,13 @@
 #include "realtrain/comm.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
+#include <utility>
 
 #include <mpi.h>
 #include <torch/csrc/autograd/function.h>
@@ -140,6 +144,11 @@ void finalize_process_group() {
 namespace {
 using Clock = std::chrono::steady_clock;
 
+// Non-blocking MPI collectives move data only inside MPI calls; between the last gradient hook
+// and finish() nothing else calls MPI, so a helper thread tests the collectives in flight at
+// this interval. It sleeps in between, so it does not take a core from backward.
+constexpr auto kProgressInterval = std::chrono::microseconds(100);
+
 optim::DType to_dtype(const torch::Tensor& t, std::size_t index) {
   if (t.scalar_type() == torch::kFloat32) return optim::DType::kFloat32;
   if (t.scalar_type() == torch::kFloat64) return optim::DType::kFloat64;
@@ -156,6 +165,7 @@ struct GradientSynchronizer::State {
     std::size_t pending = 0;  // params whose gradient has not arrived this step
     bool launched = false;
     bool mean_already = false;  // a blocking (non-async) communicator already averaged it
+    bool complete = false;      // its collective is known to have finished
     std::unique_ptr<PendingCollective> op;
   };
 
@@ -173,6 +183,11 @@ struct GradientSynchronizer::State {
   bool prepared = false;  // between prepare() and finish()
   std::size_t next_launch = 0;
   std::size_t launched_in_backward = 0;
+  std::size_t in_flight = 0;  // launched asynchronous collectives not yet known complete
+  std::condition_variable progress_cv;
+  bool progress_stop = false;
+  std::exception_ptr progress_error;
+  std::thread progress_thread;
   std::vector<torch::Tensor> sq_parts;  // per-bucket |g|^2 (device tensors stay on device)
   double sq_norm = 0;
   double comm_s = 0;
@@ -201,6 +216,8 @@ struct GradientSynchronizer::State {
                                to_dtype(b.flat, b.params.front())};
     if (async != nullptr) {
       b.op = async->start_allreduce_sum(ref);
+      ++in_flight;
+      progress_cv.notify_one();
     } else {
       const auto t0 = Clock::now();
       comm->allreduce_mean(std::span<const optim::BufferRef>(&ref, 1));
@@ -223,8 +240,35 @@ struct GradientSynchronizer::State {
     --buckets[bucket_of[i]].pending;
     launch_ready();
     // Non-blocking MPI collectives progress only inside MPI calls: poke the ones in flight.
-    for (std::size_t k = 0; k < next_launch; ++k) {
-      if (buckets[k].op) buckets[k].op->test();
+    poll_in_flight();
+  }
+
+  // Caller holds mu.
+  void poll_in_flight() {
+    for (std::size_t k = 0; k < next_launch && in_flight > 0; ++k) {
+      auto& b = buckets[k];
+      if (b.op && !b.complete && b.op->test()) {
+        b.complete = true;
+        --in_flight;
+      }
+    }
+  }
+
+  void progress_loop() {
+    std::unique_lock lock(mu);
+    while (!progress_stop) {
+      if (in_flight == 0 || progress_error) {
+        progress_cv.wait(lock, [&] { return progress_stop || (in_flight > 0 && !progress_error); });
+        continue;
+      }
+      try {
+        poll_in_flight();
+      } catch (...) {
+        progress_error = std::current_exception();  // rethrown by finish() on the training thread
+      }
+      lock.unlock();
+      std::this_thread::sleep_for(kProgressInterval);
+      lock.lock();
     }
   }
 };
@@ -302,10 +346,21 @@ GradientSynchronizer::GradientSynchronizer(std::vector<torch::Tensor> params, op
       s.accumulators.push_back(std::move(acc));
     }
   }
+  if (s.async != nullptr && overlap && comm.world_size() > 1) {
+    s.progress_thread = std::thread([st = state_.get()] { st->progress_loop(); });
+  }
 }
 
 GradientSynchronizer::~GradientSynchronizer() {
   auto& s = *state_;
+  if (s.progress_thread.joinable()) {
+    {
+      std::lock_guard lock(s.mu);
+      s.progress_stop = true;
+    }
+    s.progress_cv.notify_one();
+    s.progress_thread.join();
+  }
   for (std::size_t k = 0; k < s.accumulators.size(); ++k) s.accumulators[k]->del_post_hook(s.hook_keys[k]);
 }
 
@@ -322,6 +377,7 @@ void GradientSynchronizer::prepare(bool enabled) {
     b.pending = b.params.size();
     b.launched = false;
     b.mean_already = false;
+    b.complete = false;
     b.op.reset();
   }
 }
@@ -355,8 +411,11 @@ void GradientSynchronizer::finish() {
   s.launch_ready();
   const auto t0 = Clock::now();
   for (auto& b : s.buckets) {
-    if (b.op) b.op->wait();
+    if (b.op && !b.complete) b.op->wait();
+    b.complete = true;
   }
+  s.in_flight = 0;
+  if (s.progress_error) std::rethrow_exception(std::exchange(s.progress_error, nullptr));
   s.comm_s += std::chrono::duration<double>(Clock::now() - t0).count();
   const double inv_world = 1.0 / s.comm->world_size();
   for (auto& b : s.buckets) {

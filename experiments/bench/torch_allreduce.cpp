@@ -1,0 +1,278 @@
+// Gradient all-reduce under mpirun: bucketed all-reduce overlapped with backward
+// (realtrain::GradientSynchronizer) vs one blocking MPI_Allreduce of the whole flattened gradient
+// after backward, on real models (Simple CNN on 1x28x28, ResNet-20 on 3x32x32).
+//
+//   mpirun -np 2 [--allow-run-as-root] bench_torch_allreduce [--models simple-cnn,resnet20]
+//       [--batch-size 32] [--warmup 3] [--steps 20] [--bucket-mb 25,1,0.25] [--threads 1]
+//
+// Per model, the time per step (forward + backward + gradient synchronisation; the slowest
+// rank's mean over the timed steps) of: `local` (no communication: the ideal), `blocking`, and
+// `bucketed` per bucket size; efficiency = ideal / step time. Then, as nccl-tests does, the
+// all-reduce alone on the flattened gradient: time, algorithm bandwidth (bytes / time) and bus
+// bandwidth (algBw * 2(n-1)/n). Correctness: #wrong = gradient entries where the bucketed result
+// differs from the blocking one (exact with 2 ranks: a+b and the scale by 1/2 are exact).
+//
+//   bench_torch_allreduce --loop-seconds S [--pid-dir DIR]
+// Failure-test mode (tests/cli/rt_comm_kill.sh): each rank writes DIR/rank<r>.pid, then loops
+// 1 MB all-reduces for S seconds; killing one rank must end the job.
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "realtrain/comm.h"
+#include "realtrain/models.h"
+#include "realtrain/provenance.h"
+
+namespace br = batchlab::realtrain;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+  std::vector<std::string> models = {"simple-cnn", "resnet20"};
+  int batch_size = 32;
+  int warmup = 3;
+  int steps = 20;
+  std::vector<double> bucket_mb = {25, 1, 0.25};
+  int threads = 1;
+  double loop_seconds = 0;
+  std::string pid_dir;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "bench_torch_allreduce: %s\n", msg.c_str());
+  std::exit(2);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
+}
+
+double positive_number(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !(x > 0)) usage_error(flag + " = '" + v + "': must be a positive number");
+  return x;
+}
+
+int positive_int(const std::string& flag, const std::string& v) {
+  const double x = positive_number(flag, v);
+  if (x != static_cast<int>(x)) usage_error(flag + " = '" + v + "': must be a positive integer");
+  return static_cast<int>(x);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) usage_error(a + " needs a value");
+    const std::string v = argv[++i];
+    if (a == "--models") {
+      o.models = split(v);
+      for (const auto& m : o.models) {
+        if (m != "simple-cnn" && m != "resnet20") usage_error("--models: unknown model '" + m + "' (simple-cnn, resnet20)");
+      }
+    } else if (a == "--batch-size") o.batch_size = positive_int(a, v);
+    else if (a == "--warmup") o.warmup = positive_int(a, v);
+    else if (a == "--steps") o.steps = positive_int(a, v);
+    else if (a == "--threads") o.threads = positive_int(a, v);
+    else if (a == "--bucket-mb") {
+      o.bucket_mb.clear();
+      for (const auto& s : split(v)) o.bucket_mb.push_back(positive_number(a, s));
+    } else if (a == "--loop-seconds") o.loop_seconds = positive_number(a, v);
+    else if (a == "--pid-dir") o.pid_dir = v;
+    else {
+      usage_error("unknown argument '" + a +
+                  "' (--models, --batch-size, --warmup, --steps, --bucket-mb, --threads, --loop-seconds, --pid-dir)");
+    }
+  }
+  return o;
+}
+
+double max_over_ranks(double x) {
+  MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return x;
+}
+
+struct Workload {
+  std::string name;
+  std::shared_ptr<br::Model> model;
+  std::vector<torch::Tensor> params;
+  torch::Tensor x, y;
+  int64_t grad_elements = 0;
+};
+
+Workload make_workload(const std::string& name, int batch_size, int rank) {
+  br::ModelSpec spec;
+  spec.name = name;
+  if (name == "resnet20") spec.in_channels = 3, spec.height = 32, spec.width = 32;
+  torch::manual_seed(1);  // same weights on every rank, as after the initial broadcast
+  Workload w;
+  w.name = name;
+  w.model = br::make_model(spec);
+  w.params = w.model->parameters();
+  for (auto& p : w.params) w.grad_elements += p.numel();
+  torch::manual_seed(100 + rank);  // different data per rank
+  w.x = torch::randn({batch_size, spec.in_channels, spec.height, spec.width});
+  w.y = torch::randint(0, spec.num_classes, {batch_size});
+  return w;
+}
+
+void forward_backward(Workload& w) {
+  for (auto& p : w.params) p.mutable_grad() = torch::Tensor();
+  torch::nn::functional::cross_entropy(w.model->forward(w.x), w.y).backward();
+}
+
+// One blocking all-reduce of the whole flattened gradient, after backward.
+void blocking_allreduce(Workload& w, br::ProcessGroup& g) {
+  std::vector<torch::Tensor> parts;
+  for (auto& p : w.params) parts.push_back(p.grad().reshape(-1));
+  auto flat = torch::cat(parts);
+  auto ref = batchlab::optim::BufferRef{flat.data_ptr(), static_cast<std::size_t>(flat.numel()),
+                                        batchlab::optim::DType::kFloat32};
+  g.global->allreduce_mean(std::span<const batchlab::optim::BufferRef>(&ref, 1));
+  int64_t off = 0;
+  for (auto& p : w.params) {
+    p.mutable_grad().copy_(flat.narrow(0, off, p.numel()).view(p.sizes()));
+    off += p.numel();
+  }
+}
+
+struct Timed {
+  double step_s = 0;       // slowest rank's mean step time
+  double comm_wait_s = 0;  // slowest rank's mean time blocked in finish()
+  double early = 0;        // buckets launched during backward (last step)
+};
+
+template <class Step>
+Timed time_steps(int warmup, int steps, Step&& step) {
+  for (int i = 0; i < warmup; ++i) step();
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  Timed t;
+  t.step_s = max_over_ranks(std::chrono::duration<double>(Clock::now() - t0).count() / steps);
+  return t;
+}
+
+std::vector<torch::Tensor> grads_of(const Workload& w) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : w.params) out.push_back(p.grad().clone());
+  return out;
+}
+
+long count_wrong(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  long wrong = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) wrong += a[k].ne(b[k]).sum().item<long>();
+  return wrong;
+}
+
+void bench_model(const Options& o, br::ProcessGroup& g, const std::string& name) {
+  auto w = make_workload(name, o.batch_size, g.rank);
+  const double grad_mb = w.grad_elements * 4.0 / (1 << 20);
+  auto print = [&](const char* mode, double bucket_mb, std::size_t buckets, const Timed& t, double ideal_s,
+                   long wrong) {
+    if (g.rank != 0) return;
+    std::printf("%-10s %9lld %8.3f %5d  %-9s %7.2f %7zu %5.0f %9.2f %9.2f %6.1f%% %9.2f %6ld\n", name.c_str(),
+                static_cast<long long>(w.grad_elements), grad_mb, o.batch_size, mode, bucket_mb, buckets, t.early,
+                t.step_s * 1e3, ideal_s * 1e3, 100.0 * ideal_s / t.step_s, t.comm_wait_s * 1e3, wrong);
+  };
+
+  const Timed local = time_steps(o.warmup, o.steps, [&] { forward_backward(w); });
+  print("local", 0, 0, local, local.step_s, 0);
+
+  const Timed blocking = time_steps(o.warmup, o.steps, [&] {
+    forward_backward(w);
+    blocking_allreduce(w, g);
+  });
+  forward_backward(w);
+  blocking_allreduce(w, g);
+  const auto reference = grads_of(w);
+  print("blocking", grad_mb, 1, blocking, local.step_s, 0);
+
+  for (bool overlap : {true, false}) {
+    for (double mb : o.bucket_mb) {
+      br::GradientSynchronizer sync(w.params, *g.global, static_cast<std::size_t>(mb * (1 << 20)), overlap);
+      Timed t = time_steps(o.warmup, o.steps, [&] {
+        for (auto& p : w.params) p.mutable_grad() = torch::Tensor();
+        sync.prepare(true);
+        torch::nn::functional::cross_entropy(w.model->forward(w.x), w.y).backward();
+        sync.finish();
+      });
+      t.comm_wait_s = max_over_ranks(sync.comm_seconds() / (o.warmup + o.steps));
+      t.early = static_cast<double>(sync.buckets_launched_during_backward());
+      long wrong = count_wrong(grads_of(w), reference);
+      MPI_Allreduce(MPI_IN_PLACE, &wrong, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+      print(overlap ? "bucketed" : "buck-noov", mb, sync.bucket_count(), t, local.step_s, wrong);
+    }
+  }
+
+  // The all-reduce alone, on the flattened gradient (nccl-tests' algBw and busBw).
+  auto flat = torch::ones({w.grad_elements});
+  auto ref = batchlab::optim::BufferRef{flat.data_ptr(), static_cast<std::size_t>(flat.numel()),
+                                        batchlab::optim::DType::kFloat32};
+  const int iters = std::max(20, o.steps);
+  Timed ar = time_steps(o.warmup, iters, [&] { g.global->allreduce_mean(std::span(&ref, 1)); });
+  long wrong = flat.ne(1.0f).sum().item<long>();  // the mean of all-ones stays all-ones
+  MPI_Allreduce(MPI_IN_PLACE, &wrong, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+  const double bytes = w.grad_elements * 4.0;
+  const double alg_gbs = bytes / ar.step_s / 1e9;
+  const double bus_gbs = alg_gbs * 2.0 * (g.world - 1) / g.world;
+  if (g.rank == 0) {
+    std::printf("%-10s allreduce-only: %.0f bytes  time %.3f ms  algBw %.3f GB/s  busBw %.3f GB/s  #wrong %ld\n",
+                name.c_str(), bytes, ar.step_s * 1e3, alg_gbs, bus_gbs, wrong);
+  }
+}
+
+int loop_allreduces(const Options& o, br::ProcessGroup& g) {
+  if (!o.pid_dir.empty()) {
+    std::ofstream(o.pid_dir + "/rank" + std::to_string(g.rank) + ".pid") << getpid() << "\n";
+  }
+  std::vector<float> buf(1 << 18, 1.0f);
+  auto ref = batchlab::optim::buffer_ref(std::span<float>(buf));
+  const auto t0 = Clock::now();
+  long iters = 0;
+  while (std::chrono::duration<double>(Clock::now() - t0).count() < o.loop_seconds) {
+    g.global->allreduce_mean(std::span(&ref, 1));
+    ++iters;
+  }
+  if (g.rank == 0) std::printf("loop: %ld all-reduces in %.1f s, no failure\n", iters, o.loop_seconds);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  auto& g = br::init_process_group("mpi");
+  torch::set_num_threads(o.threads);
+  if (o.loop_seconds > 0) return loop_allreduces(o, g);
+  if (g.rank == 0) {
+    std::string cmd;
+    for (int i = 0; i < argc; ++i) cmd += std::string(i ? " " : "") + argv[i];
+    std::printf("# %s\n# ranks %d x %d thread(s); torch %s; %s\n", cmd.c_str(), g.world, o.threads,
+                br::torch_version().c_str(), br::mpi_library_version().c_str());
+    std::printf("# step = forward + backward + sync, slowest rank's mean over %d steps after %d warm-up; "
+                "eff = local / step; early = buckets sent during backward\n",
+                o.steps, o.warmup);
+    std::printf("%-10s %9s %8s %5s  %-9s %7s %7s %5s %9s %9s %7s %9s %6s\n", "model", "grad_elts", "grad_MB", "batch",
+                "mode", "bkt_MB", "buckets", "early", "step_ms", "ideal_ms", "eff", "wait_ms", "#wrong");
+  }
+  for (const auto& m : o.models) bench_model(o, g, m);
+  br::finalize_process_group();
+  return 0;
+}
