@@ -301,3 +301,25 @@ TEST(ImageFolder, MissingSplitAndEmptyClassAreErrors) {
   EXPECT_THROW(open_dataset("imagenet", dir.path().string(), "validation"), std::invalid_argument);
   EXPECT_THROW(open_dataset("svhn", dir.path().string(), "train"), std::invalid_argument);
 }
+
+TEST(Packed, LoaderBatchesFromShardsAreIdenticalForOneAndThreeThreadsAndMatchTheFolder) {
+  ScratchDir dir;
+  write_folder(dir / "images/val");
+  pack_image_folder(dir / "images/val", dir / "packed/val", 3000);
+  const auto folder = open_dataset("imagenet", dir / "images", "test", {16, 0});
+  const auto packed = open_dataset("packed", dir / "packed", "test", {16, 0});
+  auto batches = [](std::shared_ptr<const ExampleSource> s, int threads) {
+    Loader loader(s, ShardedSampler(s->size(), 3, 0, 1, 5), true, 9, threads, 4);
+    std::vector<Batch> out;
+    for (int i = 0; i < 6; ++i) out.push_back(loader.next());  // two epochs of 3 steps
+    return out;
+  };
+  const auto one = batches(packed, 1), three = batches(packed, 3), ref = batches(folder, 2);
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    EXPECT_EQ(one[i].step, static_cast<std::int64_t>(i));
+    EXPECT_EQ(one[i].images, three[i].images) << "step " << i;
+    EXPECT_EQ(one[i].labels, three[i].labels);
+    EXPECT_EQ(one[i].images, ref[i].images) << "step " << i;
+    EXPECT_EQ(one[i].labels, ref[i].labels);
+  }
+}

@@ -106,10 +106,16 @@ TEST(Loader, RecordsTheTimeNextWaitsForASlowSource) {
 TEST(Loader, PrefetchIsBounded) {
   auto src = std::make_shared<CountingSource>(400);
   Loader loader(src, ShardedSampler(400, 8, 0, 1, 0), false, 0, 2, 3);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Give the workers ample time (a shared machine can stall them), then check they stopped.
+  auto settle = [&](int expected) {
+    for (int i = 0; i < 500 && src->calls.load() < expected; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  };
+  settle(3 * 8);
   EXPECT_EQ(src->calls.load(), 3 * 8) << "exactly `prefetch` batches built ahead";
   loader.next();
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  settle(4 * 8);
   EXPECT_EQ(src->calls.load(), 4 * 8);
 }
 
