@@ -2,6 +2,8 @@
 // ImageFolder layout, packed shards serving the same pixels, and the errors for corrupt files.
 #include <gtest/gtest.h>
 
+#include <turbojpeg.h>
+
 #include <cmath>
 
 #include "data_test_util.h"
@@ -321,5 +323,47 @@ TEST(Packed, LoaderBatchesFromShardsAreIdenticalForOneAndThreeThreadsAndMatchThe
     EXPECT_EQ(one[i].labels, three[i].labels);
     EXPECT_EQ(one[i].images, ref[i].images) << "step " << i;
     EXPECT_EQ(one[i].labels, ref[i].labels);
+  }
+}
+
+namespace {
+
+// A JPEG from raw pixels in any TurboJPEG pixel format (grey and CMYK files exist in ImageNet).
+std::vector<std::uint8_t> encode_raw(const std::vector<std::uint8_t>& pixels, int w, int h, int pixel_format,
+                                     int subsampling) {
+  tjhandle t = tjInitCompress();
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  EXPECT_EQ(tjCompress2(t, pixels.data(), w, 0, h, pixel_format, &out, &size, subsampling, 95, 0), 0)
+      << tjGetErrorStr2(t);
+  std::vector<std::uint8_t> bytes(out, out + size);
+  tjFree(out);
+  tjDestroy(t);
+  return bytes;
+}
+
+}  // namespace
+
+TEST(Jpeg, GreyJpegsDecodeToEqualRgbChannels) {
+  const std::vector<std::uint8_t> grey(16 * 8, 90);
+  const auto bytes = encode_raw(grey, 16, 8, TJPF_GRAY, TJSAMP_GRAY);
+  const RgbImage img = decode_jpeg(bytes.data(), bytes.size(), "grey");
+  ASSERT_EQ(img.pixels.size(), 16u * 8 * 3);
+  for (std::size_t p = 0; p < 16 * 8; ++p)
+    for (int c = 0; c < 3; ++c) EXPECT_NEAR(img.pixels[3 * p + static_cast<std::size_t>(c)], 90, 1);
+}
+
+TEST(Jpeg, CmykJpegsDecodeWithInvertedInksAsLibjpegTurboStoresThem) {
+  // Stored (inverted) C, M, Y, K = 200, 100, 50, 255 -> R, G, B = C K / 255 ... = 200, 100, 50;
+  // with K = 128: 100, 50, 25.
+  std::vector<std::uint8_t> cmyk;
+  for (int p = 0; p < 16 * 16; ++p) cmyk.insert(cmyk.end(), {200, 100, 50, std::uint8_t(p < 128 ? 255 : 128)});
+  const auto bytes = encode_raw(cmyk, 16, 16, TJPF_CMYK, TJSAMP_444);
+  const RgbImage img = decode_jpeg(bytes.data(), bytes.size(), "cmyk");
+  ASSERT_EQ(img.pixels.size(), 16u * 16 * 3);
+  const int top[3] = {200, 100, 50}, bottom[3] = {100, 50, 25};
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(img.pixels[static_cast<std::size_t>(3 * (2 * 16 + 5) + c)], top[c], 4) << "channel " << c;
+    EXPECT_NEAR(img.pixels[static_cast<std::size_t>(3 * (13 * 16 + 5) + c)], bottom[c], 4) << "channel " << c;
   }
 }
