@@ -72,7 +72,12 @@ ImageFolderSource::ImageFolderSource(const std::string& split_dir, JpegTransform
     for (const auto& e : fs::recursive_directory_iterator(class_dir, fs::directory_options::follow_directory_symlink))
       if (e.is_regular_file() && is_jpeg_name(e.path())) found.push_back(e.path().string());
     if (found.empty()) throw DataError(class_dir.string(), "class folder holds no .jpg/.jpeg files");
-    std::sort(found.begin(), found.end());
+    // torchvision's order: directories (os.walk roots) sorted, then file names within each.
+    std::sort(found.begin(), found.end(), [](const std::string& a, const std::string& b) {
+      const fs::path pa(a), pb(b);
+      return std::pair(pa.parent_path().string(), pa.filename().string()) <
+             std::pair(pb.parent_path().string(), pb.filename().string());
+    });
     for (auto& f : found) {
       files_.push_back(std::move(f));
       labels_.push_back(static_cast<std::int32_t>(c));

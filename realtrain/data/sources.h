@@ -87,7 +87,8 @@ class JpegSource : public ExampleSource {
 };
 
 // torchvision-style ImageFolder: split_dir/<class>/**/*.jpg|jpeg (any case); classes are the
-// sub-folders sorted by name, label = position; files sorted by path within a class.
+// sub-folders sorted by name, label = position; within a class, files ordered as torchvision
+// orders them (sub-directories sorted, then file names sorted within each).
 class ImageFolderSource final : public JpegSource {
  public:
   ImageFolderSource(const std::string& split_dir, JpegTransform transform = {});

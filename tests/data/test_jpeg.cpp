@@ -367,3 +367,16 @@ TEST(Jpeg, CmykJpegsDecodeWithInvertedInksAsLibjpegTurboStoresThem) {
     EXPECT_NEAR(img.pixels[static_cast<std::size_t>(3 * (13 * 16 + 5) + c)], bottom[c], 4) << "channel " << c;
   }
 }
+
+TEST(ImageFolder, NestedFilesFollowTorchvisionOrderDirectoryThenName) {
+  // os.walk roots sorted ("cls" < "cls/a"), names sorted within each: cls/b.jpg precedes
+  // cls/a/x.jpg although a plain path sort would put it after.
+  ScratchDir dir;
+  const auto rgb = two_tone(8, 8, {10, 20, 30}, {10, 20, 30});
+  for (const char* f : {"train/cls/b.jpg", "train/cls/a/x.jpg", "train/cls/a.jpg", "train/cls/a/b/y.jpg"})
+    write_jpeg(dir / f, rgb, 8, 8);
+  const ImageFolderSource src(dir / "train");
+  std::vector<std::string> rel;
+  for (const auto& f : src.files()) rel.push_back(f.substr((dir / "train/").size()));
+  EXPECT_EQ(rel, (std::vector<std::string>{"cls/a.jpg", "cls/b.jpg", "cls/a/x.jpg", "cls/a/b/y.jpg"}));
+}
