@@ -249,13 +249,17 @@ int require_cuda_devices() {
   return count;
 }
 
-void select_device(int local_rank) {
+int select_device(int local_rank, int local_size) {
   const int count = require_cuda_devices();
-  if (local_rank < 0 || local_rank >= count) {
-    throw std::runtime_error("nccl backend: local rank " + std::to_string(local_rank) + " has no GPU of its own (" +
-                             std::to_string(count) + " visible; launch one rank per GPU)");
+  int device = -1;
+  if (count >= local_size) device = local_rank;
+  else if (count == 1) device = 0;
+  if (device < 0) {
+    throw std::runtime_error("nccl backend: " + std::to_string(local_size) + " ranks on this node but " +
+                             std::to_string(count) + " CUDA devices visible (launch one rank per GPU)");
   }
-  check_cuda(cudaSetDevice(local_rank), "cudaSetDevice");
+  check_cuda(cudaSetDevice(device), "cudaSetDevice");
+  return device;
 }
 
 double default_timeout_s() {

@@ -22,8 +22,11 @@ namespace batchlab::realtrain::nccl {
 // "nccl backend: no CUDA device visible (cudaGetDeviceCount: <why>)" when there is none.
 int require_cuda_devices();
 
-// cudaSetDevice(local_rank); throws when local_rank has no GPU of its own (one rank per GPU).
-void select_device(int local_rank);
+// One rank per GPU. When every GPU of the node is visible to every rank, rank `local_rank`
+// takes device local_rank; when the launcher binds one GPU per task (srun --gpus-per-task=1,
+// CUDA_VISIBLE_DEVICES per rank) each rank sees one device and takes device 0. Throws when
+// the node has fewer GPUs than ranks. Returns the device chosen.
+int select_device(int local_rank, int local_size);
 
 // BATCHLAB_NCCL_TIMEOUT_S if set (a positive number, else throws), otherwise 60.
 double default_timeout_s();

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Fashion-MNIST data-parallel training on this machine: NP MPI ranks (default 2) x 1 torch thread,
+# MPI backend (CPU tensors). Extra arguments go to `batchlab train` and override the defaults
+# below, e.g.
+#   realtrain/launch/run_fmnist_mpi.sh --model mlp --epochs 2 --output /tmp/fmnist_mlp
+# Environment: BATCHLAB_BIN (default build/release/experiments/batchlab), NP (ranks),
+# FMNIST_DIR (default /usr/share/datasets/fashion-mnist).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin=${BATCHLAB_BIN:-$repo/build/release/experiments/batchlab}
+np=${NP:-2}
+data=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
+if [[ ! -x $bin ]]; then
+  echo "run_fmnist_mpi.sh: $bin not found; build it (cmake --preset release && cmake --build --preset release) or set BATCHLAB_BIN" >&2
+  exit 2
+fi
+root_flag=()
+[[ $(id -u) == 0 ]] && root_flag=(--allow-run-as-root)  # containers often run as root
+
+# Defaults below apply only where the caller did not pass the option (batchlab rejects an
+# option given twice).
+args=("$@")
+default() {
+  local key=$1 a
+  shift
+  for a in "${args[@]}"; do [[ $a == "$key" || $a == "$key="* ]] && return 0; done
+  args+=("$key" "$@")
+}
+default --backend mpi
+default --threads 1
+default --dataset fashion-mnist
+default --data-dir "$data"
+default --model simple-cnn
+default --batch-size 256
+default --optimizer momentum
+default --lr 0.05
+default --momentum 0.9
+default --epochs 1
+default --output "${OUTPUT:-fmnist_mpi_out}"
+
+# One torch thread per rank; --bind-to none lets the loader and all-reduce progress threads use
+# whatever core is idle instead of sharing the compute thread's core. A rank that dies makes
+# mpirun tear the job down (tests/cli/rt_comm_kill.sh measures it: about a second).
+exec mpirun -np "$np" "${root_flag[@]}" --oversubscribe --bind-to none \
+  -x OMP_NUM_THREADS=1 -x MKL_NUM_THREADS=1 "$bin" train "${args[@]}"
