@@ -37,12 +37,14 @@ class ExampleSource {
 // the same whatever the number of ranks; global batch t of the epoch is elements
 // [t B, (t+1) B) of it, and rank r takes the r-th contiguous slice of B / world of that batch.
 // Without replacement within an epoch; the last partial batch of an epoch is dropped.
+// B not divisible by world, B > dataset_size, or rank outside [0, world): std::invalid_argument.
 class ShardedSampler {
  public:
   ShardedSampler(std::int64_t dataset_size, std::int64_t global_batch, int rank, int world,
                  std::uint64_t seed);
   std::int64_t steps_per_epoch() const;
-  // Indices this rank reads at global step `step` (epoch = step / steps_per_epoch()).
+  // Indices this rank reads at global step `step` (epoch = step / steps_per_epoch()). Not
+  // thread-safe: it caches the current epoch's permutation (the Loader calls it under a lock).
   std::vector<std::int64_t> indices(std::int64_t step) const;
   std::int64_t local_batch() const;
 
@@ -64,6 +66,8 @@ struct Batch {
 // Assembles this rank's batches for steps start_step, start_step + 1, ... on `threads` worker
 // threads, `prefetch` batches ahead. Deterministic: the augmentation RNG of an example is seeded
 // from (seed, step, index), never shared across threads.
+// An exception while building a batch (a DataError for a corrupt JPEG, say) is rethrown by the
+// next() that reaches that step. The destructor lets batches in progress finish, then joins.
 class Loader {
  public:
   Loader(std::shared_ptr<const ExampleSource> source, ShardedSampler sampler, bool train,
