@@ -116,16 +116,21 @@ TEST(IdxSource, RealFashionMnistLoadsWhenInstalled) {
   EXPECT_EQ(train->shape().width, 28);
   EXPECT_EQ(train->shape().channels, 1);
   EXPECT_EQ(train->num_classes(), 10);
-  // Every class occurs (6000 each in the real training set); the pixel mean matches the
-  // normalisation constant, so normalised pixels average ~0.
+  // Every class occurs (6000 each in the real training set); the normalisation constants are
+  // the training set's pixel mean and std, so normalised pixels have mean ~0 and variance ~1.
   std::vector<int> per_class(10, 0);
   std::vector<float> img(784);
   std::mt19937_64 rng(0);
-  double sum = 0;
+  double sum = 0, sum_sq = 0;
   for (std::int64_t i = 0; i < train->size(); ++i) {
     ++per_class[static_cast<std::size_t>(train->write_example(i, false, rng, img.data()))];
-    for (float v : img) sum += v;
+    for (float v : img) {
+      sum += v;
+      sum_sq += double{v} * v;
+    }
   }
   for (int c = 0; c < 10; ++c) EXPECT_EQ(per_class[static_cast<std::size_t>(c)], 6000) << "class " << c;
-  EXPECT_NEAR(sum / (60000.0 * 784), 0.0, 0.01);
+  const double n = 60000.0 * 784, mean = sum / n;
+  EXPECT_NEAR(mean, 0.0, 0.01);
+  EXPECT_NEAR(sum_sq / n - mean * mean, 1.0, 0.01);  // the std constant is the training set's
 }
