@@ -211,7 +211,9 @@ struct GradientSynchronizer::State {
   void launch(std::size_t bi) {
     auto& b = buckets[bi];
     // Noise-scale estimators need this rank's own gradient norm, so it is taken before reduction.
-    sq_parts.push_back(b.flat.square().sum(torch::kFloat64));
+    // A dot product needs no temporary the size of the bucket; it stays a tensor so a CUDA
+    // bucket does not synchronise here.
+    sq_parts.push_back(torch::dot(b.flat, b.flat));
     const optim::BufferRef ref{b.flat.data_ptr(), static_cast<std::size_t>(b.flat.numel()),
                                to_dtype(b.flat, b.params.front())};
     if (async != nullptr) {
@@ -392,7 +394,10 @@ void GradientSynchronizer::finish() {
     // Local step (or a single rank): the gradient is this rank's own; just measure it.
     double sq = 0;
     for (const auto& p : s.params) {
-      if (p.grad().defined()) sq += p.grad().square().sum(torch::kFloat64).item<double>();
+      if (p.grad().defined()) {
+        const auto g = p.grad().reshape(-1);
+        sq += torch::dot(g, g).item<double>();
+      }
     }
     s.sq_norm = sq;
     return;
