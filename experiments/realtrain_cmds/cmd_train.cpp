@@ -1,6 +1,90 @@
-// TEMPORARY placeholder until the owning change lands.
+// `batchlab train`: one real data-parallel training run (under mpirun / srun for K ranks).
+//
+// Bad input (unknown option or value, batch not divisible by ranks, missing dataset directory,
+// unknown model / optimizer / sync policy) is ONE line on stderr, printed by rank 0 only, and
+// exit status 2 on every rank before any rank starts training. Failures while training: exit 1.
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include <boost/program_options.hpp>
+
 #include "experiments/commands.h"
+#include "experiments/provenance.h"
+#include "optim/config.h"
+#include "realtrain/comm.h"
+#include "realtrain/data/data_error.h"
+#include "realtrain/train_config.h"
+#include "realtrain/trainer.h"
+
 namespace batchlab::cli {
-int cmd_train(int, char**) { std::fprintf(stderr, "batchlab: 'train' is not built yet\n"); return 2; }
+namespace {
+
+// The launcher's rank, readable before MPI is initialised (so option errors print once).
+int launcher_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"})
+    if (const char* s = std::getenv(v)) return std::atoi(s);
+  return 0;
+}
+
+int bad_input(bool print, const std::string& msg) {
+  if (print) std::fprintf(stderr, "batchlab train: %s\n", msg.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  namespace po = boost::program_options;
+  realtrain::TrainConfig cfg;
+  po::options_description desc = realtrain::train_options(cfg);
+  desc.add_options()("help,h", "show this help");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return bad_input(launcher_rank() == 0, e.what());
+  }
+  if (vm.count("help")) {
+    if (launcher_rank() == 0) std::cout << "usage: batchlab train [options]\n" << desc << "\n";
+    return 0;
+  }
+
+  realtrain::ProcessGroup* pg = nullptr;
+  try {
+    pg = &realtrain::init_process_group(cfg.backend);
+  } catch (const std::exception& e) {
+    return bad_input(launcher_rank() == 0, e.what());
+  }
+  const bool rank0 = pg->rank == 0;
+  int status = 0;
+  try {
+    std::unique_ptr<realtrain::Trainer> trainer;
+    try {
+      realtrain::validate_train_config(cfg, pg->world);
+      trainer = std::make_unique<realtrain::Trainer>(cfg, *pg,
+                                                     experiments::provenance(argc + 1, argv - 1));
+    } catch (const optim::ConfigError& e) {
+      status = bad_input(rank0, e.what());
+    } catch (const data::DataError& e) {
+      status = bad_input(rank0, e.what());
+    }
+    if (trainer) {
+      const realtrain::TrainResult r = trainer->run();
+      if (rank0)
+        std::printf("batchlab train: %s after %lld steps, test accuracy %.4f, %.1f img/s -> %s\n",
+                    r.status.c_str(), static_cast<long long>(r.steps), r.final_accuracy,
+                    r.img_per_s, cfg.output.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "batchlab train: rank %d: %s\n", pg->rank, e.what());
+    status = 1;
+  }
+  realtrain::finalize_process_group();
+  return status;
+}
+
 }  // namespace batchlab::cli

@@ -1,0 +1,111 @@
+// Settings of one real training run (`batchlab train`), plain data, torch-free so that the CLI
+// and a future `batchlab study` include it without LibTorch. The command-line options and the
+// keys of an INI section [train] have the same names (train_options below), e.g.
+//   batchlab train --dataset fashion-mnist --model mlp --batch-size 128 --lr 0.1 --steps 500
+//   [train]  dataset = fashion-mnist  model = mlp  batch-size = 128  lr = 0.1  steps = 500
+// Validation happens once, in validate_train_config (trainer.cpp), before any work.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace batchlab::realtrain {
+
+struct TrainConfig {
+  // data and model
+  std::string dataset = "fashion-mnist";
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string model = "mlp";
+  bool zero_init_residual = false;
+  std::int64_t batch_size = 128;  // global: ranks x per-rank batch
+  // optimizer (optim/): name or name:variant, e.g. momentum, lars:tf, lamb:apex
+  std::string optimizer = "momentum";
+  double lr = 0.1;  // at batch_ref; the scaling rule maps it to batch_size
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double trust_coefficient = 1e-3;  // LARS eta
+  double max_grad_norm = 0.0;       // global gradient-norm clipping; 0 = off
+  // lr = scaling(B; batch_ref, lr) x warmup(step) x decay(step)
+  std::string scaling = "none";  // none | linear | sqrt | malladi
+  std::int64_t batch_ref = 0;    // 0: batch_size (no scaling effect)
+  std::string warmup = "none";   // none | linear | gradual
+  std::int64_t warmup_steps = 0;
+  double warmup_epochs = 0.0;    // alternative to warmup_steps
+  std::string schedule = "constant";  // constant | step | cosine | poly | linear
+  std::string milestones;             // step decay: comma-separated epochs, e.g. "30,60,80"
+  double decay_factor = 0.1;          // step decay factor
+  // data parallelism
+  std::string sync = "sync";  // sync | local:H | post-local:H@t0 | hier:H1:H2
+  bool average_momentum = false;
+  std::string backend = "mpi";  // mpi | nccl
+  double bucket_mb = 25.0;
+  bool no_overlap = false;
+  double noise_scale_ema = 0.99;
+  // length and evaluation
+  double epochs = 0.0;      // exactly one of epochs / steps
+  std::int64_t steps = 0;
+  std::int64_t eval_every = 100;  // steps; the last step is always evaluated
+  double target = -1.0;     // stop at this test accuracy (steps_to_target); < 0: none
+  std::uint64_t seed = 0;
+  int threads = 0;          // torch threads per rank; 0: 1 under a launcher, else all cores
+  int loader_threads = 2;   // data loader threads per rank
+  std::string output = "train_out";
+  std::int64_t checkpoint_every = 0;  // steps; 0 = no checkpoints
+  bool resume = false;      // continue from output/checkpoint
+};
+
+// The options of `batchlab train` and of an INI [train] section, bound to `c`'s fields.
+inline boost::program_options::options_description train_options(TrainConfig& c) {
+  namespace po = boost::program_options;
+  po::options_description d("batchlab train options");
+  d.add_options()
+      ("dataset", po::value(&c.dataset)->default_value(c.dataset), "fashion-mnist | mnist | cifar10 | cifar100 | imagenet | packed")
+      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "dataset directory")
+      ("model", po::value(&c.model)->default_value(c.model), "mlp[:H1-H2-...] | simple-cnn | resnet8 | resnet20 | resnet32 | resnet50")
+      ("zero-init-residual", po::bool_switch(&c.zero_init_residual), "gamma = 0 on the last BN of each residual block (Goyal et al.)")
+      ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size), "global batch size (all ranks)")
+      ("optimizer", po::value(&c.optimizer)->default_value(c.optimizer), "update rule, name or name:variant")
+      ("lr", po::value(&c.lr)->default_value(c.lr), "learning rate at --batch-ref")
+      ("momentum", po::value(&c.momentum)->default_value(c.momentum), "momentum coefficient")
+      ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "weight decay (not on bias / BN parameters)")
+      ("beta1", po::value(&c.beta1)->default_value(c.beta1), "Adam/LAMB beta1")
+      ("beta2", po::value(&c.beta2)->default_value(c.beta2), "Adam/LAMB beta2")
+      ("eps", po::value(&c.eps)->default_value(c.eps), "Adam/LAMB epsilon")
+      ("trust-coefficient", po::value(&c.trust_coefficient)->default_value(c.trust_coefficient), "LARS eta")
+      ("max-grad-norm", po::value(&c.max_grad_norm)->default_value(c.max_grad_norm), "global gradient-norm clipping (0 = off)")
+      ("scaling", po::value(&c.scaling)->default_value(c.scaling), "none | linear | sqrt | malladi")
+      ("batch-ref", po::value(&c.batch_ref)->default_value(c.batch_ref), "reference batch of --lr (0 = --batch-size)")
+      ("warmup", po::value(&c.warmup)->default_value(c.warmup), "none | linear | gradual")
+      ("warmup-steps", po::value(&c.warmup_steps)->default_value(c.warmup_steps), "warm-up length in steps")
+      ("warmup-epochs", po::value(&c.warmup_epochs)->default_value(c.warmup_epochs), "warm-up length in epochs")
+      ("schedule", po::value(&c.schedule)->default_value(c.schedule), "constant | step | cosine | poly | linear")
+      ("milestones", po::value(&c.milestones)->default_value(c.milestones), "step decay epochs, comma-separated")
+      ("decay-factor", po::value(&c.decay_factor)->default_value(c.decay_factor), "step decay factor")
+      ("sync", po::value(&c.sync)->default_value(c.sync), "sync | local:H | post-local:H@t0 | hier:H1:H2")
+      ("average-momentum", po::bool_switch(&c.average_momentum), "average momentum buffers with parameters")
+      ("backend", po::value(&c.backend)->default_value(c.backend), "mpi | nccl")
+      ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb), "gradient all-reduce bucket size (MiB)")
+      ("no-overlap", po::bool_switch(&c.no_overlap), "all-reduce after backward instead of during it")
+      ("noise-scale-ema", po::value(&c.noise_scale_ema)->default_value(c.noise_scale_ema), "EMA decay of the noise-scale estimates")
+      ("epochs", po::value(&c.epochs)->default_value(c.epochs), "training length in epochs")
+      ("steps", po::value(&c.steps)->default_value(c.steps), "training length in steps")
+      ("eval-every", po::value(&c.eval_every)->default_value(c.eval_every), "evaluate every this many steps")
+      ("target", po::value(&c.target)->default_value(c.target), "stop at this test accuracy (< 0: none)")
+      ("seed", po::value(&c.seed)->default_value(c.seed), "seed of initialisation and data order")
+      ("threads", po::value(&c.threads)->default_value(c.threads), "torch threads per rank (0: auto)")
+      ("loader-threads", po::value(&c.loader_threads)->default_value(c.loader_threads), "data loader threads per rank")
+      ("output", po::value(&c.output)->default_value(c.output), "output directory")
+      ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(c.checkpoint_every), "checkpoint every this many steps (0 = never)")
+      ("resume", po::bool_switch(&c.resume), "continue from the checkpoint in --output");
+  return d;
+}
+
+// Throws optim::ConfigError naming the key and the value. `world` = number of ranks.
+// Checks names and ranges only; files are checked when the dataset is opened.
+void validate_train_config(const TrainConfig& c, int world);
+
+}  // namespace batchlab::realtrain

@@ -1,0 +1,534 @@
+#include "realtrain/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "optim/config.h"
+#include "optim/noise_scale.h"
+#include "optim/optimizer.h"
+#include "optim/registry.h"
+#include "optim/scaling.h"
+#include "optim/schedule.h"
+#include "optim/sync.h"
+#include "optim/sync_policy.h"
+#include "realtrain/checkpoint.h"
+#include "realtrain/data/source.h"
+#include "realtrain/provenance.h"
+#include "realtrain/torch_backend.h"
+
+namespace batchlab::realtrain {
+namespace {
+
+using optim::ConfigError;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::vector<double> parse_number_list(const std::string& key, const std::string& text) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    double v = 0.0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || !(v >= 0.0))
+      throw ConfigError("train." + key + " = '" + text + "': '" + item + "' is not a number >= 0");
+    out.push_back(v);
+  }
+  return out;
+}
+
+void require(bool ok, const std::string& key, const std::string& value, const std::string& why) {
+  if (!ok) throw ConfigError("train." + key + " = " + value + ": " + why);
+}
+
+optim::BufferRef float_ref(const torch::Tensor& t) {
+  return {t.data_ptr(), static_cast<std::size_t>(t.numel()), optim::DType::kFloat32};
+}
+
+}  // namespace
+
+void validate_train_config(const TrainConfig& c, int world) {
+  require(c.batch_size > 0, "batch-size", std::to_string(c.batch_size), "must be > 0");
+  require(world > 0 && c.batch_size % world == 0, "batch-size", std::to_string(c.batch_size),
+          "global batch must be divisible by the number of ranks (" + std::to_string(world) + ")");
+  validate_model_name(c.model);
+  {
+    const auto names = optim::rule_names();
+    const std::string canon = optim::canonical_rule_name(c.optimizer);
+    if (std::find(names.begin(), names.end(), canon) == names.end()) {
+      std::string known;
+      for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+      throw ConfigError("train.optimizer = " + c.optimizer + ": unknown (known: " + known + ")");
+    }
+    if (canon == "precond")
+      throw ConfigError("train.optimizer = precond: needs a curvature diagonal, which a real model "
+                        "does not provide (use it in `batchlab sweep`)");
+  }
+  require(std::isfinite(c.lr) && c.lr > 0.0, "lr", std::to_string(c.lr), "must be > 0");
+  optim::parse_scaling(c.scaling);
+  optim::parse_warmup(c.warmup);
+  optim::parse_decay(c.schedule);
+  optim::SyncPolicy::parse(c.sync, c.average_momentum);
+  parse_number_list("milestones", c.milestones);
+  require(c.batch_ref >= 0, "batch-ref", std::to_string(c.batch_ref), "must be >= 0");
+  require(c.warmup_steps >= 0, "warmup-steps", std::to_string(c.warmup_steps), "must be >= 0");
+  require(c.warmup_epochs >= 0.0, "warmup-epochs", std::to_string(c.warmup_epochs), "must be >= 0");
+  require(c.warmup_steps == 0 || c.warmup_epochs == 0.0, "warmup-epochs",
+          std::to_string(c.warmup_epochs), "give --warmup-steps or --warmup-epochs, not both");
+  require((c.epochs > 0.0) != (c.steps > 0), "steps", std::to_string(c.steps),
+          "give exactly one of --epochs and --steps (> 0)");
+  require(c.epochs >= 0.0, "epochs", std::to_string(c.epochs), "must be >= 0");
+  require(c.eval_every > 0, "eval-every", std::to_string(c.eval_every), "must be > 0");
+  require(c.target < 0.0 || c.target <= 1.0, "target", std::to_string(c.target),
+          "is a test accuracy in (0, 1] (or < 0 for none)");
+  require(c.threads >= 0, "threads", std::to_string(c.threads), "must be >= 0");
+  require(c.loader_threads > 0, "loader-threads", std::to_string(c.loader_threads), "must be > 0");
+  require(c.backend == "mpi" || c.backend == "nccl", "backend", c.backend, "must be mpi or nccl");
+  require(c.bucket_mb > 0.0, "bucket-mb", std::to_string(c.bucket_mb), "must be > 0");
+  require(c.noise_scale_ema >= 0.0 && c.noise_scale_ema < 1.0, "noise-scale-ema",
+          std::to_string(c.noise_scale_ema), "must be in [0, 1)");
+  require(c.checkpoint_every >= 0, "checkpoint-every", std::to_string(c.checkpoint_every), "must be >= 0");
+  require(!c.output.empty(), "output", "''", "must name a directory");
+  if (!std::filesystem::is_directory(c.data_dir))
+    throw ConfigError("train.data-dir = " + c.data_dir + ": directory does not exist");
+}
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  if (launched_with_multiple_ranks()) return 1;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+struct Trainer::Impl {
+  TrainConfig cfg;
+  ProcessGroup& pg;
+  nlohmann::json provenance;
+  int threads = 1;
+  torch::Device device = torch::kCPU;
+  std::shared_ptr<const data::ExampleSource> train_set, test_set;
+  std::unique_ptr<data::ShardedSampler> sampler;
+  std::vector<ParamGroup> groups;
+  std::vector<torch::Tensor> params;
+  std::unique_ptr<optim::Optimizer<TorchBackend>> opt;
+  std::unique_ptr<optim::LrSchedule> schedule;
+  optim::SyncPolicy policy;
+  std::unique_ptr<GradientSynchronizer> grad_sync;
+  std::unique_ptr<optim::NoiseScaleEstimator> noise;
+  optim::OptimizerConfig ocfg;
+  double base_lr = 0.0;
+
+  Impl(TrainConfig c, ProcessGroup& p, nlohmann::json prov)
+      : cfg(std::move(c)), pg(p), provenance(std::move(prov)) {}
+};
+
+Trainer::Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance)
+    : impl_(std::make_unique<Impl>(std::move(cfg), pg, std::move(provenance))) {
+  Impl& m = *impl_;
+  const TrainConfig& c = m.cfg;
+  validate_train_config(c, pg.world);
+  m.policy = optim::SyncPolicy::parse(c.sync, c.average_momentum);
+  if (m.policy.kind == optim::SyncKind::kHierarchical && !pg.node)
+    throw ConfigError("train.sync = " + c.sync + ": hierarchical sync needs a node communicator");
+  m.threads = resolve_threads(c.threads);
+  torch::set_num_threads(m.threads);
+  if (c.backend == "nccl") {
+    if (!torch::cuda::is_available())
+      throw ConfigError("train.backend = nccl: this LibTorch build sees no CUDA device");
+    m.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(pg.local_rank));
+  }
+
+  m.train_set = data::open_dataset(c.dataset, c.data_dir, "train");
+  m.test_set = data::open_dataset(c.dataset, c.data_dir, "test");
+  m.sampler = std::make_unique<data::ShardedSampler>(m.train_set->size(), c.batch_size, pg.rank,
+                                                     pg.world, c.seed);
+  const std::int64_t spe = m.sampler->steps_per_epoch();
+  if (spe <= 0)
+    throw ConfigError("train.batch-size = " + std::to_string(c.batch_size) + ": larger than the " +
+                      std::to_string(m.train_set->size()) + " training examples");
+  total_steps_ = c.steps > 0 ? c.steps
+                             : std::max<std::int64_t>(1, std::llround(c.epochs * static_cast<double>(spe)));
+
+  // lr = scaling(B) x warmup(step) x decay(step), all from optim/.
+  optim::ScalingRule scaling;
+  scaling.kind = optim::parse_scaling(c.scaling);
+  scaling.batch_ref = static_cast<double>(c.batch_ref > 0 ? c.batch_ref : c.batch_size);
+  const optim::ScaledHyper h =
+      scaling.apply(static_cast<double>(c.batch_size), c.lr, c.beta1, c.beta2, c.eps);
+  m.base_lr = h.lr;
+  optim::ScheduleConfig sc;
+  sc.decay = optim::parse_decay(c.schedule);
+  sc.total_steps = total_steps_;
+  for (double e : parse_number_list("milestones", c.milestones))
+    sc.milestones.push_back(std::llround(e * static_cast<double>(spe)));
+  sc.factor = c.decay_factor;
+  sc.warmup = optim::parse_warmup(c.warmup);
+  sc.warmup_steps = c.warmup_steps > 0 ? c.warmup_steps
+                                       : std::llround(c.warmup_epochs * static_cast<double>(spe));
+  sc.warmup_start_lr = c.lr;
+  m.schedule = std::make_unique<optim::LrSchedule>(h.lr, sc);
+
+  m.ocfg.name = c.optimizer;
+  m.ocfg.momentum = c.momentum;
+  m.ocfg.beta1 = h.beta1;
+  m.ocfg.beta2 = h.beta2;
+  m.ocfg.eps = h.eps;
+  m.ocfg.weight_decay = c.weight_decay;
+  m.ocfg.trust_coefficient = c.trust_coefficient;
+  m.ocfg.max_grad_norm = c.max_grad_norm;
+  optim::validate_config(m.ocfg);
+
+  // Same seed on every rank gives the same initial model; rank 0's is broadcast anyway so that
+  // nothing depends on that.
+  torch::manual_seed(c.seed);
+  const data::ImageShape shape = m.train_set->shape();
+  ModelSpec spec;
+  spec.name = c.model;
+  spec.in_channels = shape.channels;
+  spec.height = shape.height;
+  spec.width = shape.width;
+  spec.num_classes = m.train_set->num_classes();
+  spec.zero_init_residual = c.zero_init_residual;
+  model_ = make_model(spec);
+  model_->to(m.device);
+  m.groups = param_groups(*model_);
+  std::vector<optim::GroupOptions> gopts;
+  for (auto& g : m.groups) {
+    m.params.push_back(g.param);
+    gopts.push_back(g.options);
+  }
+  if (pg.world > 1) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m.params) {
+      const optim::BufferRef r = float_ref(p);
+      pg.global->broadcast({&r, 1}, 0);
+    }
+  }
+  m.opt = std::make_unique<optim::Optimizer<TorchBackend>>(m.ocfg, gopts);
+  if (pg.world > 1) {
+    m.grad_sync = std::make_unique<GradientSynchronizer>(
+        m.params, *pg.global, static_cast<std::size_t>(c.bucket_mb * 1024.0 * 1024.0), !c.no_overlap);
+    m.noise = std::make_unique<optim::NoiseScaleEstimator>(c.noise_scale_ema);
+  }
+}
+
+Trainer::~Trainer() = default;
+
+std::vector<torch::Tensor> Trainer::parameters() const { return impl_->params; }
+std::int64_t Trainer::steps_per_epoch() const { return impl_->sampler->steps_per_epoch(); }
+
+namespace {
+
+struct EvalResult {
+  double loss = 0.0, accuracy = 0.0;
+};
+
+// The whole test set, split across ranks in contiguous slices; sums all-reduced.
+EvalResult evaluate(Model& model, const data::ExampleSource& test, ProcessGroup& pg,
+                    torch::Device device) {
+  const std::int64_t n = test.size();
+  const std::int64_t begin = n * pg.rank / pg.world, end = n * (pg.rank + 1) / pg.world;
+  const data::ImageShape shape = test.shape();
+  constexpr std::int64_t kChunk = 1000;
+  std::vector<float> images(static_cast<std::size_t>(kChunk * shape.numel()));
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(kChunk));
+  double sums[3] = {0.0, 0.0, 0.0};  // loss, correct, count
+  model.eval();
+  torch::NoGradGuard no_grad;
+  for (std::int64_t s = begin; s < end; s += kChunk) {
+    const std::int64_t count = std::min(kChunk, end - s);
+    at::parallel_for(0, count, 16, [&](std::int64_t a, std::int64_t b) {
+      std::mt19937_64 rng(0);  // unused: no augmentation at test time
+      for (std::int64_t i = a; i < b; ++i)
+        labels[static_cast<std::size_t>(i)] =
+            test.write_example(s + i, false, rng, images.data() + i * shape.numel());
+    });
+    torch::Tensor x = torch::from_blob(images.data(), {count, shape.channels, shape.height, shape.width},
+                                       torch::kFloat).to(device);
+    torch::Tensor y = torch::from_blob(labels.data(), {count}, torch::kLong).to(device);
+    torch::Tensor logits = model.forward(x);
+    sums[0] += torch::nn::functional::cross_entropy(
+                   logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                   .item<double>();
+    sums[1] += logits.argmax(1).eq(y).sum().item<double>();
+    sums[2] += static_cast<double>(count);
+  }
+  model.train();
+  if (pg.world > 1) {
+    const optim::BufferRef r{sums, 3, optim::DType::kFloat64};
+    pg.global->allreduce_mean({&r, 1});  // mean x world = sum over ranks
+  }
+  EvalResult out;
+  out.loss = sums[0] / sums[2];
+  out.accuracy = sums[1] / sums[2];
+  return out;
+}
+
+std::string fmt_double(double v) {
+  if (!std::isfinite(v)) return "";
+  std::ostringstream os;
+  os.precision(8);
+  os << v;
+  return os.str();
+}
+
+void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+    f << text;
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+nlohmann::json nullable(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+TrainResult Trainer::run() {
+  Impl& m = *impl_;
+  const TrainConfig& c = m.cfg;
+  ProcessGroup& pg = m.pg;
+  const bool writer = pg.rank == 0;
+  const std::filesystem::path out_dir(c.output);
+  const std::string ckpt_path =
+      (out_dir / "checkpoint" / ("rank" + std::to_string(pg.rank) + ".pt")).string();
+  if (writer) std::filesystem::create_directories(out_dir);
+
+  const std::string header =
+      "step,examples,epoch,lr,train_loss,eval_loss,eval_accuracy,img_per_s,b_simple,grad_sq,"
+      "trace_sigma,wall_s\n";
+  std::string metrics = header;
+  // Accumulators carried across a resume: wall, compute, comm, data seconds.
+  double wall_s = 0.0, comm_s = 0.0, data_s = 0.0;
+  std::int64_t start_step = 0;
+
+  // Optimizer state exists from the start so checkpoints (and momentum averaging) see it.
+  m.opt->init_state(m.params);
+  auto state_buffers = [&] {
+    std::vector<torch::Tensor> out;
+    for (std::size_t i = 0; i < m.params.size(); ++i)
+      for (auto& [name, buf] : m.opt->rule().state(i)) out.push_back(*buf);
+    return out;
+  };
+  std::vector<torch::Tensor> model_buffers = model_->buffers();
+
+  if (c.resume) {
+    CheckpointState s = load_checkpoint(ckpt_path);
+    std::vector<torch::Tensor> state = state_buffers();
+    if (s.params.size() != m.params.size() || s.buffers.size() != model_buffers.size() ||
+        s.optimizer_state.size() != state.size())
+      throw std::runtime_error("checkpoint " + ckpt_path + " does not match model '" + c.model +
+                               "' / optimizer '" + c.optimizer + "'");
+    torch::NoGradGuard no_grad;
+    for (std::size_t i = 0; i < m.params.size(); ++i) m.params[i].copy_(s.params[i]);
+    for (std::size_t i = 0; i < model_buffers.size(); ++i) model_buffers[i].copy_(s.buffers[i]);
+    for (std::size_t i = 0; i < state.size(); ++i) state[i].copy_(s.optimizer_state[i]);
+    m.opt->restore_counters(s.step, s.prev_lr);
+    start_step = s.step;
+    metrics = s.metrics_csv;
+    if (s.counters.size() >= 3) {
+      wall_s = s.counters[0];
+      comm_s = s.counters[1];
+      data_s = s.counters[2];
+    }
+    // Every rank must resume from the same step.
+    if (pg.world > 1) {
+      double v = static_cast<double>(start_step);
+      const optim::BufferRef r{&v, 1, optim::DType::kFloat64};
+      pg.global->allreduce_mean({&r, 1});
+      if (v != static_cast<double>(start_step))
+        throw std::runtime_error("checkpoints of the ranks are at different steps (rank " +
+                                 std::to_string(pg.rank) + " at " + std::to_string(start_step) + ")");
+    }
+  }
+  if (writer) write_file_atomic(out_dir / "metrics.csv", metrics);
+
+  data::Loader loader(m.train_set, *m.sampler, /*train=*/true, c.seed, c.loader_threads,
+                      /*prefetch=*/4, start_step);
+  const data::ImageShape shape = m.train_set->shape();
+  const std::int64_t local_batch = m.sampler->local_batch();
+  const std::int64_t spe = m.sampler->steps_per_epoch();
+
+  std::vector<optim::BufferRef> param_refs;
+  for (auto& p : m.params) param_refs.push_back(float_ref(p));
+  std::vector<optim::BufferRef> state_refs;
+  for (auto& b : state_buffers()) state_refs.push_back(float_ref(b));
+
+  TrainResult result;
+  result.b_simple = std::numeric_limits<double>::quiet_NaN();
+  double loss_sum = 0.0;
+  std::int64_t loss_count = 0;
+  std::int64_t row_start_step = start_step;
+  double row_wall = wall_s;
+  double comm_avg_s = 0.0;  // parameter averaging (not in the synchronizer's clock)
+  const double comm_sync_start = m.grad_sync ? m.grad_sync->comm_seconds() : 0.0;
+  const double data_start = loader.wait_seconds();
+  EvalResult last_eval{std::numeric_limits<double>::quiet_NaN(), 0.0};
+  model_->train();
+
+  for (std::int64_t step = start_step; step < total_steps_; ++step) {
+    const auto t0 = Clock::now();
+    data::Batch batch = loader.next();
+    torch::Tensor x = torch::from_blob(batch.images.data(),
+                                       {batch.count, shape.channels, shape.height, shape.width},
+                                       torch::kFloat).to(m.device);
+    torch::Tensor y = torch::from_blob(batch.labels.data(), {batch.count}, torch::kLong).to(m.device);
+    const bool reduce = pg.world > 1 && m.policy.allreduce_gradients(step);
+    if (m.grad_sync) m.grad_sync->prepare(reduce);
+    for (auto& p : m.params)
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model_->forward(x), y);
+    loss.backward();
+    if (m.grad_sync) m.grad_sync->finish();
+    std::vector<torch::Tensor> grads;
+    grads.reserve(m.params.size());
+    for (auto& p : m.params) grads.push_back(p.grad());
+    if (reduce && m.noise) {
+      // small batch = this rank's gradient, big batch = the all-reduced one (McCandlish et al.).
+      double big = 0.0;
+      for (auto& g : grads) big += TorchBackend::squared_norm(g);
+      m.noise->update(m.grad_sync->local_grad_sq_norm(), static_cast<double>(local_batch), big,
+                      static_cast<double>(c.batch_size));
+    }
+    {
+      torch::NoGradGuard no_grad;
+      m.opt->step(m.params, grads, m.schedule->lr_at(step));
+    }
+    if (pg.world > 1) {
+      const auto ta = Clock::now();
+      std::vector<std::vector<optim::BufferRef>> mom;
+      if (m.policy.average_momentum) mom.push_back(state_refs);
+      optim::apply_parameter_averaging(m.policy, step, *pg.global, pg.node.get(), {param_refs}, mom);
+      comm_avg_s += seconds_since(ta);
+    }
+    const double l = loss.item<double>();
+    loss_sum += l;
+    ++loss_count;
+    wall_s += seconds_since(t0);
+
+    const std::int64_t done = step + 1;
+    const bool last = done == total_steps_;
+    const bool diverged = !std::isfinite(l);
+    if (done % c.eval_every == 0 || last || diverged) {
+      double train_loss[2] = {loss_sum, static_cast<double>(loss_count)};
+      if (pg.world > 1) {
+        const optim::BufferRef r{train_loss, 2, optim::DType::kFloat64};
+        pg.global->allreduce_mean({&r, 1});
+      }
+      last_eval = evaluate(*model_, *m.test_set, pg, m.device);
+      const double interval = wall_s - row_wall;
+      const double ips = interval > 0.0
+                             ? static_cast<double>((done - row_start_step) * c.batch_size) / interval
+                             : 0.0;
+      const double bs = m.noise ? m.noise->b_simple() : std::numeric_limits<double>::quiet_NaN();
+      std::ostringstream row;
+      row << done << ',' << done * c.batch_size << ',' << fmt_double(static_cast<double>(done) / spe)
+          << ',' << fmt_double(m.schedule->lr_at(step)) << ',' << fmt_double(train_loss[0] / train_loss[1])
+          << ',' << fmt_double(last_eval.loss) << ',' << fmt_double(last_eval.accuracy) << ','
+          << fmt_double(ips) << ',' << fmt_double(bs) << ','
+          << fmt_double(m.noise ? m.noise->grad_sq() : std::nan("")) << ','
+          << fmt_double(m.noise ? m.noise->trace_sigma() : std::nan("")) << ',' << fmt_double(wall_s)
+          << '\n';
+      metrics += row.str();
+      if (writer) write_file_atomic(out_dir / "metrics.csv", metrics);
+      loss_sum = 0.0;
+      loss_count = 0;
+      row_start_step = done;
+      row_wall = wall_s;
+      result.steps = done;
+      if (diverged || !std::isfinite(last_eval.loss)) {
+        result.status = "diverged";
+        break;
+      }
+      if (c.target > 0.0 && last_eval.accuracy >= c.target) {
+        result.status = "reached";
+        result.steps_to_target = done;
+        break;
+      }
+    }
+    if (c.checkpoint_every > 0 && done % c.checkpoint_every == 0) {
+      CheckpointState s;
+      s.step = done;
+      s.prev_lr = m.opt->prev_lr();
+      s.params = m.params;
+      s.buffers = model_buffers;
+      s.optimizer_state = state_buffers();
+      s.metrics_csv = metrics;
+      const double sync_comm = m.grad_sync ? m.grad_sync->comm_seconds() - comm_sync_start : 0.0;
+      s.counters = {wall_s, comm_s + sync_comm + comm_avg_s, data_s + loader.wait_seconds() - data_start};
+      save_checkpoint(ckpt_path, s);
+    }
+  }
+  result.steps = std::max(result.steps, m.opt->steps());
+  result.final_accuracy = last_eval.accuracy;
+  result.final_eval_loss = last_eval.loss;
+  result.wall_s = wall_s;
+  result.comm_s = comm_s + (m.grad_sync ? m.grad_sync->comm_seconds() - comm_sync_start : 0.0) + comm_avg_s;
+  result.data_s = data_s + loader.wait_seconds() - data_start;
+  result.compute_s = std::max(0.0, wall_s - result.comm_s - result.data_s);
+  result.img_per_s = wall_s > 0.0 ? static_cast<double>(result.steps * c.batch_size) / wall_s : 0.0;
+  if (m.noise) result.b_simple = m.noise->b_simple();
+
+  if (writer) {
+    nlohmann::json prov = m.provenance;
+    prov["torch_version"] = torch_version();
+    prov["mpi_version"] = mpi_library_version();
+    prov["ranks"] = pg.world;
+    prov["threads_per_rank"] = m.threads;
+    prov["backend"] = pg.backend;
+    prov["device"] = m.device.str();
+    nlohmann::json cfgj = {
+        {"dataset", c.dataset}, {"data-dir", c.data_dir}, {"model", c.model},
+        {"zero-init-residual", c.zero_init_residual}, {"batch-size", c.batch_size},
+        {"optimizer", c.optimizer}, {"lr", c.lr}, {"lr_scaled", m.base_lr}, {"momentum", c.momentum},
+        {"weight-decay", c.weight_decay}, {"beta1", m.ocfg.beta1}, {"beta2", m.ocfg.beta2},
+        {"eps", m.ocfg.eps}, {"trust-coefficient", c.trust_coefficient},
+        {"max-grad-norm", c.max_grad_norm}, {"scaling", c.scaling}, {"batch-ref", c.batch_ref},
+        {"warmup", c.warmup}, {"warmup-steps", m.schedule->config().warmup_steps},
+        {"schedule", c.schedule}, {"milestones", c.milestones}, {"decay-factor", c.decay_factor},
+        {"sync", m.policy.to_string()}, {"average-momentum", c.average_momentum},
+        {"backend", c.backend}, {"bucket-mb", c.bucket_mb}, {"no-overlap", c.no_overlap},
+        {"noise-scale-ema", c.noise_scale_ema}, {"epochs", c.epochs}, {"steps", total_steps_},
+        {"eval-every", c.eval_every}, {"target", c.target}, {"seed", c.seed},
+        {"threads", m.threads}, {"loader-threads", c.loader_threads}, {"output", c.output},
+        {"checkpoint-every", c.checkpoint_every}, {"resume", c.resume}};
+    nlohmann::json j = {
+        {"status", result.status},
+        {"steps", result.steps},
+        {"examples", result.steps * c.batch_size},
+        {"steps_to_target", result.steps_to_target >= 0 ? nlohmann::json(result.steps_to_target) : nlohmann::json()},
+        {"examples_to_target", result.steps_to_target >= 0 ? nlohmann::json(result.steps_to_target * c.batch_size) : nlohmann::json()},
+        {"target", c.target > 0.0 ? nlohmann::json(c.target) : nlohmann::json()},
+        {"final_accuracy", nullable(result.final_accuracy)},
+        {"final_eval_loss", nullable(result.final_eval_loss)},
+        {"wall_s", result.wall_s},
+        {"img_per_s", result.img_per_s},
+        {"time_split", {{"compute_s", result.compute_s}, {"communication_s", result.comm_s}, {"data_s", result.data_s}}},
+        {"b_simple", nullable(result.b_simple)},
+        {"config", cfgj},
+        {"provenance", prov}};
+    if (!m.noise)
+      j["b_simple_note"] = "not measured: the noise scale needs >= 2 ranks (per-rank vs all-reduced gradient)";
+    write_file_atomic(out_dir / "summary.json", j.dump(2) + "\n");
+  }
+  return result;
+}
+
+}  // namespace batchlab::realtrain

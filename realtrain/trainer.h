@@ -1,0 +1,67 @@
+// One real data-parallel training run: the loop of `batchlab train`.
+//
+// Every rank runs the same loop on its slice of each global batch (data::ShardedSampler):
+//   forward/backward on B / world examples -> gradients all-reduced (mean) when the sync policy
+//   says so, bucketed and overlapped with backward (GradientSynchronizer) -> one update of
+//   optim::Optimizer<TorchBackend> at lr = LrSchedule::lr_at(step) -> parameters (and, if asked,
+//   optimizer state) averaged when SyncPolicy::average_after(step) says so.
+// All optimizer, schedule, scaling, sync and noise-scale arithmetic comes from optim/; nothing is
+// re-implemented here. BatchNorm running statistics stay per rank (never averaged), as in Goyal et
+// al. 2017 and PyTorch DDP without SyncBatchNorm; evaluation therefore averages the ranks' views.
+//
+// Outputs (rank 0 only): OUTPUT/metrics.csv, one row per evaluation, and OUTPUT/summary.json.
+// Checkpoints (every rank its own file, since local SGD and BN statistics differ per rank):
+// OUTPUT/checkpoint/rank<r>.pt, written to a temporary file and renamed.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "realtrain/comm.h"
+#include "realtrain/models.h"
+#include "realtrain/train_config.h"
+
+namespace batchlab::realtrain {
+
+struct TrainResult {
+  std::string status = "not_reached";  // reached | not_reached | diverged
+  std::int64_t steps = 0;              // updates done (including those before a resume)
+  std::int64_t steps_to_target = -1;   // -1 unless reached
+  double final_accuracy = 0.0, final_eval_loss = 0.0;
+  double wall_s = 0.0;      // training loop wall time of this process (without evaluation)
+  double img_per_s = 0.0;   // global examples per second of training-loop wall time
+  double compute_s = 0.0, comm_s = 0.0, data_s = 0.0;
+  double b_simple = 0.0;    // NaN when not measured (one rank)
+};
+
+class Trainer {
+ public:
+  // Validates cfg (optim::ConfigError), opens the datasets (data::DataError) and builds the model.
+  // `provenance` (argv, git SHA, ...) is copied into summary.json with the torch/MPI versions,
+  // ranks, threads and device added.
+  Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance = nlohmann::json::object());
+  ~Trainer();
+  TrainResult run();
+
+  Model& model() { return *model_; }
+  // This rank's parameters in registration order (one per optimizer group).
+  std::vector<torch::Tensor> parameters() const;
+  std::int64_t steps_per_epoch() const;
+  std::int64_t total_steps() const { return total_steps_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Model> model_;
+  std::int64_t total_steps_ = 0;
+};
+
+// torch threads for this rank: `requested`, or (0) 1 under a multi-rank launcher, else all cores.
+int resolve_threads(int requested);
+
+}  // namespace batchlab::realtrain
