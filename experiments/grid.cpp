@@ -119,7 +119,13 @@ Grid parse_grid(const std::string& key, const std::string& text) {
       g.scaled = kind == "scaled";
     }
   } else {
-    for (const auto& item : split(t, ',')) g.values.push_back(parse_double(key, item));
+    for (const auto& item : split(t, ',')) {
+      try {
+        g.values.push_back(parse_double(key, item));
+      } catch (const ConfigError&) {
+        bad(key, text, "'" + item + "' is not a finite number (grids: list, log:LO:HI:N, lin:LO:HI:N, scaled:LO:HI:N)");
+      }
+    }
   }
   sort_unique(g.values);
   return g;
@@ -144,7 +150,12 @@ std::vector<std::int64_t> parse_batch_sizes(const std::string& key, const std::s
   }
   if (t.empty()) bad(key, text, "empty list of batch sizes");
   for (const auto& item : split(t, ',')) {
-    const std::int64_t b = parse_int(key, item);
+    std::int64_t b = 0;
+    try {
+      b = parse_int(key, item);
+    } catch (const ConfigError&) {
+      bad(key, text, "'" + item + "' is not an integer (list, or pow2:LO:HI)");
+    }
     if (b <= 0) bad(key, text, "batch size " + std::to_string(b) + " must be > 0");
     out.push_back(b);
   }

@@ -68,14 +68,26 @@ int run_plots(const fs::path& dir, const char* who) {
     std::fprintf(stderr, "%s: plots/*.py not found (set BATCHLAB_PLOTS_DIR)\n", who);
     return 1;
   }
-  if (spawn({"python3", "-c", "import matplotlib, numpy"}, true) != 0) {
+  // The first interpreter that has matplotlib: BATCHLAB_PYTHON, python3 on PATH (may be a
+  // virtualenv or pyenv without it), then the system one (Debian python3-matplotlib).
+  std::vector<std::string> pythons;
+  if (const char* env = std::getenv("BATCHLAB_PYTHON")) pythons.emplace_back(env);
+  pythons.emplace_back("python3");
+  pythons.emplace_back("/usr/bin/python3");
+  std::string python;
+  for (const auto& p : pythons)
+    if (spawn({p, "-c", "import matplotlib, numpy"}, true) == 0) {
+      python = p;
+      break;
+    }
+  if (python.empty()) {
     std::fprintf(stderr, "%s: python3 with matplotlib and numpy is required (apt-get install python3-matplotlib)\n", who);
     return 1;
   }
   std::vector<std::string> names = {"steps_vs_batch.py", "lr_vs_batch.py"};
   if (fs::exists(dir / "curves.csv", ec)) names.emplace_back("curves.py");
   for (const auto& n : names) {
-    const int rc = spawn({"python3", (scripts / n).string(), dir.string()}, false);
+    const int rc = spawn({python, (scripts / n).string(), dir.string()}, false);
     if (rc != 0) {
       std::fprintf(stderr, "%s: %s failed (exit status %d)\n", who, (scripts / n).c_str(), rc);
       return 1;

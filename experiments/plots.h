@@ -10,7 +10,8 @@ namespace batchlab::experiments {
 // found from the executable's location); BATCHLAB_PLOTS_DIR overrides both. Empty if none.
 std::filesystem::path find_plot_scripts();
 
-// Returns 0 on success; otherwise prints one line to stderr and returns 2 (bad directory) or 1
+// Python: BATCHLAB_PYTHON, else the first of python3 (PATH) and /usr/bin/python3 that imports
+// matplotlib. Returns 0 on success; otherwise prints one line to stderr and returns 2 (bad directory) or 1
 // (python3 / matplotlib missing, or a script failed).
 int run_plots(const std::filesystem::path& results_dir, const char* who);
 
