@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Bad input to `batchlab train`: exactly one line on stderr, exit status 2, nothing written --
+# alone and, for a batch not divisible by the ranks, under mpiexec with 2 ranks (rank 0 prints).
+#   bash rt_train_bad_input.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
+set -u
+bin=$1 scratch=$3
+data=/usr/share/datasets/fashion-mnist
+fail() { echo "rt_train_bad_input: FAIL: $*"; exit 1; }
+rm -rf "$scratch" && mkdir -p "$scratch"
+out=$scratch/out
+ok=(--data-dir "$data" --steps 5 --threads 1 --output "$out")
+
+# expect PATTERN ARGS...: exit 2, one stderr line matching PATTERN, no output directory.
+expect() {
+  local pattern=$1; shift
+  "$bin" train "$@" >"$scratch/stdout" 2>"$scratch/stderr"
+  local status=$?
+  ((status == 2)) || fail "'$*': exit $status, expected 2 ($(cat "$scratch/stderr"))"
+  (($(wc -l <"$scratch/stderr") == 1)) || fail "'$*': expected one stderr line, got: $(cat "$scratch/stderr")"
+  grep -q -- "$pattern" "$scratch/stderr" || fail "'$*': message '$(cat "$scratch/stderr")' lacks '$pattern'"
+  [[ ! -e $out ]] || fail "'$*': output directory written"
+}
+expect "unknown model 'vgg16'" "${ok[@]}" --model vgg16
+expect "optimizer = rmsprop: unknown" "${ok[@]}" --optimizer rmsprop
+expect "sync" "${ok[@]}" --sync local:0
+expect "sync" "${ok[@]}" --sync sometimes
+expect "data-dir = /nonexistent/dir: directory does not exist" --data-dir /nonexistent/dir --steps 5 --output "$out"
+expect "exactly one of --epochs and --steps" "${ok[@]}" --epochs 1
+expect "bogus" "${ok[@]}" --bogus 3
+expect "batch-size" "${ok[@]}" --batch-size abc
+expect "warmup" "${ok[@]}" --warmup sometimes
+expect "scaling" "${ok[@]}" --scaling cubic
+
+root_flag=()
+[[ $(id -u) == 0 ]] && root_flag=(--allow-run-as-root)
+OMP_NUM_THREADS=1 timeout 120 mpiexec -np 2 --oversubscribe "${root_flag[@]}" "$bin" train "${ok[@]}" \
+  --batch-size 65 >"$scratch/mpi_stdout" 2>"$scratch/mpi_stderr"
+status=$?
+((status != 0 && status != 124)) || fail "under mpiexec: status $status, expected a failed job"
+(($(grep -c "divisible by the number of ranks (2)" "$scratch/mpi_stderr") == 1)) \
+  || fail "under mpiexec: expected the message once (rank 0 only): $(cat "$scratch/mpi_stderr")"
+[[ ! -e $out ]] || fail "under mpiexec: output directory written"
+echo "rt_train_bad_input: ok"
