@@ -5,9 +5,11 @@
 //   mpirun -np 2 [--allow-run-as-root] bench_torch_allreduce [--models simple-cnn,resnet20]
 //       [--batch-size 32] [--warmup 3] [--steps 20] [--bucket-mb 25,1,0.25] [--threads 1]
 //
-// Per model, the time per step (forward + backward + gradient synchronisation; the slowest
-// rank's mean over the timed steps) of: `local` (no communication: the ideal), `blocking`, and
-// `bucketed` per bucket size; efficiency = ideal / step time. Then, as nccl-tests does, the
+// Per model, the time per step (forward + backward + gradient synchronisation; per step the
+// slowest rank's time; median and mean over the timed steps) of: `local` (no communication: the
+// ideal), `blocking`, `bucketed` (overlapped) and `buck-noov` (same buckets, sent after
+// backward) per bucket size; efficiency = ideal / median step time. The modes take turns step
+// by step so that load from other processes on a shared machine affects them alike. Then, as nccl-tests does, the
 // all-reduce alone on the flattened gradient: time, algorithm bandwidth (bytes / time) and bus
 // bandwidth (algBw * 2(n-1)/n). Correctness: #wrong = gradient entries where the bucketed result
 // differs from the blocking one (exact with 2 ranks: a+b and the scale by 1/2 are exact).
@@ -153,9 +155,7 @@ void blocking_allreduce(Workload& w, br::ProcessGroup& g) {
 }
 
 struct Timed {
-  double step_s = 0;       // slowest rank's mean step time
-  double comm_wait_s = 0;  // slowest rank's mean time blocked in finish()
-  double early = 0;        // buckets launched during backward (last step)
+  double step_s = 0;  // slowest rank's mean time per call
 };
 
 template <class Step>
@@ -181,43 +181,79 @@ long count_wrong(const std::vector<torch::Tensor>& a, const std::vector<torch::T
   return wrong;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Mode {
+  std::string name;
+  double bucket_mb = 0;
+  std::unique_ptr<br::GradientSynchronizer> sync;  // null: local or blocking
+  bool blocking = false;
+  std::vector<double> step_s;  // slowest rank's time of each timed step
+};
+
 void bench_model(const Options& o, br::ProcessGroup& g, const std::string& name) {
   auto w = make_workload(name, o.batch_size, g.rank);
   const double grad_mb = w.grad_elements * 4.0 / (1 << 20);
-  auto print = [&](const char* mode, double bucket_mb, std::size_t buckets, const Timed& t, double ideal_s,
-                   long wrong) {
-    if (g.rank != 0) return;
-    std::printf("%-10s %9lld %8.3f %5d  %-9s %7.2f %7zu %5.0f %9.2f %9.2f %6.1f%% %9.2f %6ld\n", name.c_str(),
-                static_cast<long long>(w.grad_elements), grad_mb, o.batch_size, mode, bucket_mb, buckets, t.early,
-                t.step_s * 1e3, ideal_s * 1e3, 100.0 * ideal_s / t.step_s, t.comm_wait_s * 1e3, wrong);
-  };
 
-  const Timed local = time_steps(o.warmup, o.steps, [&] { forward_backward(w); });
-  print("local", 0, 0, local, local.step_s, 0);
-
-  const Timed blocking = time_steps(o.warmup, o.steps, [&] {
-    forward_backward(w);
-    blocking_allreduce(w, g);
-  });
+  std::vector<Mode> modes;
+  modes.push_back({"local", 0, nullptr, false, {}});
+  modes.push_back({"blocking", grad_mb, nullptr, true, {}});
+  for (bool overlap : {true, false}) {
+    for (double mb : o.bucket_mb) {
+      modes.push_back({overlap ? "bucketed" : "buck-noov", mb,
+                       std::make_unique<br::GradientSynchronizer>(
+                           w.params, *g.global, static_cast<std::size_t>(mb * (1 << 20)), overlap),
+                       false, {}});
+    }
+  }
   forward_backward(w);
   blocking_allreduce(w, g);
   const auto reference = grads_of(w);
-  print("blocking", grad_mb, 1, blocking, local.step_s, 0);
+  std::vector<long> wrong(modes.size(), 0);
 
-  for (bool overlap : {true, false}) {
-    for (double mb : o.bucket_mb) {
-      br::GradientSynchronizer sync(w.params, *g.global, static_cast<std::size_t>(mb * (1 << 20)), overlap);
-      Timed t = time_steps(o.warmup, o.steps, [&] {
-        for (auto& p : w.params) p.mutable_grad() = torch::Tensor();
-        sync.prepare(true);
-        torch::nn::functional::cross_entropy(w.model->forward(w.x), w.y).backward();
-        sync.finish();
-      });
-      t.comm_wait_s = max_over_ranks(sync.comm_seconds() / (o.warmup + o.steps));
-      t.early = static_cast<double>(sync.buckets_launched_during_backward());
-      long wrong = count_wrong(grads_of(w), reference);
-      MPI_Allreduce(MPI_IN_PLACE, &wrong, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-      print(overlap ? "bucketed" : "buck-noov", mb, sync.bucket_count(), t, local.step_s, wrong);
+  auto run = [&](Mode& m) {
+    if (m.sync) {
+      for (auto& p : w.params) p.mutable_grad() = torch::Tensor();
+      m.sync->prepare(true);
+      torch::nn::functional::cross_entropy(w.model->forward(w.x), w.y).backward();
+      m.sync->finish();
+    } else {
+      forward_backward(w);
+      if (m.blocking) blocking_allreduce(w, g);
+    }
+  };
+  // Modes take turns step by step (starting point rotating), so load from other processes on a
+  // shared machine hits them alike; each step starts together on both ranks.
+  for (int round = 0; round < o.warmup + o.steps; ++round) {
+    for (std::size_t j = 0; j < modes.size(); ++j) {
+      const std::size_t k = (j + static_cast<std::size_t>(round)) % modes.size();
+      MPI_Barrier(MPI_COMM_WORLD);
+      const auto t0 = Clock::now();
+      run(modes[k]);
+      const double dt = max_over_ranks(std::chrono::duration<double>(Clock::now() - t0).count());
+      if (round >= o.warmup) modes[k].step_s.push_back(dt);
+      if (round == o.warmup + o.steps - 1 && modes[k].name != "local") wrong[k] = count_wrong(grads_of(w), reference);
+    }
+  }
+  MPI_Allreduce(MPI_IN_PLACE, wrong.data(), static_cast<int>(wrong.size()), MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+
+  const double ideal_s = median(modes[0].step_s);
+  for (std::size_t k = 0; k < modes.size(); ++k) {
+    const auto& m = modes[k];
+    const double med = median(m.step_s);
+    double mean = 0;
+    for (double x : m.step_s) mean += x / m.step_s.size();
+    const double wait_ms = m.sync ? max_over_ranks(m.sync->comm_seconds() / (o.warmup + o.steps)) * 1e3 : 0;
+    const std::size_t buckets = m.sync ? m.sync->bucket_count() : (m.blocking ? 1 : 0);
+    const std::size_t early = m.sync ? m.sync->buckets_launched_during_backward() : 0;
+    if (g.rank == 0) {
+      std::printf("%-10s %9lld %8.3f %5d  %-9s %7.2f %7zu %5zu %9.2f %9.2f %9.2f %6.1f%% %9.2f %6ld\n", name.c_str(),
+                  static_cast<long long>(w.grad_elements), grad_mb, o.batch_size, m.name.c_str(), m.bucket_mb, buckets,
+                  early, med * 1e3, mean * 1e3, ideal_s * 1e3, 100.0 * ideal_s / med, wait_ms, wrong[k]);
     }
   }
 
@@ -227,14 +263,14 @@ void bench_model(const Options& o, br::ProcessGroup& g, const std::string& name)
                                         batchlab::optim::DType::kFloat32};
   const int iters = std::max(20, o.steps);
   Timed ar = time_steps(o.warmup, iters, [&] { g.global->allreduce_mean(std::span(&ref, 1)); });
-  long wrong = flat.ne(1.0f).sum().item<long>();  // the mean of all-ones stays all-ones
-  MPI_Allreduce(MPI_IN_PLACE, &wrong, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+  long ar_wrong = flat.ne(1.0f).sum().item<long>();  // the mean of all-ones stays all-ones
+  MPI_Allreduce(MPI_IN_PLACE, &ar_wrong, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
   const double bytes = w.grad_elements * 4.0;
   const double alg_gbs = bytes / ar.step_s / 1e9;
   const double bus_gbs = alg_gbs * 2.0 * (g.world - 1) / g.world;
   if (g.rank == 0) {
     std::printf("%-10s allreduce-only: %.0f bytes  time %.3f ms  algBw %.3f GB/s  busBw %.3f GB/s  #wrong %ld\n",
-                name.c_str(), bytes, ar.step_s * 1e3, alg_gbs, bus_gbs, wrong);
+                name.c_str(), bytes, ar.step_s * 1e3, alg_gbs, bus_gbs, ar_wrong);
   }
 }
 
@@ -266,11 +302,13 @@ int main(int argc, char** argv) {
     for (int i = 0; i < argc; ++i) cmd += std::string(i ? " " : "") + argv[i];
     std::printf("# %s\n# ranks %d x %d thread(s); torch %s; %s\n", cmd.c_str(), g.world, o.threads,
                 br::torch_version().c_str(), br::mpi_library_version().c_str());
-    std::printf("# step = forward + backward + sync, slowest rank's mean over %d steps after %d warm-up; "
-                "eff = local / step; early = buckets sent during backward\n",
+    std::printf("# step = forward + backward + sync; per step the slowest rank's time; median and mean over %d "
+                "steps after %d warm-up, modes interleaved step by step; eff = ideal (local median) / median; "
+                "early = buckets sent during backward; wait = time blocked in finish() per step\n",
                 o.steps, o.warmup);
-    std::printf("%-10s %9s %8s %5s  %-9s %7s %7s %5s %9s %9s %7s %9s %6s\n", "model", "grad_elts", "grad_MB", "batch",
-                "mode", "bkt_MB", "buckets", "early", "step_ms", "ideal_ms", "eff", "wait_ms", "#wrong");
+    std::printf("%-10s %9s %8s %5s  %-9s %7s %7s %5s %9s %9s %9s %7s %9s %6s\n", "model", "grad_elts", "grad_MB",
+                "batch", "mode", "bkt_MB", "buckets", "early", "med_ms", "mean_ms", "ideal_ms", "eff", "wait_ms",
+                "#wrong");
   }
   for (const auto& m : o.models) bench_model(o, g, m);
   br::finalize_process_group();
