@@ -1,6 +1,285 @@
-// TEMPORARY placeholder until the owning change lands.
+// batchlab study CONFIG.ini [--section.key=value ...] [--no-plot]
+//
+// A critical-batch study on real training (experiments/real_study.h): every trial of the grid is
+// a `batchlab train` child process under the configured launcher, results streamed to the same
+// files as `batchlab sweep` (resumable after a kill), one progress line per trial with an ETA,
+// then the S(B) fit per optimizer with the measured noise scale B_simple beside it.
+// Exit status: 0 done, 1 failure while working (a trial that crashed), 2 bad input (one line,
+// nothing written or run): the config and every trial's `batchlab train` options are validated
+// with the trainer's own validation before the first trial starts.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include <boost/program_options.hpp>
+
 #include "experiments/commands.h"
+#include "experiments/plots.h"
+#include "experiments/provenance.h"
+#include "experiments/real_study.h"
+#include "experiments/results_writer.h"
+#include "experiments/study_engine.h"
+#include "optim/config.h"
+#include "realtrain/train_config.h"
+#include "realtrain/trainer.h"
+
 namespace batchlab::cli {
-int cmd_study(int, char**) { std::fprintf(stderr, "batchlab: 'study' is not built yet\n"); return 2; }
+
+using namespace batchlab::experiments;
+
+namespace {
+
+std::string describe(const TrialPoint& p) {
+  return "trial " + std::to_string(p.trial_id) + " (optimizer " + p.optimizer + ", batch_size " +
+         std::to_string(p.batch_size) + ", lr " + format_number(p.lr) + ", momentum " + format_number(p.momentum) +
+         ", seed " + std::to_string(p.seed) + ")";
+}
+
+std::string duration(double s) {
+  char buf[32];
+  const long t = std::lround(std::max(0.0, s));
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", t);
+  return buf;
+}
+
+std::string last_line(const std::filesystem::path& log) {
+  std::ifstream in(log);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
+// Is the launcher's program runnable (an absolute/relative path, or found in PATH)?
+bool runnable(const std::string& prog) {
+  if (prog.find('/') != std::string::npos) return ::access(prog.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    const auto end = dirs.find(':', start);
+    const std::string d = dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!d.empty() && ::access((d + "/" + prog).c_str(), X_OK) == 0) return true;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+int cmd_study(int argc, char** argv) {
+  namespace po = boost::program_options;
+  const char* who = "batchlab study";
+  RealStudyConfig cfg;
+  StudyGrid grid;
+  // ---- everything that can be wrong with the input, before any work ----
+  try {
+    if (!parse_real_study_args(argc, argv, cfg)) return 0;
+    grid = make_real_grid(cfg);
+  } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
+    std::fprintf(stderr, "%s: %s\n", who, e.what());
+    return 2;
+  }
+  const std::filesystem::path out_dir(cfg.output_dir);
+  {
+    TrialPoint p;
+    try {
+      for (std::int64_t id = 0; id < grid.size(); ++id) {
+        p = grid.point(id);
+        const auto args = trial_train_args(cfg, p, trial_dir(out_dir, id));
+        realtrain::TrainConfig tc;
+        po::variables_map vm;
+        try {
+          po::store(po::command_line_parser(args).options(realtrain::train_options(tc)).run(), vm);
+          po::notify(vm);
+        } catch (const po::error& e) {
+          throw optim::ConfigError(std::string("train options: ") + e.what());
+        }
+        realtrain::validate_train_config(tc, cfg.ranks);
+      }
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr, "%s: %s: %s\n", who, describe(p).c_str(), e.what());
+      return 2;
+    }
+  }
+  if (!cfg.launcher_command.empty()) {
+    const std::string prog = child_command(cfg, "x", {}).front();
+    if (!runnable(prog)) {
+      std::fprintf(stderr, "%s: launcher.command = '%s': '%s' is not an executable program\n", who,
+                   cfg.launcher_command.c_str(), prog.c_str());
+      return 2;
+    }
+  }
+  std::string exe;
+  try {
+    exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: cannot find its own executable: %s\n", who, e.what());
+    return 1;
+  }
+  // Trials take seconds to minutes: commit every finished trial to disk at once.
+  ResultsWriter writer(out_dir, grid, {.curves = cfg.record_curves, .flush_interval_s = 0.0});
+  try {
+    writer.check_resumable(cfg.resolved);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", who, e.what());
+    return 2;
+  }
+
+  // ---- the study ----
+  try {
+    nlohmann::json prov = provenance(argc + 1, argv - 1);  // argv[-1] is "batchlab"
+    BestTracker tracker(grid);
+    const std::int64_t done = writer.open(cfg.resolved, tracker);
+    if (done > 0)
+      std::fprintf(stderr, "%s: resuming %s: %lld of %lld trials already done\n", who, cfg.output_dir.c_str(),
+                   static_cast<long long>(done), static_cast<long long>(grid.size()));
+    std::fprintf(stderr, "%s: %s: %lld trials, %d rank(s) x %d thread(s) each, %d at a time -> %s\n", who,
+                 cfg.study_name.c_str(), static_cast<long long>(grid.size()), cfg.ranks, cfg.threads_per_rank,
+                 cfg.threads, cfg.output_dir.c_str());
+
+    std::mutex mu;
+    std::map<std::int64_t, RealTrialResult> extras;  // per finished trial, until the sink prints it
+    const auto start = std::chrono::steady_clock::now();
+    std::int64_t finished = done;
+
+    const TrialRunner runner = [&](const TrialPoint& p) {
+      const auto dir = trial_dir(out_dir, p.trial_id);
+      std::filesystem::remove_all(dir);  // left by a killed run: rerun from scratch
+      std::filesystem::create_directories(dir);
+      const auto cmd = child_command(cfg, exe, trial_train_args(cfg, p, dir));
+      const int status = run_child(cmd, dir / "train.log");
+      if (status != 0)
+        throw std::runtime_error(describe(p) + ": batchlab train exited with status " + std::to_string(status) +
+                                 " (" + (dir / "train.log").string() + ": " + last_line(dir / "train.log") + ")");
+      RealTrialResult r = read_trial_result(dir, cfg.record_curves);
+      TrialOutcome o = std::move(r.outcome);
+      r.outcome = {};
+      std::lock_guard<std::mutex> lock(mu);
+      extras[p.trial_id] = r;
+      return o;
+    };
+    const TrialSink sink = [&](const TrialPoint& p, TrialOutcome&& o) {
+      writer.append(p, o);
+      tracker.add(p, o);
+      RealTrialResult r;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        r = extras[p.trial_id];
+        extras.erase(p.trial_id);
+      }
+      ++finished;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double eta = elapsed / static_cast<double>(finished - done) * static_cast<double>(grid.size() - finished);
+      std::string what = to_string(o.state);
+      if (o.state == TrialState::kReached) what += " at step " + std::to_string(o.steps_to_target);
+      else what += " after " + std::to_string(r.steps) + " steps";
+      char line[512];
+      std::snprintf(line, sizeof line,
+                    "[%lld/%lld] %s B=%lld lr=%s m=%s seed=%llu: %s, acc %.4f, B_simple %s, %.1f s | elapsed %s, ETA %s\n",
+                    static_cast<long long>(finished), static_cast<long long>(grid.size()), p.optimizer.c_str(),
+                    static_cast<long long>(p.batch_size), format_number(p.lr).c_str(),
+                    format_number(p.momentum).c_str(), static_cast<unsigned long long>(p.seed), what.c_str(),
+                    o.final_metric, std::isfinite(r.b_simple) ? format_number(std::round(r.b_simple * 10) / 10).c_str() : "-",
+                    o.wall_s, duration(elapsed).c_str(), duration(eta).c_str());
+      std::fputs(line, stderr);
+    };
+    run_trials(grid, done, runner, sink, {.threads = cfg.threads});
+    writer.flush();
+
+    // real_trials.csv: the engine's columns plus what only a real trial has, from the trial
+    // directories (so it is complete after a resume too).
+    {
+      std::string csv = "trial_id,optimizer,batch_size,lr,momentum,seed,status,steps,b_simple,img_per_s,dir\n";
+      for (std::int64_t id = 0; id < grid.size(); ++id) {
+        const TrialPoint p = grid.point(id);
+        const auto dir = trial_dir(out_dir, id);
+        const RealTrialResult r = read_trial_result(dir, false);
+        csv += std::to_string(id) + ',' + p.optimizer + ',' + std::to_string(p.batch_size) + ',' +
+               format_number(p.lr) + ',' + format_number(p.momentum) + ',' + std::to_string(p.seed) + ',' +
+               to_string(r.outcome.state) + ',' + std::to_string(r.steps) + ',' + format_number(r.b_simple) + ',' +
+               format_number(r.img_per_s) + ',' + std::filesystem::relative(dir, out_dir).string() + '\n';
+      }
+      write_file_atomic(out_dir / "real_trials.csv", csv);
+    }
+
+    prov["finished_utc"] = utc_now_iso();
+    prov["seeds"] = cfg.seeds;
+    prov["resumed_at_trial"] = done;
+    prov["launcher"] = {{"command", cfg.launcher_command}, {"ranks", cfg.ranks}, {"threads_per_rank", cfg.threads_per_rank}};
+    const nlohmann::json noise = noise_scale_summary(cfg, grid, tracker);
+    double target = 0.0;
+    for (const auto& [k, v] : cfg.resolved)
+      if (k == "train.target") target = std::stod(v);
+    // The longest trial budget (that of the smallest batch), as a sweep's max_steps; 0 when the
+    // [train] steps / epochs set the length.
+    std::int64_t max_steps = 0;
+    for (auto b : grid.batch_sizes) max_steps = std::max(max_steps, trial_steps(cfg, b));
+    const nlohmann::json extra = {
+        {"study", cfg.study_name},
+        {"landscape", grid.landscape},
+        {"mode", "real"},
+        {"target", target},
+        {"metric", "test_accuracy"},
+        {"metric_direction", "reached when test_accuracy >= target"},
+        {"max_steps", max_steps},
+        {"budget", {{"max_steps", cfg.max_steps}, {"max_epochs", cfg.max_epochs}, {"train_examples", cfg.train_examples}}},
+        {"config", cfg.config_path},
+        {"noise_scale", noise},
+        {"provenance", prov}};
+    const auto summaries = write_summaries(writer.dir(), grid, tracker, extra);
+
+    for (const auto& s : summaries)
+      if (!s.edge_batches.empty()) {
+        std::string bs;
+        for (auto b : s.edge_batches) {
+          if (!bs.empty()) bs += ',';
+          bs += std::to_string(b);
+        }
+        std::fprintf(stderr, "%s: warning: %s: best lr on the edge of study.lr_grid at batch sizes %s (widen the grid)\n",
+                     who, s.optimizer.c_str(), bs.c_str());
+      }
+    std::printf("%-14s %12s %12s %14s %10s %12s %12s\n", "optimizer", "B_crit", "S_min", "E_min", "fit_rms",
+                "knee_B", "B_simple");
+    for (const auto& s : summaries) {
+      const auto& bsj = noise["optimizers"][s.optimizer]["b_simple_median"];
+      char bsimple[32] = "-";
+      if (!bsj.is_null()) std::snprintf(bsimple, sizeof bsimple, "%.4g", bsj.get<double>());
+      if (!s.fit.ok) {
+        std::printf("%-14s %12s   (fewer than 2 batch sizes reached the target)   B_simple %s\n", s.optimizer.c_str(),
+                    "-", bsimple);
+        continue;
+      }
+      std::printf("%-14s %12.4g %12.4g %14.4g %10.3g %12.4g %12s%s\n", s.optimizer.c_str(), s.fit.b_crit, s.fit.s_min,
+                  s.fit.e_min, s.fit.rms_log_error, s.fit.knee_batch, bsimple,
+                  s.fit.bounded ? "" : "  (unbounded fit)");
+    }
+    const std::string d = writer.dir().string();
+    std::printf("results: %s/{config.ini,summary.json,trials.csv,steps_vs_batch.csv,real_trials.csv%s,trials/}\n",
+                d.c_str(), cfg.record_curves ? ",curves.csv" : "");
+    if (!cfg.no_plot) {
+      if (run_plots(writer.dir(), who) == 0)
+        std::printf("plots:   %s/{steps_vs_batch,lr_vs_batch%s}.{png,pdf}\n", d.c_str(),
+                    cfg.record_curves ? ",curves" : "");
+      else
+        std::fprintf(stderr, "%s: warning: plots not written (results are complete)\n", who);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", who, e.what());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace batchlab::cli

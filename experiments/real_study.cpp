@@ -1,0 +1,545 @@
+#include "experiments/real_study.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <boost/any.hpp>
+#include <boost/program_options.hpp>
+
+#include "optim/config.h"
+#include "optim/scaling.h"
+#include "realtrain/train_config.h"
+
+namespace po = boost::program_options;
+
+namespace batchlab::experiments {
+namespace {
+
+using optim::ConfigError;
+
+struct Key {
+  const char* section;
+  const char* name;
+  const char* def;
+  const char* help;
+};
+
+// Every [study] / [launcher] / [output] setting, in config.ini order. [train] follows the
+// options of `batchlab train` (realtrain/train_config.h).
+constexpr Key kKeys[] = {
+    {"study", "name", "auto", "study name (auto = config file name)"},
+    {"study", "batch_sizes", "pow2:4:14", "global batch sizes: list, or pow2:LO:HI (exponents)"},
+    {"study", "lr_grid", "log:0.01:1:5", "list, log:LO:HI:N, lin:LO:HI:N, scaled:LO:HI:N (x train.lr scaled by train.scaling)"},
+    {"study", "seeds", "0", "comma list of seeds"},
+    {"study", "optimizers", "auto", "comma list of optimizer names (auto = train.optimizer)"},
+    {"study", "momentum_grid", "auto", "momentum values (auto = train.momentum)"},
+    {"study", "max_steps", "0", "trial budget in steps (see study.max_epochs)"},
+    {"study", "max_epochs", "0", "trial budget in epochs; a trial runs max(both budgets) unless it reaches the target"},
+    {"study", "train_examples", "auto", "training set size for max_epochs (auto: from train.dataset)"},
+    {"study", "eval_every_examples", "0", "evaluate every ceil(this / B) steps (0 = train.eval-every)"},
+    {"study", "eval_every_max", "0", "cap on that interval in steps (0 = none)"},
+    {"study", "threads", "1", "trials run at once"},
+    {"study", "record_curves", "true", "write curves.csv (test accuracy per evaluation)"},
+    {"launcher", "command", "", "launcher prefix, e.g. mpirun -np {ranks} --bind-to none (empty = direct, 1 rank)"},
+    {"launcher", "ranks", "1", "ranks per trial"},
+    {"launcher", "threads", "1", "torch threads per rank"},
+    {"output", "dir", "auto", "output directory (auto = results/<study.name>)"},
+};
+
+// Train options the study sets for every trial itself.
+const std::set<std::string> kPerTrial = {"batch-size", "seed", "output", "resume", "threads"};
+
+[[noreturn]] void bad(const std::string& key, const std::string& value, const std::string& why) {
+  throw ConfigError(key + " = '" + value + "': " + why);
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(s);
+  while (std::getline(in, item, sep)) {
+    const auto b = item.find_first_not_of(" \t");
+    out.push_back(b == std::string::npos ? "" : item.substr(b, item.find_last_not_of(" \t") - b + 1));
+  }
+  if (!s.empty() && s.back() == sep) out.push_back("");
+  return out;
+}
+
+bool valid_label(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+std::string any_text(const boost::any& v) {
+  if (v.empty()) return "";
+  if (auto p = boost::any_cast<std::string>(&v)) return *p;
+  if (auto p = boost::any_cast<double>(&v)) return format_number(*p);
+  if (auto p = boost::any_cast<bool>(&v)) return *p ? "true" : "false";
+  if (auto p = boost::any_cast<int>(&v)) return std::to_string(*p);
+  if (auto p = boost::any_cast<std::int64_t>(&v)) return std::to_string(*p);
+  if (auto p = boost::any_cast<std::uint64_t>(&v)) return std::to_string(*p);
+  throw std::logic_error("batchlab study: unhandled train option type");
+}
+
+bool is_switch(const po::option_description& o) { return o.semantic()->max_tokens() == 0; }
+
+const std::set<std::string>& switch_names() {
+  static const std::set<std::string> names = [] {
+    realtrain::TrainConfig c;
+    std::set<std::string> out;
+    const po::options_description d = realtrain::train_options(c);  // options() refers into d
+    for (const auto& o : d.options())
+      if (is_switch(*o)) out.insert(o->long_name());
+    return out;
+  }();
+  return names;
+}
+
+std::int64_t known_train_examples(const std::string& dataset) {
+  if (dataset == "fashion-mnist" || dataset == "mnist") return 60000;
+  if (dataset == "cifar10" || dataset == "cifar100") return 50000;
+  if (dataset == "imagenet") return 1281167;
+  return 0;
+}
+
+std::string substitute(std::string s, const std::string& what, const std::string& with) {
+  for (auto p = s.find(what); p != std::string::npos; p = s.find(what, p + with.size()))
+    s.replace(p, what.size(), with);
+  return s;
+}
+
+}  // namespace
+
+bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
+  const char* usage = "batchlab study CONFIG.ini [--section.key=value ...] [--no-plot]";
+  realtrain::TrainConfig defaults;
+  const po::options_description train_desc = realtrain::train_options(defaults);
+  std::map<std::string, bool> train_keys;  // name -> is a switch
+  for (const auto& o : train_desc.options()) train_keys[o->long_name()] = is_switch(*o);
+
+  po::options_description settings;
+  for (const auto& k : kKeys)
+    settings.add_options()((std::string(k.section) + "." + k.name).c_str(), po::value<std::string>(), k.help);
+  for (const auto& [name, sw] : train_keys)
+    settings.add_options()(("train." + name).c_str(), po::value<std::string>(),
+                           sw ? "batchlab train switch (true | false)" : "batchlab train option");
+  po::options_description cli(usage);
+  cli.add_options()("help,h", "this help")("no-plot", "do not call plots/ at the end")(
+      "config", po::value<std::string>(), "INI file");
+  cli.add(settings);
+  po::positional_options_description pos;
+  pos.add("config", 1);
+
+  std::map<std::string, std::string> s;  // explicit settings; the command line wins
+  po::variables_map vm;
+  try {
+    const auto parsed = po::command_line_parser(argc, argv).options(cli).positional(pos).run();
+    po::store(parsed, vm);
+    for (const auto& o : parsed.options)
+      if (o.string_key.find('.') != std::string::npos) {
+        if (s.count(o.string_key)) throw ConfigError("command line: " + o.string_key + " given twice");
+        s[o.string_key] = o.value.empty() ? "" : o.value[0];
+      }
+  } catch (const po::error& e) {
+    throw ConfigError(std::string("command line: ") + e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << cli << "\nEvery --section.key is also an INI key `key` in section [section]; [train] keys are\n"
+                        "the options of `batchlab train --help`.\n";
+    return false;
+  }
+  if (!vm.count("config")) throw ConfigError(std::string("missing CONFIG.ini (usage: ") + usage + ")");
+  out.config_path = vm["config"].as<std::string>();
+  out.no_plot = vm.count("no-plot") != 0;
+  {
+    std::ifstream in(out.config_path);
+    if (!in) throw ConfigError("config = '" + out.config_path + "': cannot open");
+    try {
+      const auto parsed = po::parse_config_file(in, settings, false);
+      std::set<std::string> in_file;
+      for (const auto& o : parsed.options) {
+        if (!in_file.insert(o.string_key).second)
+          throw ConfigError(out.config_path + ": " + o.string_key + " given twice");
+        if (!s.count(o.string_key)) s[o.string_key] = o.value.empty() ? "" : o.value[0];
+      }
+    } catch (const po::error& e) {
+      throw ConfigError(out.config_path + ": " + e.what());
+    }
+  }
+  auto get = [&](const std::string& key) {
+    if (auto it = s.find(key); it != s.end()) return it->second;
+    for (const auto& k : kKeys)
+      if (key == std::string(k.section) + "." + k.name) return std::string(k.def);
+    throw std::logic_error("no setting " + key);
+  };
+  auto get_int = [&](const std::string& key, std::int64_t lo, const char* rule) {
+    const std::int64_t v = parse_int(key, get(key));
+    if (v < lo) bad(key, get(key), std::string("must be ") + rule);
+    return v;
+  };
+  auto given = [&](const std::string& key) { return s.count(key) != 0; };
+
+  // ---- [train]: explicit keys, checked by parsing them as `batchlab train` would ----
+  for (const auto& [key, value] : s) {
+    if (!key.starts_with("train.")) continue;
+    const std::string name = key.substr(6);
+    if (kPerTrial.count(name))
+      bad(key, value, name == "threads" ? "set launcher.threads instead"
+                                        : "set by the study for every trial (use the [study] grid / output.dir)");
+    if (train_keys.at(name)) parse_bool(key, value);
+    out.train.emplace_back(name, value);
+  }
+  realtrain::TrainConfig tc;
+  po::variables_map tvm;
+  {
+    std::vector<std::string> args;
+    for (const auto& [name, value] : out.train) {
+      if (!train_keys.at(name)) args.push_back("--" + name + "=" + value);
+      else if (parse_bool("train." + name, value)) args.push_back("--" + name);
+    }
+    po::options_description d = realtrain::train_options(tc);
+    try {
+      po::store(po::command_line_parser(args).options(d).run(), tvm);
+      po::notify(tvm);
+    } catch (const po::error& e) {
+      throw ConfigError(std::string("[train]: ") + e.what());
+    }
+  }
+  out.train_lr = tc.lr;
+  out.train_scaling = tc.scaling;
+  out.train_batch_ref = tc.batch_ref;
+  if (!(tc.target > 0.0))
+    bad("train.target", given("train.target") ? get("train.target") : format_number(tc.target),
+        "a study measures steps to a target test accuracy: set it in (0, 1]");
+
+  // ---- [study] ----
+  ResolvedConfig& r = out.resolved;
+  out.study_name = get("study.name");
+  if (out.study_name == "auto") out.study_name = std::filesystem::path(out.config_path).stem().string();
+  if (!valid_label(out.study_name)) bad("study.name", out.study_name, "use letters, digits and _ - . only");
+  out.batch_sizes = parse_batch_sizes("study.batch_sizes", get("study.batch_sizes"));
+  out.lr_grid = parse_grid("study.lr_grid", get("study.lr_grid"));
+  for (double v : out.lr_grid.values)
+    if (!(v > 0.0)) bad("study.lr_grid", get("study.lr_grid"), "value " + format_number(v) + " must be > 0");
+  if (!out.lr_grid.scaled) {
+    if (given("train.lr"))
+      bad("train.lr", get("train.lr"), "only a scaled study.lr_grid uses it (the absolute grid gives every lr)");
+    if (tc.scaling != "none")
+      bad("train.scaling", tc.scaling, "needs a scaled study.lr_grid (scaled:LO:HI:N); an absolute grid is not rescaled");
+  }
+  out.seeds = parse_seeds("study.seeds", get("study.seeds"));
+  {
+    const std::string v = get("study.optimizers");
+    out.optimizers = v == "auto" ? std::vector<std::string>{tc.optimizer} : split(v, ',');
+    std::set<std::string> seen;
+    for (const auto& o : out.optimizers) {
+      if (o.empty() || o.find_first_of(" \t=") != std::string::npos) bad("study.optimizers", v, "bad optimizer name '" + o + "'");
+      if (!seen.insert(o).second) bad("study.optimizers", v, "'" + o + "' listed twice");
+    }
+    if (v != "auto" && given("train.optimizer"))
+      bad("train.optimizer", get("train.optimizer"), "give the optimizers in study.optimizers only");
+  }
+  {
+    const std::string v = get("study.momentum_grid");
+    if (v == "auto") {
+      out.momenta = {tc.momentum};
+    } else {
+      if (given("train.momentum"))
+        bad("train.momentum", get("train.momentum"), "give the momenta in study.momentum_grid only");
+      const Grid g = parse_grid("study.momentum_grid", v);
+      if (g.scaled) bad("study.momentum_grid", v, "scaled: grids are for study.lr_grid only");
+      for (double m : g.values)
+        if (!(m >= 0.0 && m < 1.0)) bad("study.momentum_grid", v, "value " + format_number(m) + " is not in [0, 1)");
+      out.momenta = g.values;
+    }
+  }
+  out.max_steps = get_int("study.max_steps", 0, ">= 0");
+  out.max_epochs = parse_double("study.max_epochs", get("study.max_epochs"));
+  if (out.max_epochs < 0.0) bad("study.max_epochs", get("study.max_epochs"), "must be >= 0");
+  const bool budget = out.max_steps > 0 || out.max_epochs > 0.0;
+  if (budget && (given("train.steps") || given("train.epochs")))
+    bad(given("train.steps") ? "train.steps" : "train.epochs",
+        get(given("train.steps") ? "train.steps" : "train.epochs"),
+        "the trial length comes from study.max_steps / study.max_epochs; give one or the other");
+  if (!budget && (tc.steps > 0) == (tc.epochs > 0.0))
+    bad("study.max_steps", get("study.max_steps"),
+        "give a trial budget: study.max_steps / study.max_epochs, or exactly one of train.steps / train.epochs");
+  {
+    const std::string v = get("study.train_examples");
+    out.train_examples = v == "auto" ? known_train_examples(tc.dataset) : parse_int("study.train_examples", v);
+    if (out.train_examples < 0 || (v != "auto" && out.train_examples == 0))
+      bad("study.train_examples", v, "must be > 0");
+    if (out.max_epochs > 0.0 && out.train_examples == 0)
+      bad("study.train_examples", v, "unknown for train.dataset = " + tc.dataset + ": set it (needed by study.max_epochs)");
+  }
+  out.eval_every_examples = get_int("study.eval_every_examples", 0, ">= 0");
+  out.eval_every_max = get_int("study.eval_every_max", 0, ">= 0");
+  if (out.eval_every_examples > 0 && given("train.eval-every"))
+    bad("train.eval-every", get("train.eval-every"), "study.eval_every_examples sets the interval; give one or the other");
+  out.threads = static_cast<int>(get_int("study.threads", 1, ">= 1"));
+  out.record_curves = parse_bool("study.record_curves", get("study.record_curves"));
+
+  // ---- [launcher] ----
+  out.launcher_command = get("launcher.command");
+  out.ranks = static_cast<int>(get_int("launcher.ranks", 1, ">= 1"));
+  out.threads_per_rank = static_cast<int>(get_int("launcher.threads", 1, ">= 1"));
+  {
+    const auto toks = split(out.launcher_command, ' ');
+    bool empty = true;
+    for (const auto& t : toks) empty = empty && t.empty();
+    if (empty) out.launcher_command.clear();
+    if (out.launcher_command.empty() && out.ranks > 1)
+      bad("launcher.ranks", get("launcher.ranks"), "more than one rank needs launcher.command (e.g. mpirun -np {ranks})");
+  }
+  for (auto b : out.batch_sizes)
+    if (b % out.ranks != 0)
+      bad("study.batch_sizes", get("study.batch_sizes"),
+          "batch " + std::to_string(b) + " is not divisible by launcher.ranks = " + std::to_string(out.ranks));
+
+  out.output_dir = get("output.dir");
+  if (out.output_dir == "auto") out.output_dir = "results/" + out.study_name;
+  if (out.output_dir.empty()) bad("output.dir", out.output_dir, "must not be empty");
+
+  // ---- resolved config: every key, defaults written out ----
+  for (const auto& k : kKeys) {
+    const std::string key = std::string(k.section) + "." + k.name;
+    if (key == "study.name") r.emplace_back(key, out.study_name);
+    else if (key == "output.dir") r.emplace_back(key, out.output_dir);
+    else if (key == "study.train_examples") r.emplace_back(key, std::to_string(out.train_examples));
+    else r.emplace_back(key, get(key));
+  }
+  for (const auto& o : train_desc.options()) {
+    const std::string name = o->long_name();
+    if (kPerTrial.count(name)) continue;
+    r.emplace_back("train." + name, tvm.count(name) ? any_text(tvm[name].value()) : "");
+  }
+  return true;
+}
+
+StudyGrid make_real_grid(const RealStudyConfig& cfg) {
+  StudyGrid g;
+  g.study = cfg.study_name;
+  // "landscape" column: what the trials train on, e.g. fashion-mnist/mlp.
+  std::string dataset = "fashion-mnist", model = "mlp";
+  for (const auto& [k, v] : cfg.train) {
+    if (k == "dataset") dataset = v;
+    if (k == "model") model = v;
+  }
+  g.landscape = dataset + "/" + model;
+  for (const auto& o : cfg.optimizers) g.optimizers.push_back({o, cfg.momenta, {0.0}});
+  g.batch_sizes = cfg.batch_sizes;
+  g.lr_grid = cfg.lr_grid.values;
+  g.lr_scaled = cfg.lr_grid.scaled;
+  if (g.lr_scaled) {
+    optim::ScalingRule rule;
+    rule.kind = optim::parse_scaling(cfg.train_scaling);
+    for (auto b : g.batch_sizes) {
+      rule.batch_ref = static_cast<double>(cfg.train_batch_ref > 0 ? cfg.train_batch_ref : b);
+      g.scaled_lr.push_back(rule.lr(static_cast<double>(b), cfg.train_lr));
+    }
+  }
+  g.seeds = cfg.seeds;
+  g.check();
+  return g;
+}
+
+std::int64_t trial_steps(const RealStudyConfig& cfg, std::int64_t batch_size) {
+  std::int64_t steps = cfg.max_steps;
+  if (cfg.max_epochs > 0.0)
+    steps = std::max(steps, static_cast<std::int64_t>(std::ceil(cfg.max_epochs * static_cast<double>(cfg.train_examples) /
+                                                                static_cast<double>(batch_size))));
+  return steps;
+}
+
+std::int64_t trial_eval_every(const RealStudyConfig& cfg, std::int64_t batch_size) {
+  if (cfg.eval_every_examples == 0) return 0;
+  std::int64_t e = (cfg.eval_every_examples + batch_size - 1) / batch_size;
+  if (cfg.eval_every_max > 0) e = std::min(e, cfg.eval_every_max);
+  return std::max<std::int64_t>(e, 1);
+}
+
+std::vector<std::string> trial_train_args(const RealStudyConfig& cfg, const TrialPoint& p,
+                                          const std::filesystem::path& dir) {
+  const std::int64_t steps = trial_steps(cfg, p.batch_size);
+  const std::int64_t eval_every = trial_eval_every(cfg, p.batch_size);
+  std::vector<std::string> a;
+  for (const auto& [name, value] : cfg.train) {
+    if (name == "optimizer" || name == "momentum" || name == "lr") continue;
+    if (steps > 0 && (name == "steps" || name == "epochs")) continue;
+    if (switch_names().count(name)) {  // switches: only when set (the parser checked the value)
+      if (parse_bool("train." + name, value)) a.push_back("--" + name);
+      continue;
+    }
+    a.push_back("--" + name + "=" + value);
+  }
+  a.push_back("--optimizer=" + p.optimizer);
+  a.push_back("--momentum=" + format_number(p.momentum));
+  // Scaled grid: the child applies train.scaling to multiplier x train.lr, giving p.lr.
+  a.push_back("--lr=" + format_number(cfg.lr_grid.scaled ? p.lr_multiplier * cfg.train_lr : p.lr));
+  a.push_back("--batch-size=" + std::to_string(p.batch_size));
+  a.push_back("--seed=" + std::to_string(p.seed));
+  if (steps > 0) a.push_back("--steps=" + std::to_string(steps));
+  if (eval_every > 0) a.push_back("--eval-every=" + std::to_string(eval_every));
+  a.push_back("--threads=" + std::to_string(cfg.threads_per_rank));
+  a.push_back("--output=" + dir.string());
+  return a;
+}
+
+std::vector<std::string> child_command(const RealStudyConfig& cfg, const std::string& exe,
+                                       const std::vector<std::string>& train_args) {
+  std::vector<std::string> argv;
+  for (const auto& t : split(cfg.launcher_command, ' ')) {
+    if (t.empty()) continue;
+    argv.push_back(substitute(substitute(t, "{ranks}", std::to_string(cfg.ranks)), "{threads}",
+                              std::to_string(cfg.threads_per_rank)));
+  }
+  argv.push_back(exe);
+  argv.push_back("train");
+  argv.insert(argv.end(), train_args.begin(), train_args.end());
+  return argv;
+}
+
+std::filesystem::path trial_dir(const std::filesystem::path& output_dir, std::int64_t trial_id) {
+  char name[32];
+  std::snprintf(name, sizeof name, "trial_%05lld", static_cast<long long>(trial_id));
+  return output_dir / "trials" / name;
+}
+
+int run_child(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot open " + log.string() + ": " + std::strerror(errno));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fd);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    // The trial must not outlive a killed study: it would keep writing into a directory that
+    // the restarted study deletes and reruns.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execvp(argv[0], argv.data());
+    const std::string msg = std::string("exec ") + args[0] + ": " + std::strerror(errno) + "\n";
+    if (::write(2, msg.data(), msg.size()) < 0) {
+    }
+    ::_exit(127);
+  }
+  ::close(fd);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve) {
+  const auto path = dir / "summary.json";
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path.string() + ": missing (the trial wrote no summary)");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path.string() + ": " + e.what());
+  }
+  auto num = [&](const char* k) {
+    const auto it = j.find(k);
+    return it == j.end() || it->is_null() ? std::nan("") : it->get<double>();
+  };
+  RealTrialResult r;
+  try {
+    r.outcome.state = parse_state(j.at("status").get<std::string>());
+    if (r.outcome.state == TrialState::kReached) r.outcome.steps_to_target = j.at("steps_to_target").get<std::int64_t>();
+    r.outcome.final_metric = num("final_accuracy");
+    r.outcome.metric = "test_accuracy";
+    r.b_simple = num("b_simple");
+    r.img_per_s = num("img_per_s");
+    r.steps = j.at("steps").get<std::int64_t>();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path.string() + ": " + e.what());
+  }
+  if (with_curve) {
+    std::ifstream m(dir / "metrics.csv");
+    std::string line;
+    if (m && std::getline(m, line)) {
+      const auto cols = split(line, ',');
+      const auto col = [&](const char* name) {
+        return static_cast<std::size_t>(std::find(cols.begin(), cols.end(), name) - cols.begin());
+      };
+      const std::size_t cs = col("step"), cl = col("lr"), ca = col("eval_accuracy");
+      if (cs == cols.size() || cl == cols.size() || ca == cols.size())
+        throw std::runtime_error((dir / "metrics.csv").string() + ": no step, lr, eval_accuracy columns");
+      while (std::getline(m, line)) {
+        const auto f = split(line, ',');
+        if (f.size() != cols.size()) continue;
+        r.outcome.curve.push_back({std::stoll(f[cs]), std::stod(f[cl]), std::stod(f[ca])});
+      }
+    }
+  }
+  return r;
+}
+
+nlohmann::json noise_scale_summary(const RealStudyConfig& cfg, const StudyGrid& grid,
+                                   const BestTracker& tracker) {
+  const std::filesystem::path out_dir(cfg.output_dir);
+  nlohmann::json per_opt = nlohmann::json::object();
+  for (std::size_t oi = 0; oi < grid.optimizers.size(); ++oi) {
+    nlohmann::json rows = nlohmann::json::array();
+    std::vector<double> medians;
+    for (const BatchBest& b : tracker.best(oi)) {
+      if (b.lr_index < 0) continue;
+      std::vector<double> vals;
+      for (std::int64_t id = 0; id < grid.size(); ++id) {
+        const TrialPoint p = grid.point(id);
+        if (p.optimizer_index != oi || p.batch_size != b.batch_size ||
+            p.lr_index != static_cast<std::size_t>(b.lr_index) || p.momentum != b.momentum)
+          continue;
+        try {
+          const double v = read_trial_result(trial_dir(out_dir, id), false).b_simple;
+          if (std::isfinite(v)) vals.push_back(v);
+        } catch (const std::exception&) {
+        }
+      }
+      nlohmann::json row = {{"batch_size", b.batch_size}, {"lr", b.lr}};
+      if (vals.empty()) {
+        row["b_simple"] = nullptr;
+      } else {
+        const double m = median(vals);
+        row["b_simple"] = m;
+        medians.push_back(m);
+      }
+      rows.push_back(row);
+    }
+    per_opt[grid.optimizers[oi].label] = {
+        {"b_simple_median", medians.empty() ? nlohmann::json() : nlohmann::json(median(medians))},
+        {"per_batch", rows}};
+  }
+  return {{"definition",
+           "B_simple = tr(Sigma)/|G|^2 (McCandlish et al. 2018), two-batch estimator (rank vs all-reduced "
+           "gradient, EMA), at the end of the best trial per batch size; needs launcher.ranks >= 2"},
+          {"optimizers", per_opt}};
+}
+
+}  // namespace batchlab::experiments

@@ -1,0 +1,127 @@
+// `batchlab study CONFIG.ini [--section.key=value ...]`: a critical-batch study whose trials are
+// real training runs. The grid, the reduction (median over seeds, best lr per batch size), the
+// S(B) = S_min (1 + B_crit / B) fit and the output files are those of `batchlab sweep`
+// (study_engine.h, results_writer.h); only the trial runner differs: each trial is one
+// `batchlab train` child process (the same executable), started under the configured launcher
+// (e.g. mpirun -np 2) in its own directory OUTPUT/trials/trial_NNNNN, whose summary.json
+// (status, steps_to_target, final_accuracy, b_simple) and metrics.csv are read back.
+//
+// INI sections (the command line overrides any key as --section.key=value):
+//   [study]    name, batch_sizes, lr_grid, seeds, optimizers, momentum_grid, max_steps, max_epochs,
+//              train_examples, eval_every_examples, eval_every_max, threads, record_curves
+//   [launcher] command (a prefix such as "mpirun -np {ranks} --bind-to none"; {ranks} and
+//              {threads} are substituted; empty = run the child directly, one rank), ranks, threads
+//   [train]    any `batchlab train` option by its own name (dataset, model, warmup, target, ...),
+//              except those the study sets per trial: batch-size, seed, output, resume, threads.
+//   [output]   dir
+//
+// LR grids. An absolute grid (list, log:, lin:) passes each lr as --lr with no scaling rule.
+// A scaled grid ("scaled:LO:HI:N", multipliers, as McCandlish et al. centre their grid on a rule)
+// multiplies [train] lr, and the child applies [train] scaling / batch-ref to it, so the lr the
+// trial runs with is multiplier x scaling(B; batch-ref, lr) -- the value written to trials.csv.
+//
+// Trial length. A trial stops at [train] target (test accuracy) or at its budget:
+//   steps(B) = max(study.max_steps, ceil(study.max_epochs x train_examples / B))
+// (either may be 0; when both are 0 the [train] steps / epochs are used as given). The maximum
+// of a step budget and an example budget covers both ends of S(B): small batches need ~E_min
+// examples, large ones ~S_min steps, so neither end is cut off by a budget sized for the other.
+// Evaluation every min(eval_every_max, ceil(eval_every_examples / B)) steps (>= 1) keeps the
+// steps-to-target resolution comparable across batch sizes; 0 keeps [train] eval-every.
+//
+// Resume: rows already in trials.csv are skipped (results_writer.h); a trial directory left by a
+// killed run is deleted and the trial rerun. Children die with the study (PR_SET_PDEATHSIG).
+// Diverged trials (non-finite loss; the trainer stops at once) are marked "diverged" and
+// excluded from the best-lr reduction and the fit.
+//
+// Noise scale. With >= 2 ranks the trainer measures B_simple (two-batch estimator, EMA). The study
+// reports, per optimizer and batch size, B_simple at the end of the best trial (i.e. at the
+// target) and their median next to B_crit in summary.json ("noise_scale") and on stdout;
+// real_trials.csv adds b_simple, img_per_s and the trial directory to every trial.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "experiments/grid.h"
+#include "experiments/results_writer.h"
+#include "experiments/study_engine.h"
+
+namespace batchlab::experiments {
+
+struct RealStudyConfig {
+  std::string config_path;
+  std::string study_name;
+  std::vector<std::int64_t> batch_sizes;
+  Grid lr_grid;
+  std::vector<std::uint64_t> seeds;
+  std::vector<std::string> optimizers;
+  std::vector<double> momenta;
+  std::int64_t max_steps = 0;
+  double max_epochs = 0.0;
+  std::int64_t train_examples = 0;        // resolved (auto: from the dataset name)
+  std::int64_t eval_every_examples = 0;   // 0: [train] eval-every
+  std::int64_t eval_every_max = 0;        // 0: no cap
+  int threads = 1;                        // trials at once
+  bool record_curves = true;
+  // launcher
+  std::string launcher_command;           // as written, with {ranks} / {threads}
+  int ranks = 1;
+  int threads_per_rank = 1;
+  // [train]: option name -> value as written (explicit ones only) and the resolved values.
+  std::vector<std::pair<std::string, std::string>> train;
+  double train_lr = 0.1;                  // [train] lr: lr_ref of a scaled grid
+  std::string train_scaling = "none";
+  std::int64_t train_batch_ref = 0;
+  std::string output_dir;
+  bool no_plot = false;
+  ResolvedConfig resolved;
+};
+
+// Parses `batchlab study` arguments (argv[0] = "study"). Returns false if --help was printed.
+// Throws optim::ConfigError (one line naming section.key and the value) on any bad input.
+bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out);
+
+// The grid: optimizers x batch sizes x lrs x momenta x seeds (no EMA axis).
+StudyGrid make_real_grid(const RealStudyConfig& cfg);
+
+// The `batchlab train` options of one trial (without the program name), e.g.
+// {"--dataset=fashion-mnist", ..., "--batch-size=256", "--lr=0.1", "--seed=0", "--output=DIR"}.
+std::vector<std::string> trial_train_args(const RealStudyConfig& cfg, const TrialPoint& p,
+                                          const std::filesystem::path& trial_dir);
+
+// Trial length and evaluation interval (see header comment); 0 = as [train] says.
+std::int64_t trial_steps(const RealStudyConfig& cfg, std::int64_t batch_size);
+std::int64_t trial_eval_every(const RealStudyConfig& cfg, std::int64_t batch_size);
+
+// The whole child command line: launcher tokens ({ranks}, {threads} substituted), `exe`,
+// "train", then the train args.
+std::vector<std::string> child_command(const RealStudyConfig& cfg, const std::string& exe,
+                                       const std::vector<std::string>& train_args);
+
+std::filesystem::path trial_dir(const std::filesystem::path& output_dir, std::int64_t trial_id);
+
+// Runs `argv` as a child process with stdout and stderr appended to `log`, which dies with this
+// process. Returns the exit status (128 + signal if killed by a signal). Throws on fork/exec
+// failure (exec failure: status 127 in the log).
+int run_child(const std::vector<std::string>& argv, const std::filesystem::path& log);
+
+// What a finished trial left in its directory (summary.json, metrics.csv).
+struct RealTrialResult {
+  TrialOutcome outcome;
+  double b_simple = 0.0;   // NaN when not measured
+  double img_per_s = 0.0;
+  std::int64_t steps = 0;
+};
+// Throws std::runtime_error naming the file when summary.json is missing or malformed.
+RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve);
+
+// Per (optimizer, batch size) B_simple of the best point (median over its seeds, read from the
+// trial directories) and the median over batch sizes, as summary.json "noise_scale".
+nlohmann::json noise_scale_summary(const RealStudyConfig& cfg, const StudyGrid& grid,
+                                   const BestTracker& tracker);
+
+}  // namespace batchlab::experiments
