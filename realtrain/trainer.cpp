@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -58,6 +59,22 @@ void require(bool ok, const std::string& key, const std::string& value, const st
 
 optim::BufferRef float_ref(const torch::Tensor& t) {
   return {t.data_ptr(), static_cast<std::size_t>(t.numel()), optim::DType::kFloat32};
+}
+
+// Mean over ranks of a few host doubles. NCCL communicators take device memory only, so on a
+// CUDA device the values make a round trip through a device tensor.
+void allreduce_mean_host(ProcessGroup& pg, double* values, std::size_t n, torch::Device device) {
+  if (pg.world <= 1) return;
+  if (device.is_cpu()) {
+    const optim::BufferRef r{values, n, optim::DType::kFloat64};
+    pg.global->allreduce_mean({&r, 1});
+    return;
+  }
+  torch::Tensor t = torch::from_blob(values, {static_cast<std::int64_t>(n)}, torch::kDouble).to(device);
+  const optim::BufferRef r{t.data_ptr(), n, optim::DType::kFloat64};
+  pg.global->allreduce_mean({&r, 1});
+  torch::Tensor back = t.to(torch::kCPU);
+  std::memcpy(values, back.data_ptr<double>(), n * sizeof(double));
 }
 
 }  // namespace
@@ -268,10 +285,7 @@ EvalResult evaluate(Model& model, const data::ExampleSource& test, ProcessGroup&
     sums[2] += static_cast<double>(count);
   }
   model.train();
-  if (pg.world > 1) {
-    const optim::BufferRef r{sums, 3, optim::DType::kFloat64};
-    pg.global->allreduce_mean({&r, 1});  // mean x world = sum over ranks
-  }
+  allreduce_mean_host(pg, sums, 3, device);  // mean: the ratios below are unchanged
   EvalResult out;
   out.loss = sums[0] / sums[2];
   out.accuracy = sums[1] / sums[2];
@@ -351,8 +365,7 @@ TrainResult Trainer::run() {
     // Every rank must resume from the same step.
     if (pg.world > 1) {
       double v = static_cast<double>(start_step);
-      const optim::BufferRef r{&v, 1, optim::DType::kFloat64};
-      pg.global->allreduce_mean({&r, 1});
+      allreduce_mean_host(pg, &v, 1, m.device);
       if (v != static_cast<double>(start_step))
         throw std::runtime_error("checkpoints of the ranks are at different steps (rank " +
                                  std::to_string(pg.rank) + " at " + std::to_string(start_step) + ")");
@@ -428,10 +441,7 @@ TrainResult Trainer::run() {
     const bool diverged = !std::isfinite(l);
     if (done % c.eval_every == 0 || last || diverged) {
       double train_loss[2] = {loss_sum, static_cast<double>(loss_count)};
-      if (pg.world > 1) {
-        const optim::BufferRef r{train_loss, 2, optim::DType::kFloat64};
-        pg.global->allreduce_mean({&r, 1});
-      }
+      allreduce_mean_host(pg, train_loss, 2, m.device);
       last_eval = evaluate(*model_, *m.test_set, pg, m.device);
       const double interval = wall_s - row_wall;
       const double ips = interval > 0.0
