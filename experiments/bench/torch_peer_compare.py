@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""batchlab train vs the PyTorch (Python) peer (torch_peer_train.py), side by side.
+
+Same model, global batch, data, optimizer, torch threads and machine; the two programs are run
+alternately, --repeats times each, and the median img/s of the training loop (evaluation
+excluded) is reported with the ratio batchlab / PyTorch (goal >= 1.2, DESIGN.md). With
+--target, also steps and training wall time to that test accuracy.
+
+  /usr/bin/python3 experiments/bench/torch_peer_compare.py --batchlab build/rt/experiments/batchlab \
+      --model mlp --batch-size 128 --steps 200 --threads 1 --repeats 3
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_batchlab(a, out):
+    cmd = [a.batchlab, "train", "--model", a.model, "--batch-size", str(a.batch_size),
+           "--optimizer", "momentum", "--lr", str(a.lr), "--momentum", "0.9",
+           "--steps", str(a.steps), "--eval-every", str(a.eval_every), "--target", str(a.target),
+           "--threads", str(a.threads), "--loader-threads", str(a.loader_threads),
+           "--seed", "0", "--output", out]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
+    s = json.load(open(os.path.join(out, "summary.json")))
+    return {"img_per_s": s["img_per_s"], "steps": s["steps"], "steps_to_target": s["steps_to_target"],
+            "wall_s": s["wall_s"], "final_accuracy": s["final_accuracy"]}
+
+
+def run_peer(a):
+    cmd = ["/usr/bin/python3", os.path.join(HERE, "torch_peer_train.py"), "--model", a.model,
+           "--batch-size", str(a.batch_size), "--lr", str(a.lr), "--momentum", "0.9",
+           "--steps", str(a.steps), "--eval-every", str(a.eval_every), "--target", str(a.target),
+           "--threads", str(a.threads), "--seed", "0"]
+    r = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                       env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batchlab", required=True)
+    p.add_argument("--model", default="mlp")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--eval-every", type=int, default=100000)
+    p.add_argument("--target", type=float, default=-1.0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--loader-threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args()
+    if a.target <= 0:
+        a.eval_every = max(a.eval_every if a.eval_every < 100000 else a.steps, 1)
+    ours, peer = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.repeats):
+            ours.append(run_batchlab(a, os.path.join(tmp, f"run{i}")))
+            peer.append(run_peer(a))
+    med = lambda rs, k: statistics.median(r[k] for r in rs)
+    o, q = med(ours, "img_per_s"), med(peer, "img_per_s")
+    print(f"model={a.model} batch={a.batch_size} threads={a.threads} steps={a.steps} repeats={a.repeats}")
+    print(f"  batchlab train : {o:10.1f} img/s   runs: {[round(r['img_per_s']) for r in ours]}")
+    print(f"  PyTorch (py)   : {q:10.1f} img/s   runs: {[round(r['img_per_s']) for r in peer]}")
+    print(f"  ratio          : {o / q:.2f}x")
+    if a.target > 0:
+        for name, rs in (("batchlab train", ours), ("PyTorch (py)", peer)):
+            print(f"  {name}: steps_to_target {[r['steps_to_target'] for r in rs]}, "
+                  f"train wall_s {[round(r['wall_s'], 1) for r in rs]}, final acc {[r['final_accuracy'] for r in rs]}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
