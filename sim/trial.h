@@ -21,13 +21,17 @@ struct LandscapeConfig {
   double curvature_power = 1.0;
   double noise_power = 1.0;
   double init_variance = 1.0;
-  int layers = 1;  // sampled NQM / mlp: dimensions grouped into this many layers
+  int layers = 1;  // sampled NQM: dimensions grouped into this many layers (groups)
+  // Sampled NQM with layers > 1: layer l's coordinates are rescaled by
+  // s_l = layer_scale_spread^(l/(layers-1) - 1/2), so layers differ in curvature and parameter
+  // norm and LARS/LAMB have something to adapt (see sim/nqm_sampled.h).
+  double layer_scale_spread = 10.0;
   // Finite-sum problems (linreg, logreg, mlp): synthetic Gaussian data from a teacher.
   std::int64_t train_examples = 8192;
   std::int64_t test_examples = 2048;
   std::int64_t input_dim = 32;
   std::vector<std::int64_t> hidden = {64, 64};  // mlp hidden widths (student and teacher)
-  double label_noise = 0.1;   // linreg: noise std; logreg/mlp: label flip probability
+  double label_noise = 0.1;   // linreg / mlp: label noise std; logreg: label flip probability
   std::uint64_t data_seed = 0;  // the dataset is drawn from this, not from the trial seed
 };
 

@@ -1,0 +1,637 @@
+// Analytic NQM: exact expected loss, step by step or by closed form, and the exact first step
+// below the target. Equations and the search argument are in nqm.h.
+//
+// SGD + iterate EMA as a two-root recursion (why the fast path reuses the momentum code):
+// with r = 1 - k, theta_s = r^s theta_0 - lr sum_q r^(s-1-q) eps_q, and
+//   theta~_t = g^t theta_0 + (1-g) sum_{s=1..t} g^(t-s) theta_s.
+// The theta_0 coefficient is g^t + (1-g) r (g^t - r^t)/(g - r) = (g^(t+1)(1-r) - r^(t+1)(1-g))/(g-r),
+// which is p_t = f_t - b f_{t-1} for the recursion with roots (g, r) (tau = g + r, b = g r,
+// f_j = (g^(j+1) - r^(j+1))/(g - r)). The coefficient of eps_q is
+//   -lr (1-g) sum_{i=0..t-1-q} g^(t-1-q-i) r^i = -lr (1-g) f_{t-1-q},
+// so E theta~_t^2 = s0 p_t^2 + (1-g)^2 sigma^2 sum_{j<t} f_j^2: the heavy-ball formula with the
+// noise scaled by (1-g)^2. tests/sim checks it against the step-by-step recursion and Monte-Carlo.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "optim/config.h"
+#include "optim/schedule.h"
+#include "sim/curve.h"
+#include "sim/nqm.h"
+
+namespace batchlab::sim {
+namespace {
+
+using Eigen::ArrayXd;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kDivergeFactor = 1e6;  // diverged: E[L] > 1e6 x E[L(0)]
+constexpr std::int64_t kLeaf = 32;      // branch and bound scans intervals this short exactly
+
+bool is_ema(const TrialSpec& s) { return s.optimizer.name == "ema"; }
+bool is_precond(const TrialSpec& s) { return s.optimizer.name == "precond"; }
+
+// Per-dimension constants of one trial. The spectrum and preconditioner depend only on the
+// landscape (and p), so each thread keeps the last ones it computed: a study runs thousands of
+// trials on one landscape and would otherwise spend most of its time in pow().
+struct Dyn {
+  const ArrayXd* h = nullptr;    // curvatures h_i
+  const ArrayXd* c = nullptr;    // noise variances c_i
+  const ArrayXd* pre = nullptr;  // P_i: h_i^-p for precond, else 1
+  double s0 = 1.0;
+  double beta = 0.0;   // heavy-ball coefficient (0: plain SGD)
+  double gamma = 0.0;  // EMA decay (ema only)
+  double batch = 1.0;
+  bool ema = false;
+  Eigen::Index n() const { return h->size(); }
+};
+
+struct SpectrumCache {
+  bool valid = false;
+  std::int64_t dim = 0;
+  double curvature_power = 0.0, noise_power = 0.0, precond_power = 0.0;
+  bool precond = false;
+  NqmSpectrum sp;
+  ArrayXd pre;
+};
+
+Dyn make_dyn(const TrialSpec& spec) {
+  thread_local SpectrumCache cache;
+  const LandscapeConfig& L = spec.landscape;
+  const bool pc = is_precond(spec);
+  const double pp = spec.optimizer.precond_power;
+  if (!cache.valid || cache.dim != L.dim || cache.curvature_power != L.curvature_power ||
+      cache.noise_power != L.noise_power) {
+    cache.sp = nqm_spectrum(L);
+    cache.dim = L.dim;
+    cache.curvature_power = L.curvature_power;
+    cache.noise_power = L.noise_power;
+    cache.valid = true;
+    cache.pre.resize(0);
+  }
+  if (cache.pre.size() != L.dim || cache.precond != pc || (pc && cache.precond_power != pp)) {
+    if (pc)
+      cache.pre = (-pp * cache.sp.h.log()).exp();
+    else
+      cache.pre = ArrayXd::Ones(L.dim);
+    cache.precond = pc;
+    cache.precond_power = pp;
+  }
+  Dyn d;
+  d.h = &cache.sp.h;
+  d.c = &cache.sp.c;
+  d.pre = &cache.pre;
+  d.s0 = L.init_variance;
+  d.beta = spec.optimizer.name == "sgd" ? 0.0 : spec.optimizer.momentum;
+  d.ema = is_ema(spec);
+  d.gamma = d.ema ? spec.ema_decay : 0.0;
+  d.batch = static_cast<double>(spec.batch_size);
+  return d;
+}
+
+bool constant_schedule(const optim::ScheduleConfig& s) {
+  return s.warmup == optim::WarmupKind::kNone &&
+         (s.decay == optim::DecayKind::kConstant ||
+          (s.decay == optim::DecayKind::kStep && s.milestones.empty()));
+}
+
+// ---- step-by-step recursion (nqm.h) ----
+class Stepper {
+ public:
+  explicit Stepper(const Dyn& d)
+      : d_(d), q_(*d.pre * *d.h), n_(d.pre->square() * *d.c / d.batch),
+        a_(ArrayXd::Constant(d.n(), d.s0)), u_(ArrayXd::Zero(d.n())), x_(ArrayXd::Zero(d.n())) {
+    if (d.ema) {
+      e_ = a_;
+      b_ = a_;
+      m_ = ArrayXd::Zero(d.n());
+    }
+  }
+  void step(double lr) {
+    const double be = d_.beta, g = d_.gamma;
+    const ArrayXd y = be * x_ + q_ * a_;
+    const ArrayXd u1 = be * be * u_ + q_.square() * a_ + 2.0 * be * q_ * x_ + n_;
+    if (d_.ema) {
+      const ArrayXd z = be * m_ + q_ * e_;
+      const ArrayXd w = e_ - lr * z;
+      a_ = a_ - 2.0 * lr * y + lr * lr * u1;
+      x_ = y - lr * u1;
+      b_ = g * g * b_ + 2.0 * g * (1.0 - g) * w + (1.0 - g) * (1.0 - g) * a_;
+      e_ = g * w + (1.0 - g) * a_;
+      m_ = g * z + (1.0 - g) * x_;
+    } else {
+      a_ = a_ - 2.0 * lr * y + lr * lr * u1;
+      x_ = y - lr * u1;
+    }
+    u_ = u1;
+  }
+  double loss() const { return 0.5 * (*d_.h * (d_.ema ? b_ : a_)).sum(); }
+
+ private:
+  const Dyn& d_;
+  ArrayXd q_, n_, a_, u_, x_, e_, m_, b_;
+};
+
+// ---- closed forms ----
+// E[L(t)] = L* + D(t) + O(t) - N(t).
+struct Parts {
+  double D = 0.0;  // non-increasing in t
+  double O = 0.0;  // >= 0, no known monotonicity
+  double N = 0.0;  // >= 0, non-increasing in t (subtracted)
+};
+
+int levels_for(std::int64_t max_steps) {
+  int j = 1;
+  while ((std::int64_t{1} << j) <= max_steps && j < 62) ++j;
+  return j;
+}
+
+// Arrays reused across trials on one thread (a study allocates nothing per trial once warm).
+class ArrayPool {
+ public:
+  ArrayXd take(Eigen::Index n) {
+    ArrayXd a;
+    if (!free_.empty()) {
+      a.swap(free_.back());
+      free_.pop_back();
+    }
+    a.resize(n);
+    return a;
+  }
+  void give(ArrayXd& a) {
+    free_.emplace_back();
+    free_.back().swap(a);
+  }
+
+ private:
+  std::vector<ArrayXd> free_;
+};
+ArrayPool& pool() {
+  thread_local ArrayPool p;
+  return p;
+}
+
+// SGD / precond: E[L(t)] = L* + sum_i w_i rho_i^t. State: rho_i^t.
+class GeoEngine {
+ public:
+  using State = ArrayXd;
+  GeoEngine(const Dyn& d, double lr, std::int64_t max_steps) : n_(d.n()) {
+    const ArrayXd k = lr * *d.pre * *d.h;
+    stable_ = (k > 0.0).all() && (k < 2.0).all();
+    if (!stable_) return;
+    const ArrayXd sigma2 = (lr * lr / d.batch) * d.pre->square() * *d.c;
+    const ArrayXd sstar = sigma2 / (k * (2.0 - k));
+    lstar_ = (0.5 * *d.h * sstar).sum();
+    w_ = pool().take(n_);
+    w_ = 0.5 * *d.h * (d.s0 - sstar);
+    monotone_ = (w_ >= 0.0).all();
+    wneg_ = pool().take(n_);
+    wneg_ = w_.min(0.0);
+    max_levels_ = levels_for(max_steps);
+    table_.push_back(pool().take(n_));
+    table_[0] = (1.0 - k).square();
+  }
+  // Tables are built up to the level a query needs (most trials stop far below max_steps).
+  void ensure_levels(int levels) const {
+    while (static_cast<int>(table_.size()) < levels) {
+      table_.push_back(pool().take(n_));
+      table_.back() = table_[table_.size() - 2].square();
+    }
+  }
+  GeoEngine(const GeoEngine&) = delete;
+  GeoEngine& operator=(const GeoEngine&) = delete;
+  ~GeoEngine() {
+    if (!stable_) return;
+    pool().give(w_);
+    pool().give(wneg_);
+    for (auto& t : table_) pool().give(t);
+  }
+  bool stable() const { return stable_; }
+  bool monotone() const { return monotone_; }
+  int levels() const { return max_levels_; }
+  double lstar() const { return lstar_; }
+  void init(State& s) const { s.setOnes(n_); }
+  void advance(State& s, int j) const { s *= table_[static_cast<std::size_t>(j)]; }
+  // value(s advanced by 2^j) without forming it.
+  double value_advanced(const State& s, int j) const {
+    return lstar_ + (w_ * s * table_[static_cast<std::size_t>(j)]).sum();
+  }
+  Parts parts(const State& s) const {
+    const double neg = (wneg_ * s).sum();
+    return {(w_ * s).sum() - neg, 0.0, -neg};
+  }
+  double value(const State& s) const { return lstar_ + (w_ * s).sum(); }
+  // With every w_i >= 0, E[L] >= L* at every step.
+  bool surely_not_below(double target) const { return monotone_ && lstar_ >= target; }
+
+ private:
+  Eigen::Index n_;
+  int max_levels_ = 1;
+  bool stable_ = false, monotone_ = true;
+  double lstar_ = 0.0;
+  ArrayXd w_, wneg_;
+  mutable std::vector<ArrayXd> table_;  // rho^(2^j)
+};
+
+// Heavy ball (SGD or precond) and SGD + EMA: two-root recursion f_{j+2} = tau f_{j+1} - b f_j.
+// State: f_t, f_{t-1}, p_t, p_{t-1} stored as 4 consecutive blocks of n.
+class TwoRootEngine {
+ public:
+  using State = ArrayXd;
+  TwoRootEngine(const Dyn& d, double lr, std::int64_t max_steps) : n_(d.n()) {
+    const ArrayXd k = lr * *d.pre * *d.h;
+    const ArrayXd sigma2 = (lr * lr / d.batch) * d.pre->square() * *d.c;
+    ArrayXd tau, bet, nw = 0.5 * *d.h * sigma2;
+    if (d.ema) {
+      const ArrayXd r = 1.0 - k;
+      tau = d.gamma + r;
+      bet = d.gamma * r;
+      nw *= (1.0 - d.gamma) * (1.0 - d.gamma);
+    } else {
+      tau = 1.0 - k + d.beta;
+      bet = ArrayXd::Constant(n_, d.beta);
+    }
+    // Schur-Cohn: both roots of z^2 - tau z + b inside the unit circle.
+    stable_ = (bet.abs() < 1.0).all() && (tau.abs() < 1.0 + bet).all() && (k > 0.0).all();
+    if (!stable_) return;
+    // Weights of z' Q z folded with the noise weight: N_i (q11 f^2 + 2 q12 f f1 + q22 f1^2).
+    for (auto* a : {&nq11_, &nq12_, &nq22_, &smono_, &sosc_}) *a = pool().take(n_);
+    const ArrayXd q11 = (1.0 + bet) / ((1.0 - bet) * ((1.0 + bet).square() - tau.square()));
+    nq11_ = nw * q11;
+    nq12_ = 2.0 * nw * (-bet * tau * q11 / (1.0 + bet));
+    nq22_ = nw * bet.square() * q11;
+    lstar_ = nq11_.sum();
+    const ArrayXd s = 0.5 * *d.h * d.s0;
+    // Signal S p_t^2 is non-increasing when both roots are real and in [0, 1) (or b = 0).
+    const auto mono =
+        (tau.square() - 4.0 * bet >= 0.0) && (bet >= 0.0) && ((tau >= 0.0) || (bet == 0.0));
+    // Such a dimension's whole deviation S p_t^2 - N tail_t is non-increasing when
+    // S (1 - l1^2)(1 - l2^2)^2 >= N (see nqm.h): then it goes into D whole, and only the other
+    // dimensions' noise tails stay in N (the source of slack in the lower bound).
+    const ArrayXd disc = (tau.square() - 4.0 * bet).max(0.0).sqrt();
+    const ArrayXd l1 = (bet == 0.0).select(tau, 0.5 * (tau + disc));
+    const ArrayXd l2 = (bet == 0.0).select(ArrayXd::Zero(n_), bet / l1.max(1e-300));
+    const auto merged = mono && (s * (1.0 - l1.square()) * (1.0 - l2).square() >= nw);
+    smono_ = mono.select(s, 0.0);
+    sosc_ = mono.select(ArrayXd::Zero(n_), s);
+    merged_ = pool().take(n_);
+    merged_ = merged.select(ArrayXd::Ones(n_), 0.0);
+    monotone_ = merged.all();
+    max_levels_ = levels_for(max_steps);
+    table_.push_back(pool().take(4 * n_));
+    table_[0] << tau, -bet, ArrayXd::Ones(n_), ArrayXd::Zero(n_);
+  }
+  void ensure_levels(int levels) const {
+    while (static_cast<int>(table_.size()) < levels) {
+      table_.push_back(pool().take(4 * n_));
+      const double* x = table_[table_.size() - 2].data();
+      double* y = table_.back().data();
+      for (Eigen::Index i = 0; i < n_; ++i) {
+        const double x11 = x[i], x12 = x[n_ + i], x21 = x[2 * n_ + i], x22 = x[3 * n_ + i];
+        y[i] = x11 * x11 + x12 * x21;
+        y[n_ + i] = x11 * x12 + x12 * x22;
+        y[2 * n_ + i] = x21 * x11 + x22 * x21;
+        y[3 * n_ + i] = x21 * x12 + x22 * x22;
+      }
+    }
+  }
+  TwoRootEngine(const TwoRootEngine&) = delete;
+  TwoRootEngine& operator=(const TwoRootEngine&) = delete;
+  ~TwoRootEngine() {
+    if (!stable_) return;
+    for (auto* a : {&nq11_, &nq12_, &nq22_, &smono_, &sosc_, &merged_}) pool().give(*a);
+    for (auto& t : table_) pool().give(t);
+  }
+  bool stable() const { return stable_; }
+  // Every dimension merged: E[L] is non-increasing (and >= L*).
+  bool monotone() const { return monotone_; }
+  bool surely_not_below(double target) const { return monotone_ && lstar_ >= target; }
+  int levels() const { return max_levels_; }
+  double lstar() const { return lstar_; }
+  void init(State& s) const {
+    s.resize(4 * n_);
+    s << ArrayXd::Ones(n_), ArrayXd::Zero(n_), ArrayXd::Ones(n_), ArrayXd::Ones(n_);
+  }
+  void advance(State& s, int j) const {
+    const double* a = table_[static_cast<std::size_t>(j)].data();
+    double* x = s.data();
+    const Eigen::Index n = n_;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double a11 = a[i], a12 = a[n + i], a21 = a[2 * n + i], a22 = a[3 * n + i];
+      const double f = x[i], f1 = x[n + i], p = x[2 * n + i], p1 = x[3 * n + i];
+      x[i] = a11 * f + a12 * f1;
+      x[n + i] = a21 * f + a22 * f1;
+      x[2 * n + i] = a11 * p + a12 * p1;
+      x[3 * n + i] = a21 * p + a22 * p1;
+    }
+  }
+  double value_advanced(const State& s, int j) const {
+    const double* a = table_[static_cast<std::size_t>(j)].data();
+    const double* x = s.data();
+    const double *m = smono_.data(), *o = sosc_.data(), *q1 = nq11_.data(), *q2 = nq12_.data(),
+                 *q3 = nq22_.data();
+    const Eigen::Index n = n_;
+    double acc = 0.0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double a11 = a[i], a12 = a[n + i], a21 = a[2 * n + i], a22 = a[3 * n + i];
+      const double f = a11 * x[i] + a12 * x[n + i], f1 = a21 * x[i] + a22 * x[n + i];
+      const double p = a11 * x[2 * n + i] + a12 * x[3 * n + i];
+      acc += (m[i] + o[i]) * p * p - (q1[i] * f * f + q2[i] * f * f1 + q3[i] * f1 * f1);
+    }
+    return lstar_ + acc;
+  }
+  Parts parts(const State& s) const {
+    const double* x = s.data();
+    const double *m = smono_.data(), *o = sosc_.data(), *q1 = nq11_.data(), *q2 = nq12_.data(),
+                 *q3 = nq22_.data();
+    const Eigen::Index n = n_;
+    const double* mg = merged_.data();
+    double D = 0.0, O = 0.0, N = 0.0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double f = x[i], f1 = x[n + i], p = x[2 * n + i];
+      const double tail = q1[i] * f * f + q2[i] * f * f1 + q3[i] * f1 * f1;
+      D += m[i] * p * p - mg[i] * tail;
+      O += o[i] * p * p;
+      N += (1.0 - mg[i]) * tail;
+    }
+    return {D, O, N};
+  }
+  double value(const State& s) const {
+    const Parts p = parts(s);
+    return lstar_ + p.D + p.O - p.N;
+  }
+
+ private:
+  Eigen::Index n_;
+  int max_levels_ = 1;
+  bool stable_ = false, monotone_ = false;
+  double lstar_ = 0.0;
+  ArrayXd nq11_, nq12_, nq22_, smono_, sosc_, merged_;
+  mutable std::vector<ArrayXd> table_;  // A^(2^j): blocks a11, a12, a21, a22
+};
+
+int bit_length(std::int64_t t) {
+  int b = 0;
+  for (; t != 0; t >>= 1) ++b;
+  return b;
+}
+
+// The state after t steps, in `s` (reused storage: states are 4 n doubles).
+template <class E>
+void state_at(const E& eng, std::int64_t t, typename E::State& s) {
+  eng.ensure_levels(bit_length(t));
+  eng.init(s);
+  for (int j = 0; t != 0; ++j, t >>= 1)
+    if (t & 1) eng.advance(s, j);
+}
+
+template <class E>
+double value_at(const E& eng, std::int64_t t) {
+  thread_local typename E::State s;
+  state_at(eng, t, s);
+  return eng.value(s);
+}
+
+// Smallest t in [lo, hi] with E[L(t)] < target, or -1: depth-first branch and bound, left first,
+// pruning [a, b] when L* + D(b) - N(a) >= target (a lower bound of E[L] on [a, b], see nqm.h).
+template <class E>
+std::int64_t branch_and_bound(const E& eng, double target, std::int64_t lo, std::int64_t hi) {
+  thread_local typename E::State s;
+  std::vector<std::pair<std::int64_t, std::int64_t>> stack;
+  if (lo <= hi) stack.emplace_back(lo, hi);
+  while (!stack.empty()) {
+    const auto [a, b] = stack.back();
+    stack.pop_back();
+    if (b - a + 1 <= kLeaf) {
+      state_at(eng, a, s);
+      for (std::int64_t t = a; t <= b; ++t) {
+        if (eng.value(s) < target) return t;
+        eng.advance(s, 0);
+      }
+      continue;
+    }
+    state_at(eng, a, s);
+    const double na = eng.parts(s).N;
+    state_at(eng, b, s);
+    const double db = eng.parts(s).D;
+    if (eng.lstar() + db - na >= target) continue;
+    const std::int64_t mid = a + (b - a) / 2;
+    stack.emplace_back(mid + 1, b);
+    stack.emplace_back(a, mid);
+  }
+  return -1;
+}
+
+// Smallest t in [0, max_steps] with E[L(t)] < target, or -1.
+template <class E>
+std::int64_t first_below(const E& eng, double target, std::int64_t max_steps) {
+  thread_local typename E::State s;
+  eng.init(s);
+  if (eng.value(s) < target) return 0;
+  if (eng.surely_not_below(target)) return -1;
+  // Galloping: the first power of two below the target bounds the lifting's top level, so the
+  // tables grow only as far as the trial needs.
+  int top = eng.levels() - 1;
+  for (int j = 0; j < eng.levels(); ++j) {
+    eng.ensure_levels(j + 1);
+    if (eng.value_advanced(s, j) < target) {
+      top = j;
+      break;
+    }
+  }
+  // Binary lifting: the largest cur whose probes all stayed >= target.
+  std::int64_t cur = 0;
+  for (int j = top; j >= 0; --j) {
+    const std::int64_t len = std::int64_t{1} << j;
+    if (cur + len > max_steps) continue;
+    if (!(eng.value_advanced(s, j) < target)) {
+      eng.advance(s, j);
+      cur += len;
+    }
+  }
+  std::int64_t tc = -1;
+  if (cur < max_steps) {
+    eng.advance(s, 0);
+    if (eng.value(s) < target) tc = cur + 1;
+  }
+  if (eng.monotone()) return tc;
+  const std::int64_t earlier = branch_and_bound(eng, target, 1, tc >= 0 ? tc - 1 : max_steps);
+  return earlier >= 0 ? earlier : tc;
+}
+
+TrialResult diverged_now() {
+  TrialResult r;
+  r.status = TrialStatus::kDiverged;
+  r.final_metric = kInf;
+  return r;
+}
+
+template <class E>
+TrialResult run_fast(const E& eng, const TrialSpec& spec) {
+  if (!eng.stable()) return diverged_now();
+  TrialResult r;
+  const std::int64_t t = first_below(eng, spec.target, spec.max_steps);
+  const std::int64_t end = t >= 0 ? t : spec.max_steps;
+  r.status = t >= 0 ? TrialStatus::kReached : TrialStatus::kNotReached;
+  r.steps_to_target = t;
+  r.final_metric = value_at(eng, end);
+  if (spec.record_curve)
+    for (std::int64_t step : log_spaced_steps(end))
+      r.curve.push_back({step, spec.lr, value_at(eng, step)});
+  return r;
+}
+
+bool uses_two_roots(const Dyn& d) { return d.beta != 0.0 || d.ema; }
+
+TrialResult run_stepwise(const Dyn& d, const TrialSpec& spec) {
+  const optim::LrSchedule sched(spec.lr, spec.schedule);
+  Stepper st(d);
+  const double l0 = st.loss();
+  std::vector<std::int64_t> marks;
+  std::size_t next_mark = 0;
+  if (spec.record_curve) marks = log_spaced_steps(spec.max_steps);
+  TrialResult r;
+  double lr = sched.lr_at(0);
+  for (std::int64_t t = 0;; ++t) {
+    const double L = st.loss();
+    if (next_mark < marks.size() && marks[next_mark] == t) {
+      r.curve.push_back({t, lr, L});
+      ++next_mark;
+    }
+    r.final_metric = L;
+    if (!std::isfinite(L) || L > kDivergeFactor * l0) {
+      r.status = TrialStatus::kDiverged;
+      return r;
+    }
+    if (L < spec.target) {
+      r.status = TrialStatus::kReached;
+      r.steps_to_target = t;
+      return r;
+    }
+    if (t == spec.max_steps) break;
+    lr = sched.lr_at(t);
+    st.step(lr);
+  }
+  r.status = TrialStatus::kNotReached;
+  return r;
+}
+
+}  // namespace
+
+NqmSpectrum nqm_spectrum(const LandscapeConfig& cfg) {
+  NqmSpectrum s;
+  const ArrayXd i = ArrayXd::LinSpaced(cfg.dim, 1.0, static_cast<double>(cfg.dim));
+  // i^-p: exact reciprocals for the default p = 1, vectorised exp/log otherwise.
+  auto power = [&](double p) -> ArrayXd {
+    if (p == 1.0) return i.inverse();
+    if (p == 0.0) return ArrayXd::Ones(i.size());
+    return (-p * i.log()).exp();
+  };
+  s.h = power(cfg.curvature_power);
+  s.c = power(cfg.noise_power);
+  s.s0 = cfg.init_variance;
+  return s;
+}
+
+void validate_nqm_analytic(const TrialSpec& spec) {
+  const auto& o = spec.optimizer;
+  const std::string& n = o.name;
+  if (n != "sgd" && n != "momentum" && n != "precond" && n != "ema")
+    throw optim::ConfigError("mode = analytic, optimizer = '" + n +
+                             "': the analytic NQM supports sgd, momentum, precond, ema "
+                             "(use mode = sampled for the others)");
+  if (spec.landscape.kind != "nqm")
+    throw optim::ConfigError("mode = analytic, landscape.kind = '" + spec.landscape.kind +
+                             "': the analytic mode exists only for nqm");
+  if (!(o.momentum >= 0.0 && o.momentum < 1.0))
+    throw optim::ConfigError("optimizer.momentum = " + std::to_string(o.momentum) +
+                             ": analytic mode needs 0 <= momentum < 1");
+  if (o.dampening != 0.0 || o.lr_in_momentum || o.momentum_correction || o.weight_decay != 0.0 ||
+      o.max_grad_norm != 0.0)
+    throw optim::ConfigError(
+        "mode = analytic, optimizer '" + n +
+        "': dampening, lr_in_momentum, momentum_correction, weight_decay and max_grad_norm "
+        "must be off (the exact recursion covers the plain PyTorch heavy-ball form only)");
+  if (n == "ema" && !(spec.ema_decay >= 0.0 && spec.ema_decay < 1.0))
+    throw optim::ConfigError("ema_decay = " + std::to_string(spec.ema_decay) +
+                             ": must be in [0, 1)");
+  if (spec.workers > 1 && spec.sync.kind != optim::SyncKind::kSync)
+    throw optim::ConfigError("mode = analytic, sync = " + spec.sync.to_string() +
+                             ": local / post-local / hierarchical SGD need mode = sampled");
+}
+
+bool nqm_has_fast_path(const TrialSpec& spec) {
+  if (!constant_schedule(spec.schedule)) return false;
+  const bool momentum = spec.optimizer.name != "sgd" && spec.optimizer.momentum != 0.0;
+  return !(is_ema(spec) && momentum);
+}
+
+std::vector<double> nqm_expected_loss_stepwise(const TrialSpec& spec, std::int64_t steps) {
+  validate_nqm_analytic(spec);
+  const Dyn d = make_dyn(spec);
+  const optim::LrSchedule sched(spec.lr, spec.schedule);
+  Stepper st(d);
+  std::vector<double> out;
+  out.reserve(static_cast<std::size_t>(steps + 1));
+  for (std::int64_t t = 0; t <= steps; ++t) {
+    out.push_back(st.loss());
+    if (t < steps) st.step(sched.lr_at(t));
+  }
+  return out;
+}
+
+double nqm_expected_loss_closed(const TrialSpec& spec, std::int64_t t) {
+  validate_nqm_analytic(spec);
+  if (!nqm_has_fast_path(spec))
+    throw optim::ConfigError("nqm_expected_loss_closed: no closed form for this spec "
+                             "(non-constant schedule or momentum + EMA)");
+  const Dyn d = make_dyn(spec);
+  if (uses_two_roots(d)) {
+    TwoRootEngine e(d, spec.lr, std::max<std::int64_t>(t, 1));
+    return e.stable() ? value_at(e, t) : kInf;
+  }
+  GeoEngine e(d, spec.lr, std::max<std::int64_t>(t, 1));
+  return e.stable() ? value_at(e, t) : kInf;
+}
+
+double nqm_steady_state_loss(const TrialSpec& spec) {
+  validate_nqm_analytic(spec);
+  const Dyn d = make_dyn(spec);
+  if (uses_two_roots(d) && !nqm_has_fast_path(spec))
+    throw optim::ConfigError("nqm_steady_state_loss: no closed form for momentum + EMA");
+  if (uses_two_roots(d)) {
+    TwoRootEngine e(d, spec.lr, 1);
+    return e.stable() ? e.lstar() : kInf;
+  }
+  GeoEngine e(d, spec.lr, 1);
+  return e.stable() ? e.lstar() : kInf;
+}
+
+TrialResult run_nqm_analytic(const TrialSpec& spec, bool force_stepwise) {
+  const Dyn d = make_dyn(spec);
+  const bool constant = constant_schedule(spec.schedule);
+  if (constant) {
+    // A constant lr outside the stability region diverges whichever path computes it.
+    const double lr = spec.lr;
+    if (uses_two_roots(d)) {
+      if (!nqm_has_fast_path(spec) || force_stepwise) {
+        // momentum + EMA: stability is the heavy-ball root condition (EMA is a stable filter).
+        const ArrayXd k = lr * *d.pre * *d.h;
+        const ArrayXd tau = 1.0 - k + d.beta;
+        const bool stable = (k > 0.0).all() && (tau.abs() < 1.0 + d.beta).all();
+        if (!stable) return diverged_now();
+        return run_stepwise(d, spec);
+      }
+      return run_fast(TwoRootEngine(d, lr, spec.max_steps), spec);
+    }
+    if (force_stepwise) {
+      if (!GeoEngine(d, lr, 1).stable()) return diverged_now();
+      return run_stepwise(d, spec);
+    }
+    return run_fast(GeoEngine(d, lr, spec.max_steps), spec);
+  }
+  return run_stepwise(d, spec);
+}
+
+}  // namespace batchlab::sim

@@ -1,0 +1,67 @@
+#include <chrono>
+#include <cmath>
+
+#include "optim/config.h"
+#include "optim/registry.h"
+#include "optim/schedule.h"
+#include "sim/landscape.h"
+#include "sim/nqm.h"
+#include "sim/sampled.h"
+#include "sim/trial.h"
+
+namespace batchlab::sim {
+namespace {
+
+[[noreturn]] void bad(const std::string& field, const std::string& value, const std::string& why) {
+  throw optim::ConfigError(field + " = " + value + ": " + why);
+}
+
+std::string num(double v) {
+  std::string s = std::to_string(v);
+  return s;
+}
+
+}  // namespace
+
+void validate(const TrialSpec& s) {
+  if (s.mode != "analytic" && s.mode != "sampled") bad("mode", "'" + s.mode + "'", "unknown (analytic, sampled)");
+  if (s.batch_size <= 0) bad("batch_size", std::to_string(s.batch_size), "must be > 0");
+  if (!(std::isfinite(s.lr) && s.lr > 0.0)) bad("lr", num(s.lr), "must be finite and > 0");
+  if (s.max_steps < 0) bad("max_steps", std::to_string(s.max_steps), "must be >= 0");
+  if (s.eval_every <= 0) bad("eval_every", std::to_string(s.eval_every), "must be > 0");
+  if (!std::isfinite(s.target)) bad("target", num(s.target), "must be finite");
+  if (s.workers < 1) bad("workers", std::to_string(s.workers), "must be >= 1");
+  if (s.batch_size % s.workers != 0)
+    bad("workers", std::to_string(s.workers),
+        "must divide batch_size = " + std::to_string(s.batch_size));
+  if (s.node_size < 0) bad("node_size", std::to_string(s.node_size), "must be >= 0");
+  if (s.node_size > 0 && s.workers % s.node_size != 0)
+    bad("node_size", std::to_string(s.node_size), "must divide workers = " + std::to_string(s.workers));
+  validate_landscape(s.landscape);
+  (void)optim::LrSchedule(s.lr, s.schedule);  // throws ConfigError for a bad schedule
+  if (s.optimizer.name == "ema" && !(s.ema_decay >= 0.0 && s.ema_decay < 1.0))
+    bad("ema_decay", num(s.ema_decay), "must be in [0, 1)");
+  if (s.mode == "analytic") {
+    validate_nqm_analytic(s);
+    return;
+  }
+  optim::OptimizerConfig o = s.optimizer;
+  if (o.name == "ema") o.name = o.momentum != 0.0 ? "momentum" : "sgd";
+  optim::validate_config(o);
+  if (optim::canonical_rule_name(o.name) == "precond" && s.landscape.kind == "mlp")
+    bad("optimizer", "precond", "landscape.kind = mlp has no curvature diagonal");
+  if (s.landscape.kind != "nqm" && s.batch_size / s.workers > s.landscape.train_examples)
+    bad("batch_size", std::to_string(s.batch_size),
+        "per-worker batch " + std::to_string(s.batch_size / s.workers) + " exceeds train_examples = " +
+            std::to_string(s.landscape.train_examples));
+}
+
+TrialResult run_trial(const TrialSpec& spec) {
+  validate(spec);
+  const auto start = std::chrono::steady_clock::now();
+  TrialResult r = spec.mode == "analytic" ? run_nqm_analytic(spec) : run_sampled(spec);
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+}  // namespace batchlab::sim
