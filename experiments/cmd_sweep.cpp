@@ -120,6 +120,14 @@ int cmd_sweep(int argc, char** argv) {
         std::fprintf(stderr, "%s: warning: %s: best lr on the edge of study.lr_grid at batch sizes %s (widen the grid)\n",
                      who, s.optimizer.c_str(), bs.c_str());
       }
+    for (std::size_t oi = 0; oi < grid.optimizers.size(); ++oi)
+      for (const auto& b : tracker.best(oi))
+        if (b.state == TrialState::kReached && b.steps == 0.0) {
+          std::fprintf(stderr, "%s: warning: %s: the target is met before the first update at batch size %lld "
+                               "(study.target too easy; such batch sizes are left out of the fit)\n",
+                       who, grid.optimizers[oi].label.c_str(), static_cast<long long>(b.batch_size));
+          break;
+        }
     std::printf("%-14s %12s %12s %14s %10s %12s\n", "optimizer", "B_crit", "S_min", "E_min", "fit_rms", "knee_B");
     for (const auto& s : summaries) {
       if (!s.fit.ok) {

@@ -336,7 +336,8 @@ std::vector<OptimizerSummary> write_summaries(const fs::path& dir, const StudyGr
     nlohmann::json rows = nlohmann::json::array();
     for (const BatchBest& b : tracker.best(oi)) {
       const bool reached = b.state == TrialState::kReached;
-      if (reached) {
+      // A target met before the first update (steps 0) says nothing about scaling: not fitted.
+      if (reached && b.steps > 0.0) {
         bs.push_back(static_cast<double>(b.batch_size));
         steps.push_back(b.steps);
       }

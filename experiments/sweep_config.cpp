@@ -90,7 +90,7 @@ constexpr Key kKeys[] = {
     {"study", "record_curves", "false", "write curves.csv"},
     {"output", "dir", "auto", "output directory (auto = results/<study.name>)"},
     {"noise_scale", "small_batch", "auto", "batchlab noise-scale: small batch (auto = smallest of study.batch_sizes)"},
-    {"noise_scale", "big_batch", "auto", "batchlab noise-scale: big batch (auto = largest of study.batch_sizes)"},
+    {"noise_scale", "big_batch", "auto", "batchlab noise-scale: big batch (auto = largest of study.batch_sizes, or 64 x small_batch)"},
     {"noise_scale", "samples", "200", "batchlab noise-scale: independent (small, big) gradient pairs"},
 };
 
@@ -493,7 +493,9 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   // ---- noise-scale estimator (batchlab noise-scale) ----
   const std::string nsb = s.get("noise_scale.small_batch"), nbb = s.get("noise_scale.big_batch");
   out.ns_small_batch = nsb == "auto" ? out.batch_sizes.front() : get_int(s, "noise_scale.small_batch", 1, "> 0");
-  out.ns_big_batch = nbb == "auto" ? out.batch_sizes.back() : get_int(s, "noise_scale.big_batch", 1, "> 0");
+  out.ns_big_batch = nbb != "auto"                                     ? get_int(s, "noise_scale.big_batch", 1, "> 0")
+                     : out.batch_sizes.back() > out.ns_small_batch ? out.batch_sizes.back()
+                                                                   : 64 * out.ns_small_batch;
   if (out.ns_big_batch <= out.ns_small_batch)
     bad("noise_scale.big_batch", std::to_string(out.ns_big_batch),
         "must be larger than noise_scale.small_batch = " + std::to_string(out.ns_small_batch));
