@@ -20,12 +20,12 @@ root_flag=()
 # Defaults below apply only where the caller did not pass the option (batchlab rejects an
 # option given twice).
 args=("$@")
-default() {
-  local key=$1 a
-  shift
-  for a in "${args[@]}"; do [[ $a == "$key" || $a == "$key="* ]] && return 0; done
-  args+=("$key" "$@")
+given() {
+  local a
+  for a in "${args[@]}"; do [[ $a == "$1" || $a == "$1="* ]] && return 0; done
+  return 1
 }
+default() { given "$1" || args+=("$@"); }
 default --backend mpi
 default --threads 1
 default --dataset fashion-mnist
@@ -35,7 +35,7 @@ default --batch-size 256
 default --optimizer momentum
 default --lr 0.05
 default --momentum 0.9
-default --epochs 1
+given --steps || default --epochs 1  # training length: --epochs or --steps, not both
 default --output "${OUTPUT:-fmnist_mpi_out}"
 
 # One torch thread per rank; --bind-to none lets the loader and all-reduce progress threads use
