@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <boost/program_options.hpp>
@@ -157,6 +158,7 @@ class Settings {
 };
 
 void collect(const po::parsed_options& parsed, Settings& s, const std::string& origin) {
+  std::set<std::string> seen;
   for (const auto& o : parsed.options) {
     if (o.string_key.empty() || o.string_key == "config" || o.string_key == "help" || o.string_key == "no-plot")
       continue;
@@ -177,6 +179,8 @@ void collect(const po::parsed_options& parsed, Settings& s, const std::string& o
       }
     }
     if (o.value.size() != 1) throw ConfigError(origin + ": " + k + " needs exactly one value");
+    if (!seen.insert(k).second)
+      throw ConfigError(origin + ": " + k + " is given twice (second value '" + o.value[0] + "')");
     if (o.unregistered && s.has(k) && origin != "command line") continue;
     s.set(k, o.value[0]);
   }
