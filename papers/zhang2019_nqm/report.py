@@ -1,0 +1,113 @@
+"""Zhang et al. 2019 report: README numbers, summary.csv and figure.png from the sweep results.
+usage: report.py RESULTS_DIR   (RESULTS_DIR/sweep is the batchlab sweep output)"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import numpy as np  # noqa: E402
+
+from _lib import (best_per_batch, fits, fmt, md_table, plt, replace_generated, results_arg,  # noqa: E402
+                  steps, timing_line, write_csv)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPTS = ["sgd", "momentum", "precond", "ema"]
+
+
+def main():
+    res = results_arg()
+    sweep = os.path.join(res, "sweep")
+    best = best_per_batch(sweep)
+    fit, summary = fits(sweep)
+    batches = sorted(best["sgd"])
+    S = {o: np.array([steps(best[o].get(b)) or np.nan for b in batches]) for o in OPTS}
+    lr_sgd = np.array([float(best["sgd"][b]["lr"]) for b in batches])
+    edges = sorted({b for o in OPTS for b, r in best[o].items() if r["lr_on_edge"] == "true"})
+
+    # ---- table ----
+    headers = ["B"] + [f"steps {o}" for o in OPTS] + ["momentum / sgd", "precond / sgd", "ema / sgd",
+                                                         "best lr (sgd)"]
+    rows = []
+    for i, b in enumerate(batches):
+        rows.append([b] + [S[o][i] for o in OPTS] + [S["sgd"][i] / S[o][i] for o in OPTS[1:]] + [lr_sgd[i]])
+    write_csv(os.path.join(HERE, "summary.csv"),
+              ["batch_size"] + [f"steps_{o}" for o in OPTS] + ["speedup_momentum", "speedup_precond",
+                                                               "speedup_ema", "best_lr_sgd"], rows)
+
+    # ---- the claims, checked on the numbers ----
+    sp = {o: S["sgd"] / S[o] for o in OPTS[1:]}
+    small, large = 0, len(batches) - 1
+    halving_small = S["sgd"][1] / S["sgd"][0]
+    halving_large = S["sgd"][large] / S["sgd"][large - 1]
+    lr_ratio_small = lr_sgd[1] / lr_sgd[0]
+    checks = [
+        ("SGD: perfect scaling at small B, then a plateau",
+         f"S(2B)/S(B) = {halving_small:.3f} at B={batches[0]}, {halving_large:.3f} at B={batches[large - 1]}",
+         halving_small < 0.55 and halving_large > 0.9),
+        ("SGD: best lr grows ~linearly in B, then saturates near 2/h_max = 2",
+         f"lr(2B)/lr(B) = {lr_ratio_small:.2f} at small B; best lr at B={batches[-1]}: {lr_sgd[-1]:.3g}",
+         1.6 < lr_ratio_small < 2.4 and 0.5 < lr_sgd[-1] < 2.0),
+        ("Momentum does nothing at small B",
+         f"speedup {sp['momentum'][small]:.2f}x at B={batches[small]}",
+         abs(sp["momentum"][small] - 1) < 0.1),
+        ("Momentum helps at large B (lower plateau)",
+         f"speedup {sp['momentum'][large]:.2f}x at B={batches[large]}",
+         sp["momentum"][large] > 2),
+        ("Preconditioning helps at large B (lower plateau)",
+         f"speedup {sp['precond'][large]:.2f}x at B={batches[large]}",
+         sp["precond"][large] > 2),
+        ("Preconditioning does nothing at small B",
+         f"speedup {sp['precond'][small]:.2f}x at B={batches[small]}",
+         abs(sp["precond"][small] - 1) < 0.1),
+        ("EMA helps at small B",
+         f"speedup {sp['ema'][small]:.2f}x at B={batches[small]}, {sp['ema'][large]:.2f}x at B={batches[large]}",
+         sp["ema"][small] > 1.05),
+    ]
+    b_crit = {o: fit[o]["b_crit"] for o in OPTS if o in fit}
+    checks.append(("Momentum and preconditioning move the critical batch size up",
+                   ", ".join(f"B_crit {o} = {fmt(b_crit[o])}" for o in OPTS),
+                   b_crit["momentum"] > b_crit["sgd"] and b_crit["precond"] > b_crit["sgd"]))
+
+    # ---- figure ----
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6))
+    for i, o in enumerate(OPTS):
+        a1.loglog(batches, S[o], "o-", ms=3, color=f"C{i}", label=o)
+        f = fit.get(o)
+        if f and f.get("b_crit"):
+            bb = np.array(batches, dtype=float)
+            a1.loglog(bb, f["s_min"] * (1 + f["b_crit"] / bb), "--", lw=0.8, color=f"C{i}")
+    a1.loglog(batches, S["sgd"][0] * batches[0] / np.array(batches, dtype=float), ":", color="grey",
+              label="perfect scaling")
+    a1.set_xlabel("batch size B")
+    a1.set_ylabel("steps to E[L] < 0.01")
+    a1.set_title("NQM (d=1e4, h_i=c_i=1/i): best lr per B; dashed: S_min(1+B_crit/B)")
+    a1.legend()
+    for i, o in enumerate(OPTS[1:], start=1):
+        a2.semilogx(batches, sp[o], "o-", ms=3, color=f"C{i}", label=f"{o} / sgd")
+    a2.axhline(1, color="grey", lw=0.8)
+    a2.set_xlabel("batch size B")
+    a2.set_ylabel("speedup over SGD (steps_sgd / steps)")
+    a2.set_yscale("log")
+    a2.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "figure.png"), dpi=120)
+
+    # ---- README ----
+    md = [timing_line(res), "",
+          "Steps to target (best lr per batch size; EMA also its best decay) and speedups over SGD:", "",
+          md_table(headers, rows), "",
+          "Fit S(B) = S_min (1 + B_crit / B) per optimizer (summary.json):", "",
+          md_table(["optimizer", "B_crit", "S_min", "E_min", "rms log error", "bounded fit"],
+                   [[o, fit[o]["b_crit"], fit[o]["s_min"], fit[o]["e_min"], fit[o]["fit_error"],
+                     str(fit[o]["fit_bounded"]).lower()] for o in OPTS if o in fit]), "",
+          "Claims checked on these numbers (thresholds in report.py):", "",
+          md_table(["claim", "measured", "confirmed"],
+                   [[c, m, "yes" if ok else "**no**"] for c, m, ok in checks]), "",
+          ("Best lr on the edge of the grid at batch sizes: " + ", ".join(map(str, edges)))
+          if edges else "No best lr sits on the edge of the lr grid.",
+          "", "Trials: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary["trials"].items()) + "."]
+    replace_generated(os.path.join(HERE, "README.md"), "\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
