@@ -71,6 +71,8 @@ int cmd_sweep(int argc, char** argv) {
     return 2;
   }
 
+  for (const auto& w : cfg.warnings) std::fprintf(stderr, "%s: warning: %s\n", who, w.c_str());
+
   // ---- the study ----
   try {
     nlohmann::json prov = provenance(argc + 1, argv - 1);  // argv[-1] is "batchlab"

@@ -422,11 +422,17 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
     }
     out.optimizers.push_back(std::move(o));
   }
+  // A shared grid no optimizer uses is legal (e.g. --optimizer.name=sgd on a config written for
+  // sgd,momentum,ema) but worth a warning; its values must still be valid.
+  if (s.get("study.momentum_grid") != "auto")
+    unit_interval_grid("study.momentum_grid", s.get("study.momentum_grid"));
+  unit_interval_grid("study.ema_grid", s.get("study.ema_grid"));
   if (s.has("study.momentum_grid") && !any_momentum)
-    bad("study.momentum_grid", s.get("study.momentum_grid"),
-        "no optimizer in optimizer.name = '" + names + "' has momentum (momentum, nesterov, lars)");
+    out.warnings.push_back("study.momentum_grid = '" + s.get("study.momentum_grid") + "' is unused: no optimizer in " +
+                           "optimizer.name = '" + names + "' has momentum (momentum, nesterov, lars)");
   if (s.has("study.ema_grid") && !any_ema)
-    bad("study.ema_grid", s.get("study.ema_grid"), "optimizer.name = '" + names + "' has no 'ema'");
+    out.warnings.push_back("study.ema_grid = '" + s.get("study.ema_grid") + "' is unused: optimizer.name = '" + names +
+                           "' has no 'ema'");
 
   // ---- schedule ----
   auto& S = out.schedule;

@@ -15,6 +15,8 @@
 //     momentum (momentum, nesterov, lars:*); the others run with momentum 0;
 //   * study.ema_grid (default 0.99) applies to the optimizer "ema" (iterate averaging); the
 //     others run without averaging.
+//   * a grid that no listed optimizer uses is accepted with a warning (running a subset of a
+//     config with --optimizer.name=sgd is common), but its values must still be valid.
 // A section [optimizer.LABEL] overrides any [optimizer] key, and momentum_grid / ema_grid, for
 // one optimizer: e.g. `[optimizer.ema] momentum_grid = 0.9` gives EMA on top of heavy ball, and
 // `[optimizer.precond] precond_power = 0.5`.
@@ -67,6 +69,7 @@ struct SweepConfig {
   std::int64_t ns_big_batch = 0;
   std::int64_t ns_samples = 200;
   ResolvedConfig resolved;  // every setting, in table order, as config.ini writes it
+  std::vector<std::string> warnings;  // legal but suspicious settings (printed before the run)
 };
 
 // Parses `batchlab sweep` arguments (argv[0] = "sweep"). Returns false if --help was printed.

@@ -66,7 +66,7 @@ workers = 4"
 expect_refused absolute_grid_with_scaling "scaling.rule = linear" "$(base '')
 [scaling]
 rule = linear"
-expect_refused ema_grid_without_ema "study.ema_grid" "$(base 'ema_grid = 0.9')"
+expect_refused bad_unused_ema_grid "study.ema_grid = '0.9,1'" "$(base 'ema_grid = 0.9,1')"
 expect_refused unknown_override "unknown option '--study.colour=red'" "$(base '')" --study.colour=red
 expect_refused bad_override "landscape.dim = '-3'" "$(base '')" --landscape.dim=-3
 expect_refused analytic_mlp "only landscape.kind = nqm has an analytic mode" "$(base '' | sed 's/^kind = nqm/kind = mlp/')"

@@ -162,6 +162,10 @@ TEST(SweepConfig, ErrorsNameTheSettingAndTheValue) {
             std::string::npos);
   EXPECT_NE(error_of(ini, {"--study.mode=sampled", "--sync.workers=3"}).find("not a multiple of sync.workers = 3"),
             std::string::npos);
+  // A grid no listed optimizer uses is only a warning (configs are often run on a subset).
+  SweepConfig subset = parse(ini, {"--optimizer.name=sgd"});
+  ASSERT_EQ(subset.warnings.size(), 1u);
+  EXPECT_NE(subset.warnings[0].find("study.ema_grid = '0.5,0.9' is unused"), std::string::npos);
   const auto bad_key = write_ini("badkey", std::string(kBase) + "\n[landscape]\ncolour = red\n");
   EXPECT_NE(error_of(bad_key).find("unknown key landscape.colour"), std::string::npos);
   const auto bad_sec = write_ini("badsec", std::string(kBase) + "\n[plot]\ncolour = red\n");
