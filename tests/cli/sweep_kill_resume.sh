@@ -7,11 +7,11 @@ BIN=$1 SRC=$2 SCRATCH=$3
 rm -rf "$SCRATCH" && mkdir -p "$SCRATCH" && cd "$SCRATCH"
 fail() { echo "FAIL: $*"; exit 1; }
 
-# A sampled study slow enough (a few seconds) to be killed part-way.
+# A sampled study slow enough (several seconds even on an idle machine) to be killed part-way.
 cat > slow.ini <<INI
 [landscape]
 kind = nqm
-dim = 300
+dim = 600
 
 [optimizer]
 name = sgd,momentum
