@@ -42,8 +42,12 @@
 // of a sum of squares). On [a, b] E[L] >= L* + D(b) - N(a). Binary lifting over the tables gives
 // a candidate t_c with E[L(t_c)] < target; then branch and bound over [0, t_c) prunes every
 // interval whose lower bound is >= target and scans the remaining short intervals exactly, step
-// by step. When O and N vanish (e.g. SGD with s0 >= s* in every dimension) E[L] is monotone and
-// the candidate is the answer directly.
+// by step. A dimension with real roots 0 <= l2 <= l1 < 1 whose deviation S p_t^2 - N tail_t is
+// provably non-increasing goes into D whole: with p_t - p_{t+1} = (1-l1)(1-l2) f_t and
+// p_t + p_{t+1} >= (1-l2)(1+l1) f_t, the one-step decrease f_t [S (1-l1)(1-l2)(p_t+p_{t+1}) - N f_t]
+// is >= 0 for all t when S (1 - l1^2)(1 - l2)^2 >= N (for SGD: s0 >= s*). When every dimension
+// is such, E[L] is monotone and the candidate is the answer directly; otherwise only the
+// remaining dimensions' noise tails loosen the bound.
 #pragma once
 
 #include <Eigen/Core>

@@ -151,13 +151,14 @@ int levels_for(std::int64_t max_steps) {
 class ArrayPool {
  public:
   ArrayXd take(Eigen::Index n) {
-    ArrayXd a;
-    if (!free_.empty()) {
-      a.swap(free_.back());
-      free_.pop_back();
-    }
-    a.resize(n);
-    return a;
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if (it->size() == n) {
+        ArrayXd a;
+        a.swap(*it);
+        free_.erase(it);
+        return a;
+      }
+    return ArrayXd(n);
   }
   void give(ArrayXd& a) {
     free_.emplace_back();
@@ -176,35 +177,64 @@ ArrayPool& pool() {
 class GeoEngine {
  public:
   using State = ArrayXd;
+  // One fused pass over the dimensions (the grid benchmarks run thousands of these per second).
   GeoEngine(const Dyn& d, double lr, std::int64_t max_steps) : n_(d.n()) {
-    const ArrayXd k = lr * *d.pre * *d.h;
-    stable_ = (k > 0.0).all() && (k < 2.0).all();
-    if (!stable_) return;
-    const ArrayXd sigma2 = (lr * lr / d.batch) * d.pre->square() * *d.c;
-    const ArrayXd sstar = sigma2 / (k * (2.0 - k));
-    lstar_ = (0.5 * *d.h * sstar).sum();
+    const double* h = d.h->data();
+    const double* c = d.c->data();
+    const double* pre = d.pre->data();
+    const double nscale = lr * lr / d.batch, s0 = d.s0;
     w_ = pool().take(n_);
-    w_ = 0.5 * *d.h * (d.s0 - sstar);
-    monotone_ = (w_ >= 0.0).all();
-    wneg_ = pool().take(n_);
-    wneg_ = w_.min(0.0);
+    ArrayXd rho = pool().take(n_);
+    double* w = w_.data();
+    double* r = rho.data();
+    double lstar = 0.0, wmin = 0.0;
+    bool stable = true;
+    for (Eigen::Index i = 0; i < n_; ++i) {
+      const double k = lr * pre[i] * h[i];
+      stable = stable && k > 0.0 && k < 2.0;
+      const double sstar = nscale * pre[i] * pre[i] * c[i] / (k * (2.0 - k));
+      lstar += 0.5 * h[i] * sstar;
+      w[i] = 0.5 * h[i] * (s0 - sstar);
+      wmin = std::min(wmin, w[i]);
+      r[i] = (1.0 - k) * (1.0 - k);
+    }
+    stable_ = stable;
+    lstar_ = lstar;
+    monotone_ = wmin >= 0.0;
+    table_.emplace_back();
+    table_.back().swap(rho);  // swap, not move: GCC 12 misreports a moved Eigen array
+    scratch_ = pool().take(n_);
+    if (!monotone_) {
+      wneg_ = pool().take(n_);
+      wneg_ = w_.min(0.0);
+    }
     max_levels_ = levels_for(max_steps);
-    table_.push_back(pool().take(n_));
-    table_[0] = (1.0 - k).square();
+    power_values_.push_back(value_advanced(ArrayXd::Ones(n_), 0));
   }
-  // Tables are built up to the level a query needs (most trials stop far below max_steps).
+  // Tables are built up to the level a query needs (most trials stop far below max_steps);
+  // the value at t = 2^j is summed in the same pass.
   void ensure_levels(int levels) const {
     while (static_cast<int>(table_.size()) < levels) {
-      table_.push_back(pool().take(n_));
-      table_.back() = table_[table_.size() - 2].square();
+      ArrayXd next = pool().take(n_);
+      const double* x = table_.back().data();
+      const double* w = w_.data();
+      double* y = next.data();
+      double acc = 0.0;
+      for (Eigen::Index i = 0; i < n_; ++i) {
+        y[i] = x[i] * x[i];
+        acc += w[i] * y[i];
+      }
+      table_.emplace_back();
+      table_.back().swap(next);
+      power_values_.push_back(lstar_ + acc);
     }
   }
   GeoEngine(const GeoEngine&) = delete;
   GeoEngine& operator=(const GeoEngine&) = delete;
   ~GeoEngine() {
-    if (!stable_) return;
     pool().give(w_);
-    pool().give(wneg_);
+    pool().give(scratch_);
+    if (!monotone_) pool().give(wneg_);
     for (auto& t : table_) pool().give(t);
   }
   bool stable() const { return stable_; }
@@ -212,13 +242,32 @@ class GeoEngine {
   int levels() const { return max_levels_; }
   double lstar() const { return lstar_; }
   void init(State& s) const { s.setOnes(n_); }
+  double value_at_power(int j) const {
+    ensure_levels(j + 1);
+    return power_values_[static_cast<std::size_t>(j)];
+  }
   void advance(State& s, int j) const { s *= table_[static_cast<std::size_t>(j)]; }
   // value(s advanced by 2^j) without forming it.
   double value_advanced(const State& s, int j) const {
     return lstar_ + (w_ * s * table_[static_cast<std::size_t>(j)]).sum();
   }
+  // Advance s by 2^j if the value there is >= target (one pass either way).
+  bool advance_if_not_below(State& s, int j, double target) const {
+    const double* x = s.data();
+    const double* t = table_[static_cast<std::size_t>(j)].data();
+    const double* w = w_.data();
+    double* y = scratch_.data();
+    double acc = 0.0;
+    for (Eigen::Index i = 0; i < n_; ++i) {
+      y[i] = x[i] * t[i];
+      acc += w[i] * y[i];
+    }
+    if (lstar_ + acc < target) return false;
+    s.swap(scratch_);
+    return true;
+  }
   Parts parts(const State& s) const {
-    const double neg = (wneg_ * s).sum();
+    const double neg = monotone_ ? 0.0 : (wneg_ * s).sum();
     return {(w_ * s).sum() - neg, 0.0, -neg};
   }
   double value(const State& s) const { return lstar_ + (w_ * s).sum(); }
@@ -231,7 +280,9 @@ class GeoEngine {
   bool stable_ = false, monotone_ = true;
   double lstar_ = 0.0;
   ArrayXd w_, wneg_;
+  mutable ArrayXd scratch_;
   mutable std::vector<ArrayXd> table_;  // rho^(2^j)
+  mutable std::vector<double> power_values_;  // E[L(2^j)]
 };
 
 // Heavy ball (SGD or precond) and SGD + EMA: two-root recursion f_{j+2} = tau f_{j+1} - b f_j.
@@ -309,6 +360,17 @@ class TwoRootEngine {
   bool surely_not_below(double target) const { return monotone_ && lstar_ >= target; }
   int levels() const { return max_levels_; }
   double lstar() const { return lstar_; }
+  double value_at_power(int j) const {
+    ensure_levels(j + 1);
+    thread_local State s;
+    init(s);
+    return value_advanced(s, j);
+  }
+  bool advance_if_not_below(State& s, int j, double target) const {
+    if (value_advanced(s, j) < target) return false;
+    advance(s, j);
+    return true;
+  }
   void init(State& s) const {
     s.resize(4 * n_);
     s << ArrayXd::Ones(n_), ArrayXd::Zero(n_), ArrayXd::Ones(n_), ArrayXd::Ones(n_);
@@ -432,23 +494,20 @@ std::int64_t first_below(const E& eng, double target, std::int64_t max_steps) {
   if (eng.surely_not_below(target)) return -1;
   // Galloping: the first power of two below the target bounds the lifting's top level, so the
   // tables grow only as far as the trial needs.
-  int top = eng.levels() - 1;
-  for (int j = 0; j < eng.levels(); ++j) {
-    eng.ensure_levels(j + 1);
-    if (eng.value_advanced(s, j) < target) {
-      top = j;
-      break;
-    }
+  int top = -1;
+  for (int j = 0; j < eng.levels() && top < 0; ++j)
+    if (eng.value_at_power(j) < target) top = j;
+  if (top < 0) {
+    // Monotone and still above the target at the last step: not reached.
+    if (eng.monotone() && !(value_at(eng, max_steps) < target)) return -1;
+    top = eng.levels() - 1;
   }
   // Binary lifting: the largest cur whose probes all stayed >= target.
   std::int64_t cur = 0;
   for (int j = top; j >= 0; --j) {
     const std::int64_t len = std::int64_t{1} << j;
     if (cur + len > max_steps) continue;
-    if (!(eng.value_advanced(s, j) < target)) {
-      eng.advance(s, j);
-      cur += len;
-    }
+    if (eng.advance_if_not_below(s, j, target)) cur += len;
   }
   std::int64_t tc = -1;
   if (cur < max_steps) {

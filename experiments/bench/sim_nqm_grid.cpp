@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -87,17 +88,22 @@ int main(int argc, char** argv) {
     for (auto& t : pool) t.join();
   };
   run_all();  // warm-up
-  std::vector<double> times;
+  std::vector<double> times, cpu;
   for (int r = 0; r < repeat; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
     run_all();
+    cpu.push_back(double(std::clock() - c0) / CLOCKS_PER_SEC);
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());
+  std::sort(cpu.begin(), cpu.end());
   std::printf("argv:");
   for (int i = 0; i < argc; ++i) std::printf(" %s", argv[i]);
-  std::printf("\ntrials %zu threads %d: best %.4f s, median %.4f s (%.0f trials/s)\n", specs.size(),
-              threads, times.front(), times[times.size() / 2], specs.size() / times.front());
+  std::printf("\ntrials %zu threads %d: wall best %.4f s, median %.4f s (%.0f trials/s); "
+              "process CPU best %.4f s\n",
+              specs.size(), threads, times.front(), times[times.size() / 2],
+              specs.size() / times.front(), cpu.front());
   std::size_t k = 0;
   for (const auto& o : opts)
     for (int e = 2; e <= 20; e += 2) {
