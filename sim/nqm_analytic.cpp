@@ -293,22 +293,26 @@ class TwoRootEngine {
   TwoRootEngine(const Dyn& d, double lr, std::int64_t max_steps) : n_(d.n()) {
     const ArrayXd k = lr * *d.pre * *d.h;
     const ArrayXd sigma2 = (lr * lr / d.batch) * d.pre->square() * *d.c;
-    ArrayXd tau, bet, nw = 0.5 * *d.h * sigma2;
+    // den = (1+b)^2 - tau^2 = (1+b-tau)(1+b+tau), formed from its factors: the difference of
+    // squares would lose every digit of k in the slow dimensions (k ~ 1e-8 is common).
+    ArrayXd tau, bet, den, nw = 0.5 * *d.h * sigma2;
     if (d.ema) {
       const ArrayXd r = 1.0 - k;
       tau = d.gamma + r;
       bet = d.gamma * r;
+      den = (1.0 - d.gamma) * k * (1.0 + d.gamma) * (2.0 - k);  // (1-g)(1-r)(1+g)(1+r)
       nw *= (1.0 - d.gamma) * (1.0 - d.gamma);
     } else {
       tau = 1.0 - k + d.beta;
       bet = ArrayXd::Constant(n_, d.beta);
+      den = k * (2.0 + 2.0 * d.beta - k);
     }
     // Schur-Cohn: both roots of z^2 - tau z + b inside the unit circle.
     stable_ = (bet.abs() < 1.0).all() && (tau.abs() < 1.0 + bet).all() && (k > 0.0).all();
     if (!stable_) return;
     // Weights of z' Q z folded with the noise weight: N_i (q11 f^2 + 2 q12 f f1 + q22 f1^2).
     for (auto* a : {&nq11_, &nq12_, &nq22_, &smono_, &sosc_}) *a = pool().take(n_);
-    const ArrayXd q11 = (1.0 + bet) / ((1.0 - bet) * ((1.0 + bet).square() - tau.square()));
+    const ArrayXd q11 = (1.0 + bet) / ((1.0 - bet) * den);
     nq11_ = nw * q11;
     nq12_ = 2.0 * nw * (-bet * tau * q11 / (1.0 + bet));
     nq22_ = nw * bet.square() * q11;

@@ -198,3 +198,32 @@ TEST(NqmAnalytic, WarmupScheduleRunsTheExactRecursion) {
 
 }  // namespace
 }  // namespace batchlab::sim
+
+namespace batchlab::sim {
+namespace {
+
+TEST(NqmAnalytic, SteadyStateIsAccurateInVerySlowDimensions) {
+  // k = lr h ~ 1e-10: the closed form must not lose k's digits in (1+b)^2 - tau^2.
+  TrialSpec s;
+  s.mode = "analytic";
+  s.landscape.dim = 1;
+  s.landscape.curvature_power = 0.0;  // h = c = 1
+  s.landscape.noise_power = 0.0;
+  s.optimizer.name = "momentum";
+  s.optimizer.momentum = 0.9;
+  s.lr = 1e-10;
+  s.batch_size = 1;
+  const double b = 0.9, lr = 1e-10;
+  const double want = (1 + b) * lr / (2.0 * (1 - b) * (2 + 2 * b - lr));
+  EXPECT_NEAR(nqm_steady_state_loss(s), want, 1e-12 * want);
+  s.optimizer.name = "ema";
+  s.optimizer.momentum = 0.0;
+  s.ema_decay = 0.5;
+  // SGD steady state lr/(2(2-k)) times the EMA factor (1-g)(1+(1-k)g)/((1+g)(1-(1-k)g)).
+  const double k = lr, g = 0.5;
+  const double ema = lr / (2.0 * (2.0 - k)) * (1 - g) * (1 + (1 - k) * g) / ((1 + g) * (1 - (1 - k) * g));
+  EXPECT_NEAR(nqm_steady_state_loss(s), ema, 1e-12 * ema);
+}
+
+}  // namespace
+}  // namespace batchlab::sim
