@@ -43,6 +43,38 @@ def noise_scales(h, c, s):
     return np.sum(c) / np.sum(h ** 2 * s), np.sum(h * c) / np.sum(h ** 3 * s)
 
 
+def real_section(study):
+    """Fashion-MNIST: B_crit of the measured S(B) vs the trainer's B_simple (two-batch estimator)."""
+    if not os.path.exists(os.path.join(study, "summary.json")):
+        return ["", "### Fashion-MNIST (real training)", "", "Not run (no results in " + study + ")."]
+    f, s = fits(study)
+    opt = next(iter(f))
+    fo = f[opt]
+    per = s.get("noise_scale", {}).get("optimizers", {}).get(opt, {}).get("per_batch", [])
+    best = best_per_batch(study)[opt]
+    rows = [[p["batch_size"], steps(best[p["batch_size"]]) or best[p["batch_size"]]["status"], p["lr"], p["b_simple"]]
+            for p in per]
+    med = s["noise_scale"]["optimizers"][opt].get("b_simple_median") if per else None
+    st = read_json(os.path.join(study, "study_timing.json"))
+    out = ["", "### Fashion-MNIST (real training, `batchlab study`, shared with shallue2018)", "",
+           ("Quick grid (3 batch sizes, the square-root rule's lr, not tuned per batch size). "
+            if study.rstrip("/").endswith("_quick") or os.path.realpath(study).endswith("_quick") else "Full grid. ") +
+           f"MLP 784-256-256-10, 2 ranks, target test accuracy {s['target']:g}; the study took {st['wall_s']:.0f} s "
+           f"when it ran its trials. B_simple is the trainer's two-batch estimate (rank gradient vs all-reduced "
+           "gradient, EMAs of numerator and denominator) at the end of the best trial of each batch size.", "",
+           md_table(["B", "steps to target", "lr", "B_simple at the end"], rows), ""]
+    if fo.get("b_crit") and med:
+        r = fo["b_crit"] / med
+        out += [f"B_crit (fit, {fo['fit_points']} points) = {fo['b_crit']:.4g}; median B_simple = {med:.4g}; "
+                f"ratio {r:.3g}.", "",
+                md_table(["claim", "measured", "confirmed"],
+                         [["B_crit ~ B_simple within an order of magnitude (Fashion-MNIST)", f"ratio {r:.3g}",
+                           "yes" if 0.1 < r < 10 else "**no**"]])]
+    else:
+        out += ["B_crit: fewer than 2 batch sizes reached the target, no fit."]
+    return out
+
+
 def main():
     res = results_arg()
     ns = read_json(os.path.join(res, "noise_scale", "noise_scale.json"))
@@ -136,6 +168,7 @@ def main():
           md_table(headers, rows), "",
           "Claims checked on these numbers:", "",
           md_table(["claim", "measured", "confirmed"], [[a, m, "yes" if ok else "**no**"] for a, m, ok in checks])]
+    md += real_section(os.path.join(res, "real_fmnist"))
     replace_generated(os.path.join(HERE, "README.md"), "\n".join(md))
     print("\n".join(md))
 
