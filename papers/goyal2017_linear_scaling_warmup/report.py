@@ -48,13 +48,17 @@ def real_section(real):
         rows.append(row)
     t = read_json(os.path.join(real, "timing.json"))
     ok = lambda name, b: runs[(name, b)]["status"] == "reached"  # noqa: E731
-    small, big = bs[0], bs[-1]
+    small = bs[0]
+    fails = [b for b in bs if not ok("no_warmup", b)]
+    rescued = [b for b in fails if ok("warmup", b)]
     checks = [
         (f"Linear scaling holds at B = {small} without warm-up", runs[("no_warmup", small)]["status"],
          ok("no_warmup", small)),
-        (f"At B = {big} the linear rule needs warm-up (fails without, reaches with)",
-         f"without: {runs[('no_warmup', big)]['status']}, with: {runs[('warmup', big)]['status']}",
-         (not ok("no_warmup", big)) and ok("warmup", big)),
+        ("Without warm-up the linear rule breaks at some larger B",
+         "fails at B = " + ", ".join(map(str, fails)) if fails else "never fails", bool(fails)),
+        ("Gradual warm-up rescues a batch size where the rule fails without it",
+         ("rescued: B = " + ", ".join(map(str, rescued))) if rescued else
+         "none: " + ", ".join(f"B={b}: {runs[('warmup', b)]['status']}" for b in fails), bool(rescued)),
     ]
     return out + [
         f"lr = 0.03 x B / 128 (linear rule), momentum 0.9, target test accuracy {target}; warm-up: gradual over "

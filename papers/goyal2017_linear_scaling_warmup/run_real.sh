@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Goyal et al. 2017, real-training part (called by run.sh; runs alone too): the Fashion-MNIST MLP
-# on 2 ranks with the linear rule (lr 0.03 per 128) at B = 512 and 4096, without and with gradual
-# warm-up over 20 steps from the B = 128 lr (experiments/configs/paper_goyal2017_real_fmnist.ini).
+# on 2 ranks with the linear rule (lr 0.03 per 128) at B = 512, 2048 and 4096, without and with gradual
+# warm-up over 50 steps from the B = 128 lr (experiments/configs/paper_goyal2017_real_fmnist.ini).
 # ~10-15 min on this loaded 2-core machine. Writes results/real/{no_warmup,warmup,timing.json}.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
 HERE="$PAPERS_DIR/goyal2017_linear_scaling_warmup"
@@ -11,5 +11,5 @@ OUT="$HERE/results/real"; (( QUICK )) && OUT="$HERE/results_quick/real"
 rm -rf "$OUT"; mkdir -p "$OUT"
 cd "$REPO"
 "$BIN" study "$CFG" --output.dir="$OUT/no_warmup" --no-plot
-"$BIN" study "$CFG" --train.warmup=gradual --train.warmup-steps=20 --output.dir="$OUT/warmup" --no-plot
+"$BIN" study "$CFG" --train.warmup=gradual --train.warmup-steps=50 --output.dir="$OUT/warmup" --no-plot
 write_timing "$OUT"
