@@ -12,7 +12,9 @@
 // noise scaled by (1-g)^2. tests/sim checks it against the step-by-step recursion and Monte-Carlo.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -545,6 +547,393 @@ TrialResult run_fast(const E& eng, const TrialSpec& spec) {
   return r;
 }
 
+// ---- vector kernels for the Newton path ----
+// Four lanes of GCC vector extensions: AVX2 when the CPU has it (chosen at run time,
+// the build targets baseline x86-64), two SSE2 halves otherwise. exp and log are written out
+// because the loops must reduce sums in lanes (strict IEEE forbids the compiler from
+// vectorizing a reduction) and must fuse exp with the sums in one pass over the dimensions.
+// The 32-byte vectors only cross always_inline helpers of this file, so GCC's note that their
+// by-value ABI differs without AVX concerns no real call (GCC reports it at the end of the
+// translation unit, so it stays off for the rest of this file).
+#pragma GCC diagnostic ignored "-Wpsabi"
+using V4 = double __attribute__((vector_size(32)));
+using V4i = std::int64_t __attribute__((vector_size(32)));
+constexpr int kLanes = 4;
+
+[[gnu::always_inline]] inline V4 madd(V4 a, V4 b, V4 c) { return a * b + c; }
+
+[[gnu::always_inline]] inline V4 load4(const double* p) {
+  V4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+[[gnu::always_inline]] inline void store4(double* p, V4 v) { std::memcpy(p, &v, sizeof v); }
+[[gnu::always_inline]] inline V4 splat(double x) { return V4{x, x, x, x}; }
+
+// exp(x) for x <= 0: x = n ln2 + r (Cody-Waite, |r| <= ln2 / 2), exp(r) by its Taylor series to
+// r^13 (next term < 1e-17 relative), 2^n put into the exponent bits. x < -708 gives 0 (the
+// true value is below 1e-307: nothing a sum of weights <= 1 can see).
+[[gnu::always_inline]] inline V4 exp4(V4 x) {
+  const V4 shifter = splat(0x1.8p52);
+  const V4 kd = madd(x, splat(1.4426950408889634), shifter);
+  const V4 nd = kd - shifter;
+  const V4 r = madd(nd, splat(-1.9082149292705877e-10),
+                          madd(nd, splat(-6.93147180369123816490e-01), x));
+  // Coefficients as vector constants: memory operands, not rebuilt lanes, in the loop.
+  static constexpr V4 kInvFact[] = {
+      {1.0 / 479001600.0, 1.0 / 479001600.0, 1.0 / 479001600.0, 1.0 / 479001600.0},
+      {1.0 / 39916800.0, 1.0 / 39916800.0, 1.0 / 39916800.0, 1.0 / 39916800.0},
+      {1.0 / 3628800.0, 1.0 / 3628800.0, 1.0 / 3628800.0, 1.0 / 3628800.0},
+      {1.0 / 362880.0, 1.0 / 362880.0, 1.0 / 362880.0, 1.0 / 362880.0},
+      {1.0 / 40320.0, 1.0 / 40320.0, 1.0 / 40320.0, 1.0 / 40320.0},
+      {1.0 / 5040.0, 1.0 / 5040.0, 1.0 / 5040.0, 1.0 / 5040.0},
+      {1.0 / 720.0, 1.0 / 720.0, 1.0 / 720.0, 1.0 / 720.0},
+      {1.0 / 120.0, 1.0 / 120.0, 1.0 / 120.0, 1.0 / 120.0},
+      {1.0 / 24.0, 1.0 / 24.0, 1.0 / 24.0, 1.0 / 24.0},
+      {1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0},
+      {0.5, 0.5, 0.5, 0.5},
+      {1.0, 1.0, 1.0, 1.0},
+      {1.0, 1.0, 1.0, 1.0}};
+  V4 p = splat(1.0 / 6227020800.0);  // 1/13!
+  for (const V4& cf : kInvFact) p = madd(p, r, cf);
+  const V4i scaled = (V4i)p + ((V4i)kd << 52);
+  const V4 y = (V4)scaled;
+  return x < splat(-708.0) ? splat(0.0) : y;
+}
+
+// log(x) for x in (0, 1]: x = 2^e m with m in [sqrt(1/2), sqrt 2), log m = 2 atanh(s),
+// s = (m - 1)/(m + 1), |s| <= 0.1716, series to s^23. x < 1e-300 (including 0) gives -1e300,
+// so that x^0 = exp(0 * -1e300) = 1 and x^t = 0 for t >= 1.
+[[gnu::always_inline]] inline V4 log4(V4 x) {
+  const V4i bits = (V4i)x;
+  const V4i mant = (bits & (V4i{} + 0x000fffffffffffffLL)) | (V4i{} + 0x3ff0000000000000LL);
+  V4 m = (V4)mant;
+  // Biased exponent as a double: OR it into the mantissa of 2^52 and subtract.
+  const V4i eb = (bits >> 52) | (V4i{} + 0x4330000000000000LL);
+  V4 e = (V4)eb - splat(0x1p52 + 1023.0);
+  const auto big = m > splat(1.4142135623730951);
+  m = big ? m * 0.5 : m;
+  e = big ? e + 1.0 : e;
+  const V4 f = m - 1.0;
+  const V4 s = f / (f + 2.0);
+  const V4 s2 = s * s;
+  static constexpr V4 kInvOdd[] = {
+      {1.0 / 21.0, 1.0 / 21.0, 1.0 / 21.0, 1.0 / 21.0}, {1.0 / 19.0, 1.0 / 19.0, 1.0 / 19.0, 1.0 / 19.0},
+      {1.0 / 17.0, 1.0 / 17.0, 1.0 / 17.0, 1.0 / 17.0}, {1.0 / 15.0, 1.0 / 15.0, 1.0 / 15.0, 1.0 / 15.0},
+      {1.0 / 13.0, 1.0 / 13.0, 1.0 / 13.0, 1.0 / 13.0}, {1.0 / 11.0, 1.0 / 11.0, 1.0 / 11.0, 1.0 / 11.0},
+      {1.0 / 9.0, 1.0 / 9.0, 1.0 / 9.0, 1.0 / 9.0},     {1.0 / 7.0, 1.0 / 7.0, 1.0 / 7.0, 1.0 / 7.0},
+      {1.0 / 5.0, 1.0 / 5.0, 1.0 / 5.0, 1.0 / 5.0},     {1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0},
+      {1.0, 1.0, 1.0, 1.0}};
+  V4 p = splat(1.0 / 23.0);
+  for (const V4& cf : kInvOdd) p = madd(p, s2, cf);
+  // e ln2 split so that e * ln2_hi is exact.
+  const V4 y = madd(e, splat(6.93147180369123816490e-01),
+                          madd(e, splat(1.90821492927058770002e-10), 2.0 * s * p));
+  return x < splat(1e-300) ? splat(-1e300) : y;
+}
+
+[[gnu::always_inline]] inline V4 vmin(V4 a, V4 b) { return a < b ? a : b; }
+[[gnu::always_inline]] inline V4 vmax(V4 a, V4 b) { return a > b ? a : b; }
+[[gnu::always_inline]] inline double hsum(V4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+struct SetupOut {
+  double lstar, wsum, wneg, wmin, kmin, kmax;  // wneg: sum of the negative w
+};
+
+// Per-dimension constants of a constant-lr SGD / precond trial (nqm.h): k = lr P h,
+// s* = lr^2 P^2 c / (B k (2 - k)), w = h/2 (s0 - s*), rho = (1 - k)^2, and the sums L* and w.
+// Outputs are padded to a multiple of four lanes with w = 0, rho = 0 (inert in every sum).
+[[gnu::always_inline]] inline SetupOut setup_body(const double* h, const double* c,
+                                                  const double* pre, Eigen::Index n, double lr,
+                                                  double nscale, double s0, double* w,
+                                                  double* rho) {
+  V4 lstar = splat(0.0), wsum = splat(0.0), wneg = splat(0.0), wmin = splat(0.0), kmin = splat(kInf),
+     kmax = splat(-kInf);
+  Eigen::Index i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const V4 hv = load4(h + i), pv = load4(pre + i);
+    const V4 k = lr * pv * hv;
+    const V4 sstar = nscale * pv * pv * load4(c + i) / (k * (2.0 - k));
+    lstar += 0.5 * hv * sstar;
+    const V4 wv = 0.5 * hv * (s0 - sstar);
+    wsum += wv;
+    wneg += vmin(wv, splat(0.0));
+    wmin = vmin(wmin, wv);
+    kmin = vmin(kmin, k);
+    kmax = vmax(kmax, k);
+    store4(w + i, wv);
+    store4(rho + i, (1.0 - k) * (1.0 - k));
+  }
+  SetupOut o{hsum(lstar), hsum(wsum), hsum(wneg), std::min(std::min(wmin[0], wmin[1]), std::min(wmin[2], wmin[3])),
+             std::min(std::min(kmin[0], kmin[1]), std::min(kmin[2], kmin[3])),
+             std::max(std::max(kmax[0], kmax[1]), std::max(kmax[2], kmax[3]))};
+  for (; i < n; ++i) {
+    const double k = lr * pre[i] * h[i];
+    const double sstar = nscale * pre[i] * pre[i] * c[i] / (k * (2.0 - k));
+    o.lstar += 0.5 * h[i] * sstar;
+    w[i] = 0.5 * h[i] * (s0 - sstar);
+    o.wsum += w[i];
+    o.wneg += std::min(w[i], 0.0);
+    o.wmin = std::min(o.wmin, w[i]);
+    o.kmin = std::min(o.kmin, k);
+    o.kmax = std::max(o.kmax, k);
+    rho[i] = (1.0 - k) * (1.0 - k);
+  }
+  for (; i % kLanes != 0; ++i) w[i] = rho[i] = 0.0;
+  return o;
+}
+
+// ln rho over the padded length.
+[[gnu::always_inline]] inline void log_body(const double* rho, double* lnr, Eigen::Index np) {
+  for (Eigen::Index i = 0; i < np; i += kLanes) store4(lnr + i, log4(load4(rho + i)));
+}
+
+// f(n-1) - L*, f(n) - L* and their t-derivatives: e = rho^(n-1) = exp((n-1) ln rho).
+[[gnu::always_inline]] inline void pair_body(const double* w, const double* lnr,
+                                             const double* rho, Eigen::Index np, double t0,
+                                             double* out) {
+  V4 s0 = splat(0.0), s1 = s0, d0 = s0, d1 = s0;
+  for (Eigen::Index i = 0; i < np; i += kLanes) {
+    const V4 l = load4(lnr + i);
+    const V4 we0 = load4(w + i) * exp4(t0 * l);
+    const V4 we1 = we0 * load4(rho + i);
+    s0 += we0;
+    s1 += we1;
+    d0 += we0 * l;
+    d1 += we1 * l;
+  }
+  out[0] = hsum(s0);
+  out[1] = hsum(s1);
+  out[2] = hsum(d0);
+  out[3] = hsum(d1);
+}
+
+SetupOut setup_base(const double* h, const double* c, const double* pre, Eigen::Index n,
+                    double lr, double nscale, double s0, double* w, double* rho) {
+  return setup_body(h, c, pre, n, lr, nscale, s0, w, rho);
+}
+void log_base(const double* rho, double* lnr, Eigen::Index np) { log_body(rho, lnr, np); }
+void pair_base(const double* w, const double* lnr, const double* rho, Eigen::Index np,
+               double t0, double* out) {
+  pair_body(w, lnr, rho, np, t0, out);
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+[[gnu::target("avx2")]] SetupOut setup_avx2(const double* h, const double* c, const double* pre,
+                                            Eigen::Index n, double lr, double nscale, double s0,
+                                            double* w, double* rho) {
+  return setup_body(h, c, pre, n, lr, nscale, s0, w, rho);
+}
+[[gnu::target("avx2")]] void log_avx2(const double* rho, double* lnr, Eigen::Index np) {
+  log_body(rho, lnr, np);
+}
+[[gnu::target("avx2")]] void pair_avx2(const double* w, const double* lnr, const double* rho,
+                                       Eigen::Index np, double t0, double* out) {
+  pair_body(w, lnr, rho, np, t0, out);
+}
+#endif
+
+struct Kernels {
+  SetupOut (*setup)(const double*, const double*, const double*, Eigen::Index, double, double,
+                    double, double*, double*);
+  void (*log)(const double*, double*, Eigen::Index);
+  void (*pair)(const double*, const double*, const double*, Eigen::Index, double, double*);
+};
+const Kernels& kernels() {
+  static const Kernels k = [] {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2")) return Kernels{setup_avx2, log_avx2, pair_avx2};
+#endif
+    return Kernels{setup_base, log_base, pair_base};
+  }();
+  return k;
+}
+
+// ---- SGD / precond, constant lr, monotone: Newton on ln E[L(t)] ----
+// With every w_i >= 0, f(t) = E[L(t)] = L* + sum_i w_i rho_i^t is a positive combination of
+// exponentials in t (L* is the rate-0 term), so ln f is convex (log-sum-exp of affine functions)
+// and decreasing. A Newton step on ln f(t) = ln target therefore lands at or before the root
+// from either side: from the left it climbs monotonically (quadratically near the root), from
+// the right it jumps to the left side once. Each evaluation is one pass computing
+// e_i = rho_i^(n-1) = exp((n-1) ln rho_i) and from it f(n-1), f(n) and both slopes, so the
+// integer answer N is settled by the pass that finds f(N) < target <= f(N-1); a bracket of
+// evaluated integers (f(lo) >= target > f(hi)) falls back to bisection if a step misbehaves.
+// exp(t ln rho) is accurate to a few ulps of the exponent t ln rho (O(10) where a term
+// matters), tighter than the tables' repeated squaring (relative error ~ t eps).
+// A study asks for neighbouring lrs in sequence; the last answer on this thread (lr x steps
+// is nearly constant along an lr sweep away from the noise floor) is only a starting point:
+// the bracket and the final check make the answer independent of it.
+struct GeoHint {
+  bool valid = false;
+  std::int64_t dim = 0, batch = 0, max_steps = 0;
+  double curvature_power = 0.0, noise_power = 0.0, precond_power = 0.0, s0 = 0.0, target = 0.0;
+  bool precond = false;
+  double lr_steps = 0.0;  // lr x steps_to_target of the last reached trial
+  bool matches(const TrialSpec& s) const {
+    const LandscapeConfig& L = s.landscape;
+    return valid && dim == L.dim && batch == s.batch_size && max_steps == s.max_steps &&
+           curvature_power == L.curvature_power && noise_power == L.noise_power &&
+           s0 == L.init_variance && target == s.target && precond == is_precond(s) &&
+           (!precond || precond_power == s.optimizer.precond_power);
+  }
+  void store(const TrialSpec& s, std::int64_t steps) {
+    const LandscapeConfig& L = s.landscape;
+    valid = true;
+    dim = L.dim;
+    batch = s.batch_size;
+    max_steps = s.max_steps;
+    curvature_power = L.curvature_power;
+    noise_power = L.noise_power;
+    s0 = L.init_variance;
+    target = s.target;
+    precond = is_precond(s);
+    precond_power = s.optimizer.precond_power;
+    lr_steps = s.lr * static_cast<double>(steps);
+  }
+};
+
+// f(n-1), f(n) and df/dt at both, from one exp pass.
+struct PairValue {
+  double f0, f1, g0, g1;
+};
+
+class GeoNewton {
+ public:
+  GeoNewton(const Dyn& d, double lr) : n_(d.n()), np_((d.n() + kLanes - 1) / kLanes * kLanes) {
+    w_ = pool().take(np_);
+    rho_ = pool().take(np_);
+    lnr_ = pool().take(np_);
+    const SetupOut o = kernels().setup(d.h->data(), d.c->data(), d.pre->data(), n_, lr,
+                                       lr * lr / d.batch, d.s0, w_.data(), rho_.data());
+    stable_ = o.kmin > 0.0 && o.kmax < 2.0;
+    monotone_ = o.wmin >= 0.0;
+    lstar_ = o.lstar;
+    lower_ = o.lstar + o.wneg;
+    f_zero_ = o.lstar + o.wsum;
+  }
+  GeoNewton(const GeoNewton&) = delete;
+  GeoNewton& operator=(const GeoNewton&) = delete;
+  ~GeoNewton() {
+    for (auto* a : {&w_, &rho_, &lnr_}) pool().give(*a);
+  }
+  bool stable() const { return stable_; }
+  bool monotone() const { return monotone_; }
+  double lstar() const { return lstar_; }
+  // E[L(t)] >= L* + sum of the negative w_i at every t (rho^t in [0, 1]).
+  double lower_bound() const { return lower_; }
+  double f_zero() const { return f_zero_; }
+  // ln rho, once the trial needs a pass over t (rho = 0 gives a huge finite negative rate, so
+  // rho^0 = 1 and rho^t = 0 for t >= 1, as pow gives).
+  void take_logs() { kernels().log(rho_.data(), lnr_.data(), np_); }
+  PairValue pair(std::int64_t n) const {
+    double s[4];
+    kernels().pair(w_.data(), lnr_.data(), rho_.data(), np_, static_cast<double>(n - 1), s);
+    return {lstar_ + s[0], lstar_ + s[1], s[2], s[3]};
+  }
+
+ private:
+  Eigen::Index n_, np_;
+  bool stable_ = false, monotone_ = true;
+  double lstar_ = 0.0, lower_ = 0.0, f_zero_ = 0.0;
+  ArrayXd w_, rho_, lnr_;
+};
+
+// Newton step on ln f from (t, f, f'), rounded up to an integer; -1 when unusable.
+std::int64_t newton_next(double t, double f, double df, double target) {
+  if (!(df < 0.0) || !(f > 0.0)) return -1;
+  const double next = t + (std::log(target) - std::log(f)) * f / df;
+  if (!std::isfinite(next) || next > 9e18 || next < -9e18) return -1;
+  return static_cast<std::int64_t>(std::ceil(next));
+}
+
+// The monotone SGD / precond trial, or nullopt when the tables must answer it (non-monotone,
+// curve requested, or the search did not settle: never seen, kept as a safety net).
+std::optional<TrialResult> run_geo_newton(const Dyn& d, const TrialSpec& spec) {
+  thread_local GeoHint hint;
+  GeoNewton g(d, spec.lr);
+  if (!g.stable()) return diverged_now();
+  if (spec.record_curve) return std::nullopt;
+  const double target = spec.target;
+  TrialResult r;
+  r.status = TrialStatus::kNotReached;
+  const std::int64_t max_steps = spec.max_steps;
+  if (!g.monotone()) {
+    // Settled without a search when even the lower bound stays at or above the target (the
+    // noise-dominated trials of a sweep); the tables' branch and bound answers the rest.
+    if (!(g.lower_bound() >= target)) return std::nullopt;
+    if (max_steps <= 0) {
+      r.final_metric = g.f_zero();
+      return r;
+    }
+    g.take_logs();
+    r.final_metric = g.pair(max_steps).f1;
+    return r;
+  }
+  if (g.f_zero() < target) {
+    r.status = TrialStatus::kReached;
+    r.steps_to_target = 0;
+    r.final_metric = g.f_zero();
+    return r;
+  }
+  if (g.lstar() >= target || max_steps <= 0) {
+    // f >= L* >= target at every step (monotone): not reached, no pass over t needed unless
+    // the final metric is asked for, which is f(max_steps).
+    if (max_steps <= 0) {
+      r.final_metric = g.f_zero();
+      return r;
+    }
+    g.take_logs();
+    r.final_metric = g.pair(max_steps).f1;
+    return r;
+  }
+  g.take_logs();
+  // Bracket: f(lo) >= target (evaluated), f(hi) < target (evaluated) or hi = max_steps + 1.
+  std::int64_t lo = 0, hi = max_steps + 1;
+  double f_hi = 0.0;
+  std::int64_t n = max_steps;
+  if (hint.matches(spec) && hint.lr_steps > 0.0) {
+    const double guess = std::ceil(hint.lr_steps / spec.lr);
+    n = guess >= static_cast<double>(max_steps) ? max_steps
+                                                : std::max<std::int64_t>(1, static_cast<std::int64_t>(guess));
+  }
+  for (int iter = 0; iter < 200; ++iter) {
+    const PairValue p = g.pair(n);
+    std::int64_t next = -1;
+    if (p.f1 >= target) {
+      lo = n;
+      if (n == max_steps) {  // still above the target at the last step
+        r.final_metric = p.f1;
+        return r;
+      }
+      next = newton_next(static_cast<double>(n), p.f1, p.g1, target);
+    } else if (p.f0 >= target) {
+      lo = n - 1;
+      hi = n;
+      f_hi = p.f1;
+    } else {
+      hi = n - 1;
+      f_hi = p.f0;
+      next = newton_next(static_cast<double>(n - 1), p.f0, p.g0, target);
+    }
+    if (hi == lo + 1) {
+      r.status = TrialStatus::kReached;
+      r.steps_to_target = hi;
+      r.final_metric = f_hi;
+      hint.store(spec, hi);
+      return r;
+    }
+    // The pair at n settles both n - 1 and n: aim for n with n - 1 >= lo and n <= hi.
+    const std::int64_t top = std::min(hi, max_steps);
+    if (next <= lo || next > top) {
+      // Bisection (geometric while the bracket spans decades: answers range over 1..1e7).
+      const double a = static_cast<double>(lo + 1), b = static_cast<double>(top);
+      next = static_cast<std::int64_t>(b > 4.0 * a ? std::sqrt(a * b) : 0.5 * (a + b));
+      next = std::clamp(next, lo + 1, top);
+    }
+    n = next;
+  }
+  return std::nullopt;
+}
+
 bool uses_two_roots(const Dyn& d) { return d.beta != 0.0 || d.ema; }
 
 TrialResult run_stepwise(const Dyn& d, const TrialSpec& spec) {
@@ -692,6 +1081,7 @@ TrialResult run_nqm_analytic(const TrialSpec& spec, bool force_stepwise) {
       if (!GeoEngine(d, lr, 1).stable()) return diverged_now();
       return run_stepwise(d, spec);
     }
+    if (auto r = run_geo_newton(d, spec)) return *std::move(r);
     return run_fast(GeoEngine(d, lr, spec.max_steps), spec);
   }
   return run_stepwise(d, spec);

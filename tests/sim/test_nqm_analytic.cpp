@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "optim/config.h"
 #include "sim/nqm.h"
@@ -111,6 +113,46 @@ TEST(NqmAnalytic, FastPathFindsTheSameStepsAsStepwise) {
       EXPECT_NEAR(fast.final_metric, slow.final_metric, 1e-9 * slow.final_metric);
     }
   }
+}
+
+// The constant-lr SGD / precond path searches with Newton steps on ln E[L(t)], started from the
+// previous trial's answer on the same thread. A sweep up and then down the lrs (good hints,
+// then hints from the other side) and a repeat out of order (a hint from a far lr) must give
+// exactly the recursion's first step below the target, the same status (diverged beyond the
+// stability limit, not reached when the noise floor or max_steps stops it) and its final loss.
+TEST(NqmAnalytic, LrSweepWithSearchHintsMatchesStepwise) {
+  int reached = 0, not_reached = 0, diverged = 0;
+  for (const std::string opt : {"sgd", "precond"})
+    for (std::int64_t batch : {1, 8, 256}) {
+      std::vector<double> lrs;
+      for (int j = 0; j < 14; ++j) lrs.push_back(0.05 * std::pow(10.0, 1.8 * j / 13.0));
+      std::vector<double> order = lrs;
+      order.insert(order.end(), lrs.rbegin(), lrs.rend());
+      order.push_back(lrs[1]);
+      order.push_back(lrs[12]);
+      for (double lr : order) {
+        TrialSpec s = nqm_spec(opt, lr, batch, 120);
+        s.optimizer.precond_power = 0.5;
+        s.max_steps = 3000;
+        s.target = 0.02;
+        const TrialResult fast = run_nqm_analytic(s);
+        const TrialResult slow = run_nqm_analytic(s, /*force_stepwise=*/true);
+        ASSERT_EQ(to_string(fast.status), to_string(slow.status))
+            << opt << " B " << batch << " lr " << lr;
+        EXPECT_EQ(fast.steps_to_target, slow.steps_to_target) << opt << " B " << batch << " lr " << lr;
+        if (slow.status != TrialStatus::kDiverged) {
+          EXPECT_NEAR(fast.final_metric, slow.final_metric, 1e-9 * slow.final_metric)
+              << opt << " B " << batch << " lr " << lr;
+        }
+        reached += slow.status == TrialStatus::kReached;
+        not_reached += slow.status == TrialStatus::kNotReached;
+        diverged += slow.status == TrialStatus::kDiverged;
+      }
+    }
+  // The sweep must exercise every outcome, or it tests less than it claims.
+  EXPECT_GT(reached, 20);
+  EXPECT_GT(not_reached, 5);
+  EXPECT_GT(diverged, 5);
 }
 
 // Smallest crossing when E[L] is not monotone: underdamped momentum rings, and SGD started
