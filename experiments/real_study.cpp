@@ -518,7 +518,9 @@ nlohmann::json noise_scale_summary(const RealStudyConfig& cfg, const StudyGrid& 
           continue;
         try {
           const double v = read_trial_result(trial_dir(out_dir, id), false).b_simple;
-          if (std::isfinite(v)) vals.push_back(v);
+          // The unbiased two-batch estimates of |G|^2 and tr(Sigma) can go negative on a short,
+          // noisy run; a non-positive ratio is no noise scale and is left out.
+          if (std::isfinite(v) && v > 0.0) vals.push_back(v);
         } catch (const std::exception&) {
         }
       }
@@ -538,7 +540,8 @@ nlohmann::json noise_scale_summary(const RealStudyConfig& cfg, const StudyGrid& 
   }
   return {{"definition",
            "B_simple = tr(Sigma)/|G|^2 (McCandlish et al. 2018), two-batch estimator (rank vs all-reduced "
-           "gradient, EMA), at the end of the best trial per batch size; needs launcher.ranks >= 2"},
+           "gradient, EMA), at the end of the best trial per batch size (non-positive estimates left out); needs "
+           "launcher.ranks >= 2"},
           {"optimizers", per_opt}};
 }
 

@@ -35,8 +35,9 @@
 //
 // Noise scale. With >= 2 ranks the trainer measures B_simple (two-batch estimator, EMA). The study
 // reports, per optimizer and batch size, B_simple at the end of the best trial (i.e. at the
-// target) and their median next to B_crit in summary.json ("noise_scale") and on stdout;
-// real_trials.csv adds b_simple, img_per_s and the trial directory to every trial.
+// target; a non-positive estimate from a short noisy run is left out) and their median next to
+// B_crit in summary.json ("noise_scale") and on stdout; real_trials.csv adds b_simple,
+// img_per_s and the trial directory to every trial.
 #pragma once
 
 #include <cstdint>
