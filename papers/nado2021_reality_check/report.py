@@ -29,4 +29,4 @@ if __name__ == "__main__":
     res = results_arg()
     report(HERE, res, os.path.join(res, "sweep"), ["nesterov", "adam", "lars:paper", "lamb:paper"],
            [("nesterov", "lars:paper"), ("adam", "lamb:paper")], checks,
-           "badly scaled sampled NQM: tuned Nesterov / Adam vs LARS / LAMB")
+           "badly scaled sampled NQM: tuned Nesterov / Adam vs LARS / LAMB", real_mode="match")
