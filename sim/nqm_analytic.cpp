@@ -637,7 +637,7 @@ constexpr int kLanes = 4;
 [[gnu::always_inline]] inline double hsum(V4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
 struct SetupOut {
-  double lstar, wsum, wneg, wmin, kmin, kmax;  // wneg: sum of the negative w
+  double lstar, wsum, wneg, wmin, kmin, kmax, rhomax;  // wneg: sum of the negative w
 };
 
 // Per-dimension constants of a constant-lr SGD / precond trial (nqm.h): k = lr P h,
@@ -648,7 +648,7 @@ struct SetupOut {
                                                   double nscale, double s0, double* w,
                                                   double* rho) {
   V4 lstar = splat(0.0), wsum = splat(0.0), wneg = splat(0.0), wmin = splat(0.0), kmin = splat(kInf),
-     kmax = splat(-kInf);
+     kmax = splat(-kInf), rhomax = splat(0.0);
   Eigen::Index i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     const V4 hv = load4(h + i), pv = load4(pre + i);
@@ -662,11 +662,14 @@ struct SetupOut {
     kmin = vmin(kmin, k);
     kmax = vmax(kmax, k);
     store4(w + i, wv);
-    store4(rho + i, (1.0 - k) * (1.0 - k));
+    const V4 r = (1.0 - k) * (1.0 - k);
+    rhomax = vmax(rhomax, r);
+    store4(rho + i, r);
   }
   SetupOut o{hsum(lstar), hsum(wsum), hsum(wneg), std::min(std::min(wmin[0], wmin[1]), std::min(wmin[2], wmin[3])),
              std::min(std::min(kmin[0], kmin[1]), std::min(kmin[2], kmin[3])),
-             std::max(std::max(kmax[0], kmax[1]), std::max(kmax[2], kmax[3]))};
+             std::max(std::max(kmax[0], kmax[1]), std::max(kmax[2], kmax[3])),
+             std::max(std::max(rhomax[0], rhomax[1]), std::max(rhomax[2], rhomax[3]))};
   for (; i < n; ++i) {
     const double k = lr * pre[i] * h[i];
     const double sstar = nscale * pre[i] * pre[i] * c[i] / (k * (2.0 - k));
@@ -678,6 +681,7 @@ struct SetupOut {
     o.kmin = std::min(o.kmin, k);
     o.kmax = std::max(o.kmax, k);
     rho[i] = (1.0 - k) * (1.0 - k);
+    o.rhomax = std::max(o.rhomax, rho[i]);
   }
   for (; i % kLanes != 0; ++i) w[i] = rho[i] = 0.0;
   return o;
@@ -809,6 +813,7 @@ class GeoNewton {
     lstar_ = o.lstar;
     lower_ = o.lstar + o.wneg;
     f_zero_ = o.lstar + o.wsum;
+    rhomax_ = o.rhomax;
   }
   GeoNewton(const GeoNewton&) = delete;
   GeoNewton& operator=(const GeoNewton&) = delete;
@@ -824,6 +829,13 @@ class GeoNewton {
   // ln rho, once the trial needs a pass over t (rho = 0 gives a huge finite negative rate, so
   // rho^0 = 1 and rho^t = 0 for t >= 1, as pow gives).
   void take_logs() { kernels().log(rho_.data(), lnr_.data(), np_); }
+  // E[L(t)] for t >= 1 where only the final loss of a not-reached trial is wanted. When even the
+  // slowest rho^t is exactly 0 (pow underflows), every term is 0 and E[L(t)] = L*: no pass.
+  double final_value(std::int64_t t) {
+    if (std::pow(rhomax_, static_cast<double>(t)) == 0.0) return lstar_;
+    take_logs();
+    return pair(t).f1;
+  }
   PairValue pair(std::int64_t n) const {
     double s[4];
     kernels().pair(w_.data(), lnr_.data(), rho_.data(), np_, static_cast<double>(n - 1), s);
@@ -833,7 +845,7 @@ class GeoNewton {
  private:
   Eigen::Index n_, np_;
   bool stable_ = false, monotone_ = true;
-  double lstar_ = 0.0, lower_ = 0.0, f_zero_ = 0.0;
+  double lstar_ = 0.0, lower_ = 0.0, f_zero_ = 0.0, rhomax_ = 0.0;
   ArrayXd w_, rho_, lnr_;
 };
 
@@ -864,8 +876,7 @@ std::optional<TrialResult> run_geo_newton(const Dyn& d, const TrialSpec& spec) {
       r.final_metric = g.f_zero();
       return r;
     }
-    g.take_logs();
-    r.final_metric = g.pair(max_steps).f1;
+    r.final_metric = g.final_value(max_steps);
     return r;
   }
   if (g.f_zero() < target) {
@@ -881,8 +892,7 @@ std::optional<TrialResult> run_geo_newton(const Dyn& d, const TrialSpec& spec) {
       r.final_metric = g.f_zero();
       return r;
     }
-    g.take_logs();
-    r.final_metric = g.pair(max_steps).f1;
+    r.final_metric = g.final_value(max_steps);
     return r;
   }
   g.take_logs();
