@@ -139,16 +139,9 @@ int cmd_sweep(int argc, char** argv) {
       std::printf("%-14s %12.4g %12.4g %14.4g %10.3g %12.4g%s\n", s.optimizer.c_str(), s.fit.b_crit, s.fit.s_min,
                   s.fit.e_min, s.fit.rms_log_error, s.fit.knee_batch, s.fit.bounded ? "" : "  (unbounded fit)");
     }
-    const std::string d = writer.dir().string();
-    std::printf("results: %s/{config.ini,summary.json,trials.csv,steps_vs_batch.csv%s}\n", d.c_str(),
-                cfg.record_curves ? ",curves.csv" : "");
-    if (!cfg.no_plot) {
-      if (run_plots(writer.dir(), who) == 0)
-        std::printf("plots:   %s/{steps_vs_batch,lr_vs_batch%s}.{png,pdf}\n", d.c_str(),
-                    cfg.record_curves ? ",curves" : "");
-      else
-        std::fprintf(stderr, "%s: warning: plots not written (results are complete)\n", who);
-    }
+    experiments::report_results_and_plot(
+        writer.dir(), "config.ini,summary.json,trials.csv,steps_vs_batch.csv",
+        cfg.record_curves, cfg.no_plot, who);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 1;

@@ -96,4 +96,16 @@ int run_plots(const fs::path& dir, const char* who) {
   return 0;
 }
 
+void report_results_and_plot(const fs::path& dir, const std::string& files, bool curves,
+                             bool no_plot, const char* who) {
+  const std::string d = dir.string();
+  std::printf("results: %s/{%s%s}\n", d.c_str(), files.c_str(), curves ? ",curves.csv" : "");
+  if (no_plot) return;
+  if (run_plots(dir, who) == 0)
+    std::printf("plots:   %s/{steps_vs_batch,lr_vs_batch%s}.{png,pdf}\n", d.c_str(),
+                curves ? ",curves" : "");
+  else
+    std::fprintf(stderr, "%s: warning: plots not written (results are complete)\n", who);
+}
+
 }  // namespace batchlab::experiments

@@ -15,4 +15,10 @@ std::filesystem::path find_plot_scripts();
 // (python3 / matplotlib missing, or a script failed).
 int run_plots(const std::filesystem::path& results_dir, const char* who);
 
+// The closing lines of `sweep` and `study`: where the results are (`files` lists them, without
+// curves.csv, which `curves` adds) and, unless no_plot, the figures; a failed plot is a warning,
+// since the results are complete by then.
+void report_results_and_plot(const std::filesystem::path& results_dir, const std::string& files,
+                             bool curves, bool no_plot, const char* who);
+
 }  // namespace batchlab::experiments

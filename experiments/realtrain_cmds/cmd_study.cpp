@@ -265,16 +265,9 @@ int cmd_study(int argc, char** argv) {
                   s.fit.e_min, s.fit.rms_log_error, s.fit.knee_batch, bsimple,
                   s.fit.bounded ? "" : "  (unbounded fit)");
     }
-    const std::string d = writer.dir().string();
-    std::printf("results: %s/{config.ini,summary.json,trials.csv,steps_vs_batch.csv,real_trials.csv%s,trials/}\n",
-                d.c_str(), cfg.record_curves ? ",curves.csv" : "");
-    if (!cfg.no_plot) {
-      if (run_plots(writer.dir(), who) == 0)
-        std::printf("plots:   %s/{steps_vs_batch,lr_vs_batch%s}.{png,pdf}\n", d.c_str(),
-                    cfg.record_curves ? ",curves" : "");
-      else
-        std::fprintf(stderr, "%s: warning: plots not written (results are complete)\n", who);
-    }
+    experiments::report_results_and_plot(
+        writer.dir(), "config.ini,summary.json,trials.csv,steps_vs_batch.csv,real_trials.csv,trials/",
+        cfg.record_curves, cfg.no_plot, who);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 1;
