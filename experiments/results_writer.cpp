@@ -100,7 +100,7 @@ std::string trial_row(const StudyGrid& g, const TrialPoint& p, const TrialOutcom
       std::to_string(p.seed),
       to_string(o.state),
       std::to_string(reached ? o.steps_to_target : -1),
-      std::to_string(reached ? o.steps_to_target * p.batch_size : -1),
+      std::to_string(reached ? std::llround(g.examples(p.batch_size, static_cast<double>(o.steps_to_target))) : -1),
       format_number(o.final_metric),
       format_number(o.wall_s),
       std::to_string(p.trial_id),
@@ -300,7 +300,8 @@ void ResultsWriter::append(const TrialPoint& p, const TrialOutcome& o) {
   if (options_.curves) {
     for (const auto& c : o.curve)
       pending_curves_ += std::to_string(p.trial_id) + "," + std::to_string(c.step) + "," +
-                         std::to_string(c.step * p.batch_size) + "," + format_number(c.lr) + "," +
+                         std::to_string(std::llround(grid_.examples(p.batch_size, static_cast<double>(c.step)))) +
+                         "," + format_number(c.lr) + "," +
                          o.metric + "," + format_number(c.value) + "\n";
   }
   // Copy-and-rename costs O(file size): commit at most every flush_interval_s, and never spend
@@ -346,7 +347,7 @@ std::vector<OptimizerSummary> write_summaries(const fs::path& dir, const StudyGr
           s.optimizer,
           std::to_string(b.batch_size),
           reached ? format_number(b.steps) : "-1",
-          reached ? format_number(b.steps * static_cast<double>(b.batch_size)) : "-1",
+          reached ? format_number(grid.examples(b.batch_size, b.steps)) : "-1",
           reached ? format_number(b.lr) : "nan",
           reached ? format_number(b.momentum) : "nan",
           to_string(b.state),

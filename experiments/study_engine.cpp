@@ -37,6 +37,11 @@ std::int64_t per_optimizer(const StudyGrid& g, const OptimizerAxis& o) {
 
 }  // namespace
 
+double StudyGrid::examples(std::int64_t batch_size, double steps) const {
+  if (batch_schedule.constant()) return steps * static_cast<double>(batch_size);
+  return optim::BatchSchedule(batch_size, batch_schedule, batch_multiple).examples_before(steps);
+}
+
 void StudyGrid::check() const {
   if (optimizers.empty() || batch_sizes.empty() || lr_grid.empty() || seeds.empty())
     throw std::invalid_argument("StudyGrid: every axis needs at least one value");

@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "optim/batch_schedule.h"
+
 namespace batchlab::experiments {
 
 enum class TrialState { kReached, kNotReached, kDiverged };
@@ -82,8 +84,14 @@ struct StudyGrid {
   bool lr_scaled = false;
   std::vector<double> scaled_lr;          // lr_scaled: the scaling rule's lr per batch size
   std::vector<std::uint64_t> seeds;
+  // Batch growth during each trial (Smith et al. 2018): batch_sizes are then the first phase's
+  // batch and examples differ from steps x batch. Phases round to multiples of batch_multiple.
+  optim::BatchScheduleConfig batch_schedule;
+  std::int64_t batch_multiple = 1;
 
   std::int64_t size() const;
+  // Examples processed by `steps` updates (fractional: a median over seeds) at this batch size.
+  double examples(std::int64_t batch_size, double steps) const;
   TrialPoint point(std::int64_t trial_id) const;  // throws std::out_of_range
   // Checks shapes (non-empty axes, scaled_lr sized like batch_sizes); throws std::invalid_argument.
   void check() const;

@@ -69,6 +69,10 @@ constexpr Key kKeys[] = {
     {"schedule", "warmup_steps", "0", "warm-up length in steps"},
     {"schedule", "warmup_start_lr", "auto",
      "gradual warm-up start (auto = multiplier x lr_ref, or lr x batch_ref / B for absolute grids)"},
+    {"schedule", "batch_milestones", "none",
+     "grow the batch once this many examples are processed (comma list; Smith et al. 2018)"},
+    {"schedule", "batch_factor", "1", "batch multiplier at each batch milestone"},
+    {"schedule", "batch_max", "0", "cap on the grown batch (0 = none)"},
     {"scaling", "rule", "none", "none | linear | sqrt | malladi"},
     {"scaling", "batch_ref", "256", "B_ref of the scaling rule"},
     {"scaling", "lr_ref", "0.1", "lr at B_ref"},
@@ -457,6 +461,18 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   out.warmup_start_auto = wsl == "auto";
   S.warmup_start_lr = out.warmup_start_auto ? 0.0 : parse_double("schedule.warmup_start_lr", wsl);
   if (S.warmup_start_lr < 0.0) bad("schedule.warmup_start_lr", wsl, "must be >= 0");
+  auto& BS = out.batch_schedule;
+  BS.milestones.clear();
+  if (s.get("schedule.batch_milestones") != "none")
+    for (const auto& m : split_list(s.get("schedule.batch_milestones"))) {
+      const std::int64_t x = parse_int("schedule.batch_milestones", m);
+      if (x <= 0 || (!BS.milestones.empty() && x <= BS.milestones.back()))
+        bad("schedule.batch_milestones", s.get("schedule.batch_milestones"),
+            "milestones (examples) must be > 0 and strictly increasing");
+      BS.milestones.push_back(x);
+    }
+  BS.factor = get_positive(s, "schedule.batch_factor");
+  BS.max_batch = get_int(s, "schedule.batch_max", 0, ">= 0");
   try {
     optim::LrSchedule check(1.0, S);
   } catch (const ConfigError& e) {
@@ -500,6 +516,14 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
       bad("study.batch_sizes", s.get("study.batch_sizes"),
           "batch size " + std::to_string(b) + " is not a multiple of sync.workers = " + std::to_string(out.workers));
 
+  for (std::int64_t b : out.batch_sizes) {
+    try {
+      (void)optim::BatchSchedule(b, out.batch_schedule, out.workers);
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string(e.what()) + " (at study.batch_sizes value " + std::to_string(b) + ")");
+    }
+  }
+
   // ---- noise-scale estimator (batchlab noise-scale) ----
   const std::string nsb = s.get("noise_scale.small_batch"), nbb = s.get("noise_scale.big_batch");
   out.ns_small_batch = nsb == "auto" ? out.batch_sizes.front() : get_int(s, "noise_scale.small_batch", 1, "> 0");
@@ -540,6 +564,8 @@ StudyGrid make_grid(const SweepConfig& cfg) {
   if (g.lr_scaled)
     for (auto b : g.batch_sizes) g.scaled_lr.push_back(cfg.scaling.lr(static_cast<double>(b), cfg.lr_ref));
   g.seeds = cfg.seeds;
+  g.batch_schedule = cfg.batch_schedule;
+  g.batch_multiple = cfg.workers;
   g.check();
   return g;
 }
@@ -564,6 +590,7 @@ sim::TrialSpec make_trial_spec(const SweepConfig& cfg, const TrialPoint& p) {
   t.lr = p.lr;
   t.ema_decay = p.ema_decay;
   t.schedule = cfg.schedule;
+  t.batch_schedule = cfg.batch_schedule;
   if (cfg.schedule.warmup == optim::WarmupKind::kLinearFromUnscaled && cfg.warmup_start_auto) {
     // Goyal et al.: ramp from the small-batch lr. Scaled grids: the same multiplier at B_ref;
     // absolute grids: this lr scaled back linearly to B_ref (never above the lr itself).

@@ -47,6 +47,7 @@ struct SweepConfig {
   std::vector<SweepOptimizer> optimizers;
   optim::ScheduleConfig schedule;
   bool warmup_start_auto = true;  // schedule.warmup_start_lr = auto (see make_trial_spec)
+  optim::BatchScheduleConfig batch_schedule;  // schedule.batch_milestones / batch_factor / batch_max
   optim::ScalingRule scaling;
   double lr_ref = 0.1;
   optim::SyncPolicy sync;

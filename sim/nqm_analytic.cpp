@@ -18,6 +18,7 @@
 #include <string>
 #include <utility>
 
+#include "optim/batch_schedule.h"
 #include "optim/config.h"
 #include "optim/schedule.h"
 #include "sim/curve.h"
@@ -102,13 +103,19 @@ bool constant_schedule(const optim::ScheduleConfig& s) {
 class Stepper {
  public:
   explicit Stepper(const Dyn& d)
-      : d_(d), q_(*d.pre * *d.h), n_(d.pre->square() * *d.c / d.batch),
+      : d_(d), q_(*d.pre * *d.h), n_(d.pre->square() * *d.c / d.batch), batch_(d.batch),
         a_(ArrayXd::Constant(d.n(), d.s0)), u_(ArrayXd::Zero(d.n())), x_(ArrayXd::Zero(d.n())) {
     if (d.ema) {
       e_ = a_;
       b_ = a_;
       m_ = ArrayXd::Zero(d.n());
     }
+  }
+  // Batch-size schedules: the injected noise of the next steps is P^2 C / batch.
+  void set_batch(double batch) {
+    if (batch == batch_) return;
+    n_ = d_.pre->square() * *d_.c / batch;
+    batch_ = batch;
   }
   void step(double lr) {
     const double be = d_.beta, g = d_.gamma;
@@ -132,7 +139,9 @@ class Stepper {
 
  private:
   const Dyn& d_;
-  ArrayXd q_, n_, a_, u_, x_, e_, m_, b_;
+  ArrayXd q_, n_;
+  double batch_;
+  ArrayXd a_, u_, x_, e_, m_, b_;
 };
 
 // ---- closed forms ----
@@ -948,6 +957,7 @@ bool uses_two_roots(const Dyn& d) { return d.beta != 0.0 || d.ema; }
 
 TrialResult run_stepwise(const Dyn& d, const TrialSpec& spec) {
   const optim::LrSchedule sched(spec.lr, spec.schedule);
+  const optim::BatchSchedule batches(spec.batch_size, spec.batch_schedule, spec.workers);
   Stepper st(d);
   const double l0 = st.loss();
   std::vector<std::int64_t> marks;
@@ -973,6 +983,7 @@ TrialResult run_stepwise(const Dyn& d, const TrialSpec& spec) {
     }
     if (t == spec.max_steps) break;
     lr = sched.lr_at(t);
+    st.set_batch(static_cast<double>(batches.batch_at(t)));
     st.step(lr);
   }
   r.status = TrialStatus::kNotReached;
@@ -1024,7 +1035,7 @@ void validate_nqm_analytic(const TrialSpec& spec) {
 }
 
 bool nqm_has_fast_path(const TrialSpec& spec) {
-  if (!constant_schedule(spec.schedule)) return false;
+  if (!constant_schedule(spec.schedule) || !spec.batch_schedule.constant()) return false;
   const bool momentum = spec.optimizer.name != "sgd" && spec.optimizer.momentum != 0.0;
   return !(is_ema(spec) && momentum);
 }
@@ -1033,12 +1044,16 @@ std::vector<double> nqm_expected_loss_stepwise(const TrialSpec& spec, std::int64
   validate_nqm_analytic(spec);
   const Dyn d = make_dyn(spec);
   const optim::LrSchedule sched(spec.lr, spec.schedule);
+  const optim::BatchSchedule batches(spec.batch_size, spec.batch_schedule, spec.workers);
   Stepper st(d);
   std::vector<double> out;
   out.reserve(static_cast<std::size_t>(steps + 1));
   for (std::int64_t t = 0; t <= steps; ++t) {
     out.push_back(st.loss());
-    if (t < steps) st.step(sched.lr_at(t));
+    if (t < steps) {
+      st.set_batch(static_cast<double>(batches.batch_at(t)));
+      st.step(sched.lr_at(t));
+    }
   }
   return out;
 }
@@ -1047,7 +1062,7 @@ double nqm_expected_loss_closed(const TrialSpec& spec, std::int64_t t) {
   validate_nqm_analytic(spec);
   if (!nqm_has_fast_path(spec))
     throw optim::ConfigError("nqm_expected_loss_closed: no closed form for this spec "
-                             "(non-constant schedule or momentum + EMA)");
+                             "(non-constant lr or batch schedule, or momentum + EMA)");
   const Dyn d = make_dyn(spec);
   if (uses_two_roots(d)) {
     TwoRootEngine e(d, spec.lr, std::max<std::int64_t>(t, 1));
@@ -1072,7 +1087,7 @@ double nqm_steady_state_loss(const TrialSpec& spec) {
 
 TrialResult run_nqm_analytic(const TrialSpec& spec, bool force_stepwise) {
   const Dyn d = make_dyn(spec);
-  const bool constant = constant_schedule(spec.schedule);
+  const bool constant = constant_schedule(spec.schedule) && spec.batch_schedule.constant();
   if (constant) {
     // A constant lr outside the stability region diverges whichever path computes it.
     const double lr = spec.lr;

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "optim/backend_eigen.h"
+#include "optim/batch_schedule.h"
 #include "optim/communicator.h"
 #include "optim/optimizer.h"
 #include "optim/precond.h"
@@ -52,7 +53,8 @@ BufferRef ref(Eigen::VectorXd& v) { return optim::buffer_ref(std::span<double>(v
 TrialResult run_sampled(const TrialSpec& spec) {
   const auto land = make_landscape(spec.landscape);
   const int K = spec.workers;
-  const std::int64_t per_worker = spec.batch_size / K;
+  // Global batch of update t (constant unless a batch schedule grows it), split over K workers.
+  const optim::BatchSchedule batches(spec.batch_size, spec.batch_schedule, K);
   const auto& groups = land->groups();
 
   optim::OptimizerConfig cfg = spec.optimizer;
@@ -139,6 +141,7 @@ TrialResult run_sampled(const TrialSpec& spec) {
   if (evaluate(0, sched.lr_at(0))) return r;
   for (std::int64_t t = 0; t < spec.max_steps; ++t) {
     const double lr = sched.lr_at(t);
+    const std::int64_t per_worker = batches.batch_at(t) / K;
     for (std::size_t w = 0; w < static_cast<std::size_t>(K); ++w)
       land->gradient(params[w], per_worker, streams[w], grads[w]);
     if (K > 1 && spec.sync.allreduce_gradients(t)) global.allreduce_mean(grad_refs);

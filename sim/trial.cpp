@@ -1,6 +1,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "optim/batch_schedule.h"
 #include "optim/config.h"
 #include "optim/registry.h"
 #include "optim/schedule.h"
@@ -39,6 +40,7 @@ void validate(const TrialSpec& s) {
     bad("node_size", std::to_string(s.node_size), "must divide workers = " + std::to_string(s.workers));
   validate_landscape(s.landscape);
   (void)optim::LrSchedule(s.lr, s.schedule);  // throws ConfigError for a bad schedule
+  const optim::BatchSchedule batches(s.batch_size, s.batch_schedule, s.workers);  // throws likewise
   if (s.optimizer.name == "ema" && !(s.ema_decay >= 0.0 && s.ema_decay < 1.0))
     bad("ema_decay", num(s.ema_decay), "must be in [0, 1)");
   if (s.mode == "analytic") {
@@ -50,9 +52,10 @@ void validate(const TrialSpec& s) {
   optim::validate_config(o);
   if (optim::canonical_rule_name(o.name) == "precond" && s.landscape.kind == "mlp")
     bad("optimizer", "precond", "landscape.kind = mlp has no curvature diagonal");
-  if (s.landscape.kind != "nqm" && s.batch_size / s.workers > s.landscape.train_examples)
-    bad("batch_size", std::to_string(s.batch_size),
-        "per-worker batch " + std::to_string(s.batch_size / s.workers) + " exceeds train_examples = " +
+  if (s.landscape.kind != "nqm" && batches.max_batch() / s.workers > s.landscape.train_examples)
+    bad(batches.constant() ? "batch_size" : "schedule.batch_factor",
+        batches.constant() ? std::to_string(s.batch_size) : std::to_string(s.batch_schedule.factor),
+        "per-worker batch " + std::to_string(batches.max_batch() / s.workers) + " exceeds train_examples = " +
             std::to_string(s.landscape.train_examples));
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "optim/batch_schedule.h"
 #include "optim/config.h"
 #include "optim/schedule.h"
 #include "optim/sync_policy.h"
@@ -48,6 +49,9 @@ struct TrialSpec {
   double lr = 0.1;                  // base lr at this batch size (scaling already applied)
   double ema_decay = 0.0;           // gamma of iterate EMA (optimizer "ema"); 0 = off
   optim::ScheduleConfig schedule;   // warm-up and decay around lr
+  // Batch growth (Smith et al. 2018): batch_size is the first phase's batch; phases are rounded to
+  // multiples of workers. Steps stay updates; examples come from optim::BatchSchedule.
+  optim::BatchScheduleConfig batch_schedule;
   optim::SyncPolicy sync;           // sampled mode with workers > 1
   int workers = 1;                  // simulated data-parallel workers (sampled mode)
   int node_size = 0;                // hierarchical: workers per node (0 = workers)

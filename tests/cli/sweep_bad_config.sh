@@ -74,6 +74,16 @@ expect_refused unknown_optimizer_section "unknown section [optimizer.adam]" "$(b
 [optimizer.adam]
 beta1 = 0.8"
 
+expect_refused batch_milestones_order "schedule.batch_milestones = '800,400'" "$(base '')
+[schedule]
+batch_milestones = 800,400
+batch_factor = 2"
+expect_refused batch_max_below_batch "schedule.batch_max = 8" "$(base '')
+[schedule]
+batch_milestones = 400
+batch_factor = 2
+batch_max = 8"
+
 # A missing config file is bad input too.
 set +e
 "$BIN" sweep "$SCRATCH/nope.ini" 2> missing.err

@@ -1,0 +1,56 @@
+// Batch-size schedules: grow the batch during training instead of decaying the lr
+// (Smith, Kindermans, Ying, Le 2018, "Don't Decay the Learning Rate, Increase the Batch Size").
+//
+//   B_k = min(max_batch, round_m(B_0 x factor^k))   after the k-th milestone is passed,
+//
+// where round_m rounds to the nearest multiple of m (the number of workers/ranks, so every phase
+// splits evenly; at least m) and milestones count EXAMPLES processed, as the paper's epochs do:
+// phase k starts at the first update whose examples-before count is >= milestone k. Smith et al.
+// grow B by 1/decay_factor (e.g. x5 where the lr would have been x0.2); with SGD noise scale
+// g ~ lr N / B the two are equivalent per example, and the batch schedule takes fewer updates.
+//
+// Pure functions of the update index, like LrSchedule: a resumed run, the analytic simulator and
+// the results writer (examples_to_target) all see the same batch for the same step.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace batchlab::optim {
+
+struct BatchScheduleConfig {
+  std::vector<std::int64_t> milestones;  // examples processed; strictly increasing, > 0
+  double factor = 1.0;                   // batch multiplier at each milestone (> 0)
+  std::int64_t max_batch = 0;            // cap on the batch (0 = none)
+
+  bool constant() const { return milestones.empty(); }
+};
+
+class BatchSchedule {
+ public:
+  // Throws ConfigError (naming schedule.batch_* and the value) for a bad config, a base batch
+  // <= 0, a multiple < 1, or a max_batch below the base batch.
+  BatchSchedule(std::int64_t base_batch, BatchScheduleConfig cfg, std::int64_t multiple_of = 1);
+
+  // The global batch of the update with 0-based index `step`.
+  std::int64_t batch_at(std::int64_t step) const;
+  // Examples processed by updates 0 .. step-1. Fractional steps (medians over seeds) interpolate
+  // within a phase.
+  double examples_before(double step) const;
+  std::int64_t examples_before(std::int64_t step) const;
+  std::int64_t max_batch() const;  // the largest batch any phase uses
+  bool constant() const { return phases_.size() == 1; }
+
+  struct Phase {
+    std::int64_t first_step;      // first update of the phase
+    std::int64_t examples_before; // examples processed before first_step
+    std::int64_t batch;
+  };
+  const std::vector<Phase>& phases() const { return phases_; }
+
+ private:
+  const Phase& phase_of(double step) const;
+  std::vector<Phase> phases_;
+};
+
+}  // namespace batchlab::optim
