@@ -92,6 +92,19 @@ TEST(StudyGrid, ScaledGridMultipliesTheScalingRulesLr) {
   EXPECT_DOUBLE_EQ(p.lr, 0.8);
 }
 
+// examples_to_target (trials.csv, steps_vs_batch.csv, curves.csv) comes from StudyGrid::examples:
+// steps x B without a batch schedule, the schedule's running sum with one.
+TEST(StudyGrid, ExamplesFollowTheBatchSchedule) {
+  StudyGrid g;
+  EXPECT_DOUBLE_EQ(g.examples(64, 10.0), 640.0);
+  g.batch_schedule = {{128000, 256000}, 5.0, 0};
+  EXPECT_DOUBLE_EQ(g.examples(64, 2000.0), 128000.0);
+  EXPECT_DOUBLE_EQ(g.examples(64, 2480.0), 384000.0);
+  EXPECT_DOUBLE_EQ(g.examples(64, 2001.5), 128480.0);  // a median between two seeds
+  g.batch_multiple = 7;  // phases round to multiples of the workers: 64 x 5 = 320 -> 322
+  EXPECT_DOUBLE_EQ(g.examples(64, 2001.0), 128322.0);
+}
+
 TEST(StudyEngine, ResultsAreIdenticalForOneAndManyThreads) {
   const StudyGrid g = small_grid();
   // A runner whose duration varies, so threads finish out of order.
