@@ -20,22 +20,6 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    const auto p = s.find(sep, start);
-    out.push_back(trim(std::string_view(s).substr(start, p == std::string::npos ? p : p - start)));
-    if (p == std::string::npos) break;
-    start = p + 1;
-  }
-  return out;
-}
-
-[[noreturn]] void bad(const std::string& key, const std::string& text, const std::string& why) {
-  throw ConfigError(key + " = '" + text + "': " + why);
-}
-
 void sort_unique(std::vector<double>& v) {
   std::sort(v.begin(), v.end());
   v.erase(std::unique(v.begin(), v.end()), v.end());
@@ -45,22 +29,22 @@ void sort_unique(std::vector<double>& v) {
 
 double parse_double(const std::string& key, const std::string& text) {
   const std::string t = trim(text);
-  if (t.empty()) bad(key, text, "empty value, expected a number");
+  if (t.empty()) bad_setting(key, text, "empty value, expected a number");
   errno = 0;
   char* end = nullptr;
   const double v = std::strtod(t.c_str(), &end);
   if (end != t.c_str() + t.size() || errno == ERANGE || !std::isfinite(v))
-    bad(key, text, "not a finite number");
+    bad_setting(key, text, "not a finite number");
   return v;
 }
 
 std::int64_t parse_int(const std::string& key, const std::string& text) {
   const std::string t = trim(text);
-  if (t.empty()) bad(key, text, "empty value, expected an integer");
+  if (t.empty()) bad_setting(key, text, "empty value, expected an integer");
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(t.c_str(), &end, 10);
-  if (end != t.c_str() + t.size() || errno == ERANGE) bad(key, text, "not an integer");
+  if (end != t.c_str() + t.size() || errno == ERANGE) bad_setting(key, text, "not an integer");
   return static_cast<std::int64_t>(v);
 }
 
@@ -68,7 +52,7 @@ bool parse_bool(const std::string& key, const std::string& text) {
   const std::string t = trim(text);
   if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
   if (t == "false" || t == "0" || t == "no" || t == "off") return false;
-  bad(key, text, "not a boolean (true/false)");
+  bad_setting(key, text, "not a boolean (true/false)");
 }
 
 std::vector<double> linspace(double lo, double hi, int n) {
@@ -92,15 +76,15 @@ std::vector<double> logspace_values(double lo, double hi, int n) {
 
 Grid parse_grid(const std::string& key, const std::string& text) {
   const std::string t = trim(text);
-  if (t.empty()) bad(key, text, "empty grid");
+  if (t.empty()) bad_setting(key, text, "empty grid");
   Grid g;
   const auto colon = t.find(':');
   if (colon != std::string::npos) {
     const std::string kind = t.substr(0, colon);
-    const auto parts = split(t.substr(colon + 1), ':');
+    const auto parts = split_list(t.substr(colon + 1), ':');
     if (kind != "log" && kind != "lin" && kind != "scaled")
-      bad(key, text, "unknown grid kind '" + kind + "' (log:LO:HI:N, lin:LO:HI:N, scaled:LO:HI:N, or a list)");
-    if (parts.size() != 3) bad(key, text, "expected " + kind + ":LO:HI:N");
+      bad_setting(key, text, "unknown grid kind '" + kind + "' (log:LO:HI:N, lin:LO:HI:N, scaled:LO:HI:N, or a list)");
+    if (parts.size() != 3) bad_setting(key, text, "expected " + kind + ":LO:HI:N");
     double lo = 0, hi = 0;
     std::int64_t n = 0;
     try {
@@ -108,22 +92,22 @@ Grid parse_grid(const std::string& key, const std::string& text) {
       hi = parse_double(key, parts[1]);
       n = parse_int(key, parts[2]);
     } catch (const ConfigError&) {
-      bad(key, text, "expected " + kind + ":LO:HI:N with numbers LO, HI and an integer N");
+      bad_setting(key, text, "expected " + kind + ":LO:HI:N with numbers LO, HI and an integer N");
     }
-    if (n < 1 || n > 100000) bad(key, text, "N = " + std::to_string(n) + " must be in [1, 100000]");
+    if (n < 1 || n > 100000) bad_setting(key, text, "N = " + std::to_string(n) + " must be in [1, 100000]");
     if (kind == "lin") {
       g.values = linspace(lo, hi, static_cast<int>(n));
     } else {
-      if (!(lo > 0.0 && hi > 0.0)) bad(key, text, "log-spaced grids need LO > 0 and HI > 0");
+      if (!(lo > 0.0 && hi > 0.0)) bad_setting(key, text, "log-spaced grids need LO > 0 and HI > 0");
       g.values = logspace_values(lo, hi, static_cast<int>(n));
       g.scaled = kind == "scaled";
     }
   } else {
-    for (const auto& item : split(t, ',')) {
+    for (const auto& item : split_list(t, ',')) {
       try {
         g.values.push_back(parse_double(key, item));
       } catch (const ConfigError&) {
-        bad(key, text, "'" + item + "' is not a finite number (grids: list, log:LO:HI:N, lin:LO:HI:N, scaled:LO:HI:N)");
+        bad_setting(key, text, "'" + item + "' is not a finite number (grids: list, log:LO:HI:N, lin:LO:HI:N, scaled:LO:HI:N)");
       }
     }
   }
@@ -135,28 +119,28 @@ std::vector<std::int64_t> parse_batch_sizes(const std::string& key, const std::s
   const std::string t = trim(text);
   std::vector<std::int64_t> out;
   if (t.starts_with("pow2:")) {
-    const auto parts = split(t.substr(5), ':');
-    if (parts.size() != 2) bad(key, text, "expected pow2:LO:HI (exponents: 2^LO .. 2^HI)");
+    const auto parts = split_list(t.substr(5), ':');
+    if (parts.size() != 2) bad_setting(key, text, "expected pow2:LO:HI (exponents: 2^LO .. 2^HI)");
     std::int64_t lo = 0, hi = 0;
     try {
       lo = parse_int(key, parts[0]);
       hi = parse_int(key, parts[1]);
     } catch (const ConfigError&) {
-      bad(key, text, "expected pow2:LO:HI with integer exponents");
+      bad_setting(key, text, "expected pow2:LO:HI with integer exponents");
     }
-    if (lo < 0 || hi > 40 || lo > hi) bad(key, text, "need 0 <= LO <= HI <= 40 (exponents of 2)");
+    if (lo < 0 || hi > 40 || lo > hi) bad_setting(key, text, "need 0 <= LO <= HI <= 40 (exponents of 2)");
     for (std::int64_t e = lo; e <= hi; ++e) out.push_back(std::int64_t{1} << e);
     return out;
   }
-  if (t.empty()) bad(key, text, "empty list of batch sizes");
-  for (const auto& item : split(t, ',')) {
+  if (t.empty()) bad_setting(key, text, "empty list of batch sizes");
+  for (const auto& item : split_list(t, ',')) {
     std::int64_t b = 0;
     try {
       b = parse_int(key, item);
     } catch (const ConfigError&) {
-      bad(key, text, "'" + item + "' is not an integer (list, or pow2:LO:HI)");
+      bad_setting(key, text, "'" + item + "' is not an integer (list, or pow2:LO:HI)");
     }
-    if (b <= 0) bad(key, text, "batch size " + std::to_string(b) + " must be > 0");
+    if (b <= 0) bad_setting(key, text, "batch size " + std::to_string(b) + " must be > 0");
     out.push_back(b);
   }
   std::sort(out.begin(), out.end());
@@ -166,16 +150,31 @@ std::vector<std::int64_t> parse_batch_sizes(const std::string& key, const std::s
 
 std::vector<std::uint64_t> parse_seeds(const std::string& key, const std::string& text) {
   const std::string t = trim(text);
-  if (t.empty()) bad(key, text, "empty list of seeds");
+  if (t.empty()) bad_setting(key, text, "empty list of seeds");
   std::vector<std::uint64_t> out;
-  for (const auto& item : split(t, ',')) {
+  for (const auto& item : split_list(t, ',')) {
     const std::int64_t s = parse_int(key, item);
-    if (s < 0) bad(key, text, "seed " + std::to_string(s) + " must be >= 0");
+    if (s < 0) bad_setting(key, text, "seed " + std::to_string(s) + " must be >= 0");
     if (std::find(out.begin(), out.end(), static_cast<std::uint64_t>(s)) != out.end())
-      bad(key, text, "seed " + std::to_string(s) + " listed twice");
+      bad_setting(key, text, "seed " + std::to_string(s) + " listed twice");
     out.push_back(static_cast<std::uint64_t>(s));
   }
   return out;
+}
+
+std::vector<std::string> split_list(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    const auto p = text.find(sep, start);
+    out.push_back(trim(std::string_view(text).substr(start, p == std::string::npos ? p : p - start)));
+    if (p == std::string::npos) return out;
+    start = p + 1;
+  }
+}
+
+void bad_setting(const std::string& key, const std::string& value, const std::string& why) {
+  throw ConfigError(key + " = '" + value + "': " + why);
 }
 
 }  // namespace batchlab::experiments

@@ -20,6 +20,7 @@
 #include <boost/any.hpp>
 #include <boost/program_options.hpp>
 
+#include "experiments/settings.h"
 #include "optim/config.h"
 #include "optim/scaling.h"
 #include "realtrain/train_config.h"
@@ -31,16 +32,9 @@ namespace {
 
 using optim::ConfigError;
 
-struct Key {
-  const char* section;
-  const char* name;
-  const char* def;
-  const char* help;
-};
-
 // Every [study] / [launcher] / [output] setting, in config.ini order. [train] follows the
 // options of `batchlab train` (realtrain/train_config.h).
-constexpr Key kKeys[] = {
+constexpr ConfigKey kKeys[] = {
     {"study", "name", "auto", "study name (auto = config file name)"},
     {"study", "batch_sizes", "pow2:4:14", "global batch sizes: list, or pow2:LO:HI (exponents)"},
     {"study", "lr_grid", "log:0.01:1:5", "list, log:LO:HI:N, lin:LO:HI:N, scaled:LO:HI:N (x train.lr scaled by train.scaling)"},
@@ -62,22 +56,6 @@ constexpr Key kKeys[] = {
 
 // Train options the study sets for every trial itself.
 const std::set<std::string> kPerTrial = {"batch-size", "seed", "output", "resume", "threads"};
-
-[[noreturn]] void bad(const std::string& key, const std::string& value, const std::string& why) {
-  throw ConfigError(key + " = '" + value + "': " + why);
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(s);
-  while (std::getline(in, item, sep)) {
-    const auto b = item.find_first_not_of(" \t");
-    out.push_back(b == std::string::npos ? "" : item.substr(b, item.find_last_not_of(" \t") - b + 1));
-  }
-  if (!s.empty() && s.back() == sep) out.push_back("");
-  return out;
-}
 
 bool valid_label(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -133,8 +111,7 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
   for (const auto& o : train_desc.options()) train_keys[o->long_name()] = is_switch(*o);
 
   po::options_description settings;
-  for (const auto& k : kKeys)
-    settings.add_options()((std::string(k.section) + "." + k.name).c_str(), po::value<std::string>(), k.help);
+  add_key_options(settings, kKeys);
   for (const auto& [name, sw] : train_keys)
     settings.add_options()(("train." + name).c_str(), po::value<std::string>(),
                            sw ? "batchlab train switch (true | false)" : "batchlab train option");
@@ -145,15 +122,15 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
   po::positional_options_description pos;
   pos.add("config", 1);
 
-  std::map<std::string, std::string> s;  // explicit settings; the command line wins
+  Settings s(kKeys);  // explicit settings; the command line wins
   po::variables_map vm;
   try {
     const auto parsed = po::command_line_parser(argc, argv).options(cli).positional(pos).run();
     po::store(parsed, vm);
     for (const auto& o : parsed.options)
       if (o.string_key.find('.') != std::string::npos) {
-        if (s.count(o.string_key)) throw ConfigError("command line: " + o.string_key + " given twice");
-        s[o.string_key] = o.value.empty() ? "" : o.value[0];
+        if (s.given(o.string_key)) throw ConfigError("command line: " + o.string_key + " given twice");
+        s.set(o.string_key, o.value.empty() ? "" : o.value[0]);
       }
   } catch (const po::error& e) {
     throw ConfigError(std::string("command line: ") + e.what());
@@ -175,31 +152,22 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
       for (const auto& o : parsed.options) {
         if (!in_file.insert(o.string_key).second)
           throw ConfigError(out.config_path + ": " + o.string_key + " given twice");
-        if (!s.count(o.string_key)) s[o.string_key] = o.value.empty() ? "" : o.value[0];
+        s.set(o.string_key, o.value.empty() ? "" : o.value[0]);  // the command line's value stays
       }
     } catch (const po::error& e) {
       throw ConfigError(out.config_path + ": " + e.what());
     }
   }
-  auto get = [&](const std::string& key) {
-    if (auto it = s.find(key); it != s.end()) return it->second;
-    for (const auto& k : kKeys)
-      if (key == std::string(k.section) + "." + k.name) return std::string(k.def);
-    throw std::logic_error("no setting " + key);
-  };
-  auto get_int = [&](const std::string& key, std::int64_t lo, const char* rule) {
-    const std::int64_t v = parse_int(key, get(key));
-    if (v < lo) bad(key, get(key), std::string("must be ") + rule);
-    return v;
-  };
-  auto given = [&](const std::string& key) { return s.count(key) != 0; };
+  auto get = [&](const std::string& key) { return s.get(key); };
+  auto get_int = [&](const std::string& key, std::int64_t lo, const char* rule) { return s.get_int(key, lo, rule); };
+  auto given = [&](const std::string& key) { return s.given(key); };
 
   // ---- [train]: explicit keys, checked by parsing them as `batchlab train` would ----
-  for (const auto& [key, value] : s) {
+  for (const auto& [key, value] : s.explicit_values()) {
     if (!key.starts_with("train.")) continue;
     const std::string name = key.substr(6);
     if (kPerTrial.count(name))
-      bad(key, value, name == "threads" ? "set launcher.threads instead"
+      bad_setting(key, value, name == "threads" ? "set launcher.threads instead"
                                         : "set by the study for every trial (use the [study] grid / output.dir)");
     if (train_keys.at(name)) parse_bool(key, value);
     out.train.emplace_back(name, value);
@@ -224,35 +192,35 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
   out.train_scaling = tc.scaling;
   out.train_batch_ref = tc.batch_ref;
   if (!(tc.target > 0.0))
-    bad("train.target", given("train.target") ? get("train.target") : format_number(tc.target),
+    bad_setting("train.target", given("train.target") ? get("train.target") : format_number(tc.target),
         "a study measures steps to a target test accuracy: set it in (0, 1]");
 
   // ---- [study] ----
   ResolvedConfig& r = out.resolved;
   out.study_name = get("study.name");
   if (out.study_name == "auto") out.study_name = std::filesystem::path(out.config_path).stem().string();
-  if (!valid_label(out.study_name)) bad("study.name", out.study_name, "use letters, digits and _ - . only");
+  if (!valid_label(out.study_name)) bad_setting("study.name", out.study_name, "use letters, digits and _ - . only");
   out.batch_sizes = parse_batch_sizes("study.batch_sizes", get("study.batch_sizes"));
   out.lr_grid = parse_grid("study.lr_grid", get("study.lr_grid"));
   for (double v : out.lr_grid.values)
-    if (!(v > 0.0)) bad("study.lr_grid", get("study.lr_grid"), "value " + format_number(v) + " must be > 0");
+    if (!(v > 0.0)) bad_setting("study.lr_grid", get("study.lr_grid"), "value " + format_number(v) + " must be > 0");
   if (!out.lr_grid.scaled) {
     if (given("train.lr"))
-      bad("train.lr", get("train.lr"), "only a scaled study.lr_grid uses it (the absolute grid gives every lr)");
+      bad_setting("train.lr", get("train.lr"), "only a scaled study.lr_grid uses it (the absolute grid gives every lr)");
     if (tc.scaling != "none")
-      bad("train.scaling", tc.scaling, "needs a scaled study.lr_grid (scaled:LO:HI:N); an absolute grid is not rescaled");
+      bad_setting("train.scaling", tc.scaling, "needs a scaled study.lr_grid (scaled:LO:HI:N); an absolute grid is not rescaled");
   }
   out.seeds = parse_seeds("study.seeds", get("study.seeds"));
   {
     const std::string v = get("study.optimizers");
-    out.optimizers = v == "auto" ? std::vector<std::string>{tc.optimizer} : split(v, ',');
+    out.optimizers = v == "auto" ? std::vector<std::string>{tc.optimizer} : split_list(v, ',');
     std::set<std::string> seen;
     for (const auto& o : out.optimizers) {
-      if (o.empty() || o.find_first_of(" \t=") != std::string::npos) bad("study.optimizers", v, "bad optimizer name '" + o + "'");
-      if (!seen.insert(o).second) bad("study.optimizers", v, "'" + o + "' listed twice");
+      if (o.empty() || o.find_first_of(" \t=") != std::string::npos) bad_setting("study.optimizers", v, "bad optimizer name '" + o + "'");
+      if (!seen.insert(o).second) bad_setting("study.optimizers", v, "'" + o + "' listed twice");
     }
     if (v != "auto" && given("train.optimizer"))
-      bad("train.optimizer", get("train.optimizer"), "give the optimizers in study.optimizers only");
+      bad_setting("train.optimizer", get("train.optimizer"), "give the optimizers in study.optimizers only");
   }
   {
     const std::string v = get("study.momentum_grid");
@@ -260,37 +228,37 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
       out.momenta = {tc.momentum};
     } else {
       if (given("train.momentum"))
-        bad("train.momentum", get("train.momentum"), "give the momenta in study.momentum_grid only");
+        bad_setting("train.momentum", get("train.momentum"), "give the momenta in study.momentum_grid only");
       const Grid g = parse_grid("study.momentum_grid", v);
-      if (g.scaled) bad("study.momentum_grid", v, "scaled: grids are for study.lr_grid only");
+      if (g.scaled) bad_setting("study.momentum_grid", v, "scaled: grids are for study.lr_grid only");
       for (double m : g.values)
-        if (!(m >= 0.0 && m < 1.0)) bad("study.momentum_grid", v, "value " + format_number(m) + " is not in [0, 1)");
+        if (!(m >= 0.0 && m < 1.0)) bad_setting("study.momentum_grid", v, "value " + format_number(m) + " is not in [0, 1)");
       out.momenta = g.values;
     }
   }
   out.max_steps = get_int("study.max_steps", 0, ">= 0");
   out.max_epochs = parse_double("study.max_epochs", get("study.max_epochs"));
-  if (out.max_epochs < 0.0) bad("study.max_epochs", get("study.max_epochs"), "must be >= 0");
+  if (out.max_epochs < 0.0) bad_setting("study.max_epochs", get("study.max_epochs"), "must be >= 0");
   const bool budget = out.max_steps > 0 || out.max_epochs > 0.0;
   if (budget && (given("train.steps") || given("train.epochs")))
-    bad(given("train.steps") ? "train.steps" : "train.epochs",
+    bad_setting(given("train.steps") ? "train.steps" : "train.epochs",
         get(given("train.steps") ? "train.steps" : "train.epochs"),
         "the trial length comes from study.max_steps / study.max_epochs; give one or the other");
   if (!budget && (tc.steps > 0) == (tc.epochs > 0.0))
-    bad("study.max_steps", get("study.max_steps"),
+    bad_setting("study.max_steps", get("study.max_steps"),
         "give a trial budget: study.max_steps / study.max_epochs, or exactly one of train.steps / train.epochs");
   {
     const std::string v = get("study.train_examples");
     out.train_examples = v == "auto" ? known_train_examples(tc.dataset) : parse_int("study.train_examples", v);
     if (out.train_examples < 0 || (v != "auto" && out.train_examples == 0))
-      bad("study.train_examples", v, "must be > 0");
+      bad_setting("study.train_examples", v, "must be > 0");
     if (out.max_epochs > 0.0 && out.train_examples == 0)
-      bad("study.train_examples", v, "unknown for train.dataset = " + tc.dataset + ": set it (needed by study.max_epochs)");
+      bad_setting("study.train_examples", v, "unknown for train.dataset = " + tc.dataset + ": set it (needed by study.max_epochs)");
   }
   out.eval_every_examples = get_int("study.eval_every_examples", 0, ">= 0");
   out.eval_every_max = get_int("study.eval_every_max", 0, ">= 0");
   if (out.eval_every_examples > 0 && given("train.eval-every"))
-    bad("train.eval-every", get("train.eval-every"), "study.eval_every_examples sets the interval; give one or the other");
+    bad_setting("train.eval-every", get("train.eval-every"), "study.eval_every_examples sets the interval; give one or the other");
   out.threads = static_cast<int>(get_int("study.threads", 1, ">= 1"));
   out.record_curves = parse_bool("study.record_curves", get("study.record_curves"));
 
@@ -299,25 +267,25 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
   out.ranks = static_cast<int>(get_int("launcher.ranks", 1, ">= 1"));
   out.threads_per_rank = static_cast<int>(get_int("launcher.threads", 1, ">= 1"));
   {
-    const auto toks = split(out.launcher_command, ' ');
+    const auto toks = split_list(out.launcher_command, ' ');
     bool empty = true;
     for (const auto& t : toks) empty = empty && t.empty();
     if (empty) out.launcher_command.clear();
     if (out.launcher_command.empty() && out.ranks > 1)
-      bad("launcher.ranks", get("launcher.ranks"), "more than one rank needs launcher.command (e.g. mpirun -np {ranks})");
+      bad_setting("launcher.ranks", get("launcher.ranks"), "more than one rank needs launcher.command (e.g. mpirun -np {ranks})");
   }
   for (auto b : out.batch_sizes)
     if (b % out.ranks != 0)
-      bad("study.batch_sizes", get("study.batch_sizes"),
+      bad_setting("study.batch_sizes", get("study.batch_sizes"),
           "batch " + std::to_string(b) + " is not divisible by launcher.ranks = " + std::to_string(out.ranks));
 
   out.output_dir = get("output.dir");
   if (out.output_dir == "auto") out.output_dir = "results/" + out.study_name;
-  if (out.output_dir.empty()) bad("output.dir", out.output_dir, "must not be empty");
+  if (out.output_dir.empty()) bad_setting("output.dir", out.output_dir, "must not be empty");
 
   // ---- resolved config: every key, defaults written out ----
   for (const auto& k : kKeys) {
-    const std::string key = std::string(k.section) + "." + k.name;
+    const std::string key = full_name(k);
     if (key == "study.name") r.emplace_back(key, out.study_name);
     else if (key == "output.dir") r.emplace_back(key, out.output_dir);
     else if (key == "study.train_examples") r.emplace_back(key, std::to_string(out.train_examples));
@@ -403,7 +371,7 @@ std::vector<std::string> trial_train_args(const RealStudyConfig& cfg, const Tria
 std::vector<std::string> child_command(const RealStudyConfig& cfg, const std::string& exe,
                                        const std::vector<std::string>& train_args) {
   std::vector<std::string> argv;
-  for (const auto& t : split(cfg.launcher_command, ' ')) {
+  for (const auto& t : split_list(cfg.launcher_command, ' ')) {
     if (t.empty()) continue;
     argv.push_back(substitute(substitute(t, "{ranks}", std::to_string(cfg.ranks)), "{threads}",
                               std::to_string(cfg.threads_per_rank)));
@@ -484,7 +452,7 @@ RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_cu
     std::ifstream m(dir / "metrics.csv");
     std::string line;
     if (m && std::getline(m, line)) {
-      const auto cols = split(line, ',');
+      const auto cols = split_list(line, ',');
       const auto col = [&](const char* name) {
         return static_cast<std::size_t>(std::find(cols.begin(), cols.end(), name) - cols.begin());
       };
@@ -492,7 +460,7 @@ RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_cu
       if (cs == cols.size() || cl == cols.size() || ca == cols.size())
         throw std::runtime_error((dir / "metrics.csv").string() + ": no step, lr, eval_accuracy columns");
       while (std::getline(m, line)) {
-        const auto f = split(line, ',');
+        const auto f = split_list(line, ',');
         if (f.size() != cols.size()) continue;
         r.outcome.curve.push_back({std::stoll(f[cs]), std::stod(f[cl]), std::stod(f[ca])});
       }

@@ -11,6 +11,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "experiments/settings.h"
 #include "optim/config.h"
 #include "optim/registry.h"
 #include "sim/landscape.h"
@@ -22,15 +23,8 @@ namespace {
 
 using optim::ConfigError;
 
-struct Key {
-  const char* section;
-  const char* name;
-  const char* def;  // "auto": resolved from other settings (see below)
-  const char* help;
-};
-
 // Every setting of a sweep, in the order config.ini lists them.
-constexpr Key kKeys[] = {
+constexpr ConfigKey kKeys[] = {
     {"landscape", "kind", "nqm", "nqm | linreg | logreg | mlp"},
     {"landscape", "dim", "10000", "NQM dimensions"},
     {"landscape", "curvature_power", "1", "NQM h_i = i^-curvature_power"},
@@ -114,24 +108,6 @@ bool known_section(const std::string& s) {
   return false;
 }
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    const auto p = s.find(',', start);
-    std::string item = s.substr(start, p == std::string::npos ? std::string::npos : p - start);
-    const auto b = item.find_first_not_of(" \t");
-    item = b == std::string::npos ? "" : item.substr(b, item.find_last_not_of(" \t") - b + 1);
-    out.push_back(item);
-    if (p == std::string::npos) return out;
-    start = p + 1;
-  }
-}
-
-[[noreturn]] void bad(const std::string& key, const std::string& value, const std::string& why) {
-  throw ConfigError(key + " = '" + value + "': " + why);
-}
-
 bool uses_momentum(const std::string& name) {
   return name == "momentum" || name == "nesterov" || name.starts_with("lars");
 }
@@ -142,24 +118,6 @@ bool valid_label(const std::string& s) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == ':' || c == '.';
   });
 }
-
-// Settings with their sources: command line beats the file beats the default.
-class Settings {
- public:
-  void set(const std::string& key, const std::string& value) { values_.emplace(key, value); }  // first wins
-  bool has(const std::string& key) const { return values_.count(key) != 0; }
-  std::string get(const std::string& key) const {
-    auto it = values_.find(key);
-    if (it != values_.end()) return it->second;
-    for (const auto& k : kKeys)
-      if (key == std::string(k.section) + "." + k.name) return k.def;
-    throw std::logic_error("no setting " + key);
-  }
-  const std::map<std::string, std::string>& explicit_values() const { return values_; }
-
- private:
-  std::map<std::string, std::string> values_;
-};
 
 void collect(const po::parsed_options& parsed, Settings& s, const std::string& origin) {
   std::set<std::string> seen;
@@ -185,31 +143,16 @@ void collect(const po::parsed_options& parsed, Settings& s, const std::string& o
     if (o.value.size() != 1) throw ConfigError(origin + ": " + k + " needs exactly one value");
     if (!seen.insert(k).second)
       throw ConfigError(origin + ": " + k + " is given twice (second value '" + o.value[0] + "')");
-    if (o.unregistered && s.has(k) && origin != "command line") continue;
+    if (o.unregistered && s.given(k) && origin != "command line") continue;
     s.set(k, o.value[0]);
   }
 }
 
-std::int64_t get_int(const Settings& s, const std::string& key, std::int64_t lo, const std::string& rule) {
-  const std::string v = s.get(key);
-  const std::int64_t x = parse_int(key, v);
-  if (x < lo) bad(key, v, "must be " + rule);
-  return x;
-}
-
-double get_double(const Settings& s, const std::string& key) { return parse_double(key, s.get(key)); }
-
-double get_positive(const Settings& s, const std::string& key) {
-  const double x = get_double(s, key);
-  if (!(x > 0.0)) bad(key, s.get(key), "must be > 0");
-  return x;
-}
-
 std::vector<double> unit_interval_grid(const std::string& key, const std::string& text) {
   const Grid g = parse_grid(key, text);
-  if (g.scaled) bad(key, text, "scaled: grids are for study.lr_grid only");
+  if (g.scaled) bad_setting(key, text, "scaled: grids are for study.lr_grid only");
   for (double v : g.values)
-    if (!(v >= 0.0 && v < 1.0)) bad(key, text, "value " + format_number(v) + " is not in [0, 1)");
+    if (!(v >= 0.0 && v < 1.0)) bad_setting(key, text, "value " + format_number(v) + " is not in [0, 1)");
   return g.values;
 }
 
@@ -228,8 +171,7 @@ std::string metric_name(const SweepConfig& cfg) {
 
 bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage) {
   po::options_description settings;
-  for (const auto& k : kKeys)
-    settings.add_options()((std::string(k.section) + "." + k.name).c_str(), po::value<std::string>(), k.help);
+  add_key_options(settings, kKeys);
   po::options_description cli(usage);
   cli.add_options()("help,h", "this help")("no-plot", "do not call plots/ at the end")(
       "config", po::value<std::string>(), "INI file");
@@ -237,7 +179,7 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   po::positional_options_description pos;
   pos.add("config", 1);
 
-  Settings s;
+  Settings s(kKeys);
   po::variables_map vm;
   try {
     const auto parsed = po::command_line_parser(argc, argv)
@@ -267,10 +209,10 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
     try {
       const auto parsed = po::parse_config_file(in, settings, true);
       // Command line values are already in `s` and win (Settings::set keeps the first value).
-      Settings file;
+      Settings file(kKeys);
       collect(parsed, file, out.config_path);
       for (const auto& [k, v] : file.explicit_values())
-        if (!s.has(k)) s.set(k, v);
+        if (!s.given(k)) s.set(k, v);
     } catch (const po::error& e) {
       throw ConfigError(out.config_path + ": " + e.what());
     }
@@ -283,63 +225,63 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   auto& L = out.landscape;
   L.kind = s.get("landscape.kind");
   if (L.kind != "nqm" && L.kind != "linreg" && L.kind != "logreg" && L.kind != "mlp")
-    bad("landscape.kind", L.kind, "unknown (nqm, linreg, logreg, mlp)");
-  L.dim = get_int(s, "landscape.dim", 1, "> 0");
-  L.curvature_power = get_double(s, "landscape.curvature_power");
-  L.noise_power = get_double(s, "landscape.noise_power");
-  L.init_variance = get_positive(s, "landscape.init_variance");
-  L.layers = static_cast<int>(get_int(s, "landscape.layers", 1, ">= 1"));
-  L.train_examples = get_int(s, "landscape.train_examples", 1, "> 0");
-  L.test_examples = get_int(s, "landscape.test_examples", 1, "> 0");
-  L.input_dim = get_int(s, "landscape.input_dim", 1, "> 0");
+    bad_setting("landscape.kind", L.kind, "unknown (nqm, linreg, logreg, mlp)");
+  L.dim = s.get_int("landscape.dim", 1, "> 0");
+  L.curvature_power = s.get_double("landscape.curvature_power");
+  L.noise_power = s.get_double("landscape.noise_power");
+  L.init_variance = s.get_positive("landscape.init_variance");
+  L.layers = static_cast<int>(s.get_int("landscape.layers", 1, ">= 1"));
+  L.train_examples = s.get_int("landscape.train_examples", 1, "> 0");
+  L.test_examples = s.get_int("landscape.test_examples", 1, "> 0");
+  L.input_dim = s.get_int("landscape.input_dim", 1, "> 0");
   L.hidden.clear();
   for (const auto& h : split_list(s.get("landscape.hidden"))) {
     const std::int64_t w = parse_int("landscape.hidden", h);
-    if (w <= 0) bad("landscape.hidden", s.get("landscape.hidden"), "widths must be > 0");
+    if (w <= 0) bad_setting("landscape.hidden", s.get("landscape.hidden"), "widths must be > 0");
     L.hidden.push_back(w);
   }
-  L.label_noise = get_double(s, "landscape.label_noise");
-  if (L.label_noise < 0.0) bad("landscape.label_noise", s.get("landscape.label_noise"), "must be >= 0");
-  L.data_seed = static_cast<std::uint64_t>(get_int(s, "landscape.data_seed", 0, ">= 0"));
+  L.label_noise = s.get_double("landscape.label_noise");
+  if (L.label_noise < 0.0) bad_setting("landscape.label_noise", s.get("landscape.label_noise"), "must be >= 0");
+  L.data_seed = static_cast<std::uint64_t>(s.get_int("landscape.data_seed", 0, ">= 0"));
 
   // ---- study (needed by the optimizer axes) ----
   out.mode = s.get("study.mode");
-  if (out.mode != "analytic" && out.mode != "sampled") bad("study.mode", out.mode, "unknown (analytic, sampled)");
+  if (out.mode != "analytic" && out.mode != "sampled") bad_setting("study.mode", out.mode, "unknown (analytic, sampled)");
   if (out.mode == "analytic" && L.kind != "nqm")
-    bad("study.mode", out.mode, "only landscape.kind = nqm has an analytic mode (use sampled)");
+    bad_setting("study.mode", out.mode, "only landscape.kind = nqm has an analytic mode (use sampled)");
   out.batch_sizes = parse_batch_sizes("study.batch_sizes", s.get("study.batch_sizes"));
   out.lr_grid = parse_grid("study.lr_grid", s.get("study.lr_grid"));
   for (double v : out.lr_grid.values)
-    if (!(v > 0.0)) bad("study.lr_grid", s.get("study.lr_grid"), "value " + format_number(v) + " must be > 0");
+    if (!(v > 0.0)) bad_setting("study.lr_grid", s.get("study.lr_grid"), "value " + format_number(v) + " must be > 0");
   out.seeds = parse_seeds("study.seeds", s.get("study.seeds"));
-  out.target = get_positive(s, "study.target");
-  out.max_steps = get_int(s, "study.max_steps", 1, "> 0");
-  out.eval_every = get_int(s, "study.eval_every", 1, ">= 1");
+  out.target = s.get_positive("study.target");
+  out.max_steps = s.get_int("study.max_steps", 1, "> 0");
+  out.eval_every = s.get_int("study.eval_every", 1, ">= 1");
   if (out.eval_every > out.max_steps)
-    bad("study.eval_every", s.get("study.eval_every"), "larger than study.max_steps = " + std::to_string(out.max_steps));
-  const std::int64_t threads = get_int(s, "study.threads", 0, ">= 0 (0 = hardware concurrency)");
+    bad_setting("study.eval_every", s.get("study.eval_every"), "larger than study.max_steps = " + std::to_string(out.max_steps));
+  const std::int64_t threads = s.get_int("study.threads", 0, ">= 0 (0 = hardware concurrency)");
   out.threads = threads > 0 ? static_cast<int>(threads)
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   out.record_curves = parse_bool("study.record_curves", s.get("study.record_curves"));
   out.study_name = s.get("study.name");
   if (out.study_name == "auto") out.study_name = std::filesystem::path(out.config_path).stem().string();
   if (!valid_label(out.study_name))
-    bad("study.name", out.study_name, "use letters, digits and _ - . : only");
+    bad_setting("study.name", out.study_name, "use letters, digits and _ - . : only");
   out.output_dir = s.get("output.dir");
   if (out.output_dir == "auto") out.output_dir = "results/" + out.study_name;
-  if (out.output_dir.empty()) bad("output.dir", out.output_dir, "must not be empty");
+  if (out.output_dir.empty()) bad_setting("output.dir", out.output_dir, "must not be empty");
 
   // ---- optimizers ----
   const std::string names = s.get("optimizer.name");
   std::vector<std::string> labels = split_list(names);
   for (const auto& l : labels) {
-    if (!valid_label(l)) bad("optimizer.name", names, "bad optimizer name '" + l + "'");
+    if (!valid_label(l)) bad_setting("optimizer.name", names, "bad optimizer name '" + l + "'");
     if (!is_known_optimizer(l)) {
       std::string known = "ema";
       for (const auto& n : optim::rule_names()) known += ", " + n;
-      bad("optimizer.name", names, "unknown optimizer '" + l + "' (known: " + known + ")");
+      bad_setting("optimizer.name", names, "unknown optimizer '" + l + "' (known: " + known + ")");
     }
-    if (std::count(labels.begin(), labels.end(), l) > 1) bad("optimizer.name", names, "'" + l + "' listed twice");
+    if (std::count(labels.begin(), labels.end(), l) > 1) bad_setting("optimizer.name", names, "'" + l + "' listed twice");
   }
   // Per-optimizer sections must name a listed optimizer.
   for (const auto& [k, v] : s.explicit_values()) {
@@ -357,7 +299,7 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
     o.label = l;
     auto get = [&](const std::string& leaf) {
       const std::string own = "optimizer." + l + "." + leaf;
-      return s.has(own) ? std::make_pair(own, s.get(own))
+      return s.given(own) ? std::make_pair(own, s.get(own))
                         : std::make_pair("optimizer." + leaf, s.get(leaf.ends_with("_grid") ? "study." + leaf
                                                                                                : "optimizer." + leaf));
     };
@@ -391,9 +333,9 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
     // Momentum axis: the grid for optimizers with momentum (or with their own momentum
     // settings), 0 for the rest.
     const std::string own_m = "optimizer." + l + ".momentum", own_mg = "optimizer." + l + ".momentum_grid";
-    if (s.has(own_mg)) {
+    if (s.given(own_mg)) {
       o.momenta = unit_interval_grid(own_mg, s.get(own_mg));
-    } else if (s.has(own_m)) {
+    } else if (s.given(own_m)) {
       o.momenta = unit_interval_grid(own_m, s.get(own_m));
     } else if (uses_momentum(l)) {
       const std::string mg = s.get("study.momentum_grid");
@@ -405,11 +347,11 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
     }
     const std::string own_eg = "optimizer." + l + ".ema_grid";
     if (l == "ema") {
-      o.ema_decays = s.has(own_eg) ? unit_interval_grid(own_eg, s.get(own_eg))
+      o.ema_decays = s.given(own_eg) ? unit_interval_grid(own_eg, s.get(own_eg))
                                    : unit_interval_grid("study.ema_grid", s.get("study.ema_grid"));
       any_ema = true;
-    } else if (s.has(own_eg)) {
-      bad(own_eg, s.get(own_eg), "only the optimizer 'ema' averages iterates");
+    } else if (s.given(own_eg)) {
+      bad_setting(own_eg, s.get(own_eg), "only the optimizer 'ema' averages iterates");
     } else {
       o.ema_decays = {0.0};
     }
@@ -420,7 +362,7 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
     try {
       optim::validate_config(check);
     } catch (const ConfigError& e) {
-      throw ConfigError(s.has("optimizer." + l + ".momentum") || s.has(own_mg)
+      throw ConfigError(s.given("optimizer." + l + ".momentum") || s.given(own_mg)
                             ? std::string("[optimizer.") + l + "] " + e.what()
                             : std::string(e.what()));
     }
@@ -431,10 +373,10 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   if (s.get("study.momentum_grid") != "auto")
     unit_interval_grid("study.momentum_grid", s.get("study.momentum_grid"));
   unit_interval_grid("study.ema_grid", s.get("study.ema_grid"));
-  if (s.has("study.momentum_grid") && !any_momentum)
+  if (s.given("study.momentum_grid") && !any_momentum)
     out.warnings.push_back("study.momentum_grid = '" + s.get("study.momentum_grid") + "' is unused: no optimizer in " +
                            "optimizer.name = '" + names + "' has momentum (momentum, nesterov, lars)");
-  if (s.has("study.ema_grid") && !any_ema)
+  if (s.given("study.ema_grid") && !any_ema)
     out.warnings.push_back("study.ema_grid = '" + s.get("study.ema_grid") + "' is unused: optimizer.name = '" + names +
                            "' has no 'ema'");
 
@@ -443,36 +385,36 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   S.decay = optim::parse_decay(s.get("schedule.decay"));
   S.warmup = optim::parse_warmup(s.get("schedule.warmup"));
   const std::string total = s.get("schedule.total_steps");
-  S.total_steps = total == "auto" ? out.max_steps : get_int(s, "schedule.total_steps", 1, "> 0 (or auto)");
+  S.total_steps = total == "auto" ? out.max_steps : s.get_int("schedule.total_steps", 1, "> 0 (or auto)");
   S.milestones.clear();
   if (s.get("schedule.milestones") != "none")
     for (const auto& m : split_list(s.get("schedule.milestones"))) {
       const std::int64_t x = parse_int("schedule.milestones", m);
-      if (x <= 0) bad("schedule.milestones", s.get("schedule.milestones"), "milestones must be > 0");
+      if (x <= 0) bad_setting("schedule.milestones", s.get("schedule.milestones"), "milestones must be > 0");
       S.milestones.push_back(x);
     }
   if (S.decay == optim::DecayKind::kStep && S.milestones.empty())
-    bad("schedule.milestones", s.get("schedule.milestones"), "step decay needs milestones");
-  S.factor = get_positive(s, "schedule.factor");
-  S.lr_min = get_double(s, "schedule.lr_min");
-  S.power = get_positive(s, "schedule.power");
-  S.warmup_steps = get_int(s, "schedule.warmup_steps", 0, ">= 0");
+    bad_setting("schedule.milestones", s.get("schedule.milestones"), "step decay needs milestones");
+  S.factor = s.get_positive("schedule.factor");
+  S.lr_min = s.get_double("schedule.lr_min");
+  S.power = s.get_positive("schedule.power");
+  S.warmup_steps = s.get_int("schedule.warmup_steps", 0, ">= 0");
   const std::string wsl = s.get("schedule.warmup_start_lr");
   out.warmup_start_auto = wsl == "auto";
   S.warmup_start_lr = out.warmup_start_auto ? 0.0 : parse_double("schedule.warmup_start_lr", wsl);
-  if (S.warmup_start_lr < 0.0) bad("schedule.warmup_start_lr", wsl, "must be >= 0");
+  if (S.warmup_start_lr < 0.0) bad_setting("schedule.warmup_start_lr", wsl, "must be >= 0");
   auto& BS = out.batch_schedule;
   BS.milestones.clear();
   if (s.get("schedule.batch_milestones") != "none")
     for (const auto& m : split_list(s.get("schedule.batch_milestones"))) {
       const std::int64_t x = parse_int("schedule.batch_milestones", m);
       if (x <= 0 || (!BS.milestones.empty() && x <= BS.milestones.back()))
-        bad("schedule.batch_milestones", s.get("schedule.batch_milestones"),
+        bad_setting("schedule.batch_milestones", s.get("schedule.batch_milestones"),
             "milestones (examples) must be > 0 and strictly increasing");
       BS.milestones.push_back(x);
     }
-  BS.factor = get_positive(s, "schedule.batch_factor");
-  BS.max_batch = get_int(s, "schedule.batch_max", 0, ">= 0");
+  BS.factor = s.get_positive("schedule.batch_factor");
+  BS.max_batch = s.get_int("schedule.batch_max", 0, ">= 0");
   try {
     optim::LrSchedule check(1.0, S);
   } catch (const ConfigError& e) {
@@ -483,37 +425,37 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   try {
     out.scaling.kind = optim::parse_scaling(s.get("scaling.rule"));
   } catch (const ConfigError&) {
-    bad("scaling.rule", s.get("scaling.rule"), "unknown (none, linear, sqrt, malladi)");
+    bad_setting("scaling.rule", s.get("scaling.rule"), "unknown (none, linear, sqrt, malladi)");
   }
-  out.scaling.batch_ref = get_positive(s, "scaling.batch_ref");
-  out.lr_ref = get_positive(s, "scaling.lr_ref");
-  out.scaling.max_lr = get_double(s, "scaling.max_lr");
-  if (out.scaling.max_lr < 0.0) bad("scaling.max_lr", s.get("scaling.max_lr"), "must be >= 0 (0 = no cap)");
+  out.scaling.batch_ref = s.get_positive("scaling.batch_ref");
+  out.lr_ref = s.get_positive("scaling.lr_ref");
+  out.scaling.max_lr = s.get_double("scaling.max_lr");
+  if (out.scaling.max_lr < 0.0) bad_setting("scaling.max_lr", s.get("scaling.max_lr"), "must be >= 0 (0 = no cap)");
   if (!out.lr_grid.scaled && out.scaling.kind != optim::ScalingKind::kNone)
-    bad("study.lr_grid", s.get("study.lr_grid"),
+    bad_setting("study.lr_grid", s.get("study.lr_grid"),
         "absolute lrs with scaling.rule = " + s.get("scaling.rule") +
             " (use scaled:LO:HI:N to search around the scaling rule's lr)");
 
   // ---- sync ----
-  out.workers = static_cast<int>(get_int(s, "sync.workers", 1, ">= 1"));
-  out.node_size = static_cast<int>(get_int(s, "sync.node_size", 0, ">= 0"));
+  out.workers = static_cast<int>(s.get_int("sync.workers", 1, ">= 1"));
+  out.node_size = static_cast<int>(s.get_int("sync.node_size", 0, ">= 0"));
   const bool avg_m = parse_bool("sync.average_momentum", s.get("sync.average_momentum"));
   try {
     out.sync = optim::SyncPolicy::parse(s.get("sync.policy"), avg_m);
   } catch (const ConfigError& e) {
-    bad("sync.policy", s.get("sync.policy"), e.what());
+    bad_setting("sync.policy", s.get("sync.policy"), e.what());
   }
   if (out.workers > 1 && out.mode != "sampled")
-    bad("sync.workers", s.get("sync.workers"), "simulated workers need study.mode = sampled");
+    bad_setting("sync.workers", s.get("sync.workers"), "simulated workers need study.mode = sampled");
   if (out.sync.kind != optim::SyncKind::kSync && out.workers == 1)
-    bad("sync.policy", s.get("sync.policy"), "needs sync.workers > 1");
+    bad_setting("sync.policy", s.get("sync.policy"), "needs sync.workers > 1");
   if (out.node_size > 0 && out.workers % out.node_size != 0)
-    bad("sync.node_size", s.get("sync.node_size"), "must divide sync.workers = " + std::to_string(out.workers));
+    bad_setting("sync.node_size", s.get("sync.node_size"), "must divide sync.workers = " + std::to_string(out.workers));
   if (out.sync.kind == optim::SyncKind::kHierarchical && (out.node_size == 0 || out.node_size == out.workers))
-    bad("sync.node_size", s.get("sync.node_size"), "hierarchical sync needs 0 < node_size < workers");
+    bad_setting("sync.node_size", s.get("sync.node_size"), "hierarchical sync needs 0 < node_size < workers");
   for (auto b : out.batch_sizes)
     if (b % out.workers != 0)
-      bad("study.batch_sizes", s.get("study.batch_sizes"),
+      bad_setting("study.batch_sizes", s.get("study.batch_sizes"),
           "batch size " + std::to_string(b) + " is not a multiple of sync.workers = " + std::to_string(out.workers));
 
   for (std::int64_t b : out.batch_sizes) {
@@ -526,18 +468,18 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
 
   // ---- noise-scale estimator (batchlab noise-scale) ----
   const std::string nsb = s.get("noise_scale.small_batch"), nbb = s.get("noise_scale.big_batch");
-  out.ns_small_batch = nsb == "auto" ? out.batch_sizes.front() : get_int(s, "noise_scale.small_batch", 1, "> 0");
-  out.ns_big_batch = nbb != "auto"                                     ? get_int(s, "noise_scale.big_batch", 1, "> 0")
+  out.ns_small_batch = nsb == "auto" ? out.batch_sizes.front() : s.get_int("noise_scale.small_batch", 1, "> 0");
+  out.ns_big_batch = nbb != "auto"                                     ? s.get_int("noise_scale.big_batch", 1, "> 0")
                      : out.batch_sizes.back() > out.ns_small_batch ? out.batch_sizes.back()
                                                                    : 64 * out.ns_small_batch;
   if (out.ns_big_batch <= out.ns_small_batch)
-    bad("noise_scale.big_batch", std::to_string(out.ns_big_batch),
+    bad_setting("noise_scale.big_batch", std::to_string(out.ns_big_batch),
         "must be larger than noise_scale.small_batch = " + std::to_string(out.ns_small_batch));
-  out.ns_samples = get_int(s, "noise_scale.samples", 1, ">= 1");
+  out.ns_samples = s.get_int("noise_scale.samples", 1, ">= 1");
 
   // ---- resolved config, every key ----
   for (const auto& k : kKeys) {
-    const std::string key = std::string(k.section) + "." + k.name;
+    const std::string key = full_name(k);
     std::string v = s.get(key);
     if (key == "study.name") v = out.study_name;
     else if (key == "output.dir") v = out.output_dir;
