@@ -1,35 +1,19 @@
 #include "sim/mlp.h"
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
 
 #include "optim/config.h"
+#include "sim/mlp_kernels.h"
 
 namespace batchlab::sim {
-namespace {
-
-using Eigen::Map;
-using Eigen::MatrixXd;
-
-// Weights W_l (n_l x n_{l-1}, column-major) and biases b_l at their offsets in theta.
-struct Layout {
-  const std::vector<std::int64_t>& widths;
-  const std::vector<std::int64_t>& w_off;
-  const std::vector<std::int64_t>& b_off;
-  Map<const MatrixXd> W(const Eigen::VectorXd& t, std::size_t l) const {
-    return {t.data() + w_off[l], widths[l + 1], widths[l]};
-  }
-  Map<const Eigen::VectorXd> b(const Eigen::VectorXd& t, std::size_t l) const {
-    return {t.data() + b_off[l], widths[l + 1]};
-  }
-};
-
-}  // namespace
 
 Mlp::Mlp(const LandscapeConfig& cfg) {
   widths_.push_back(cfg.input_dim);
   for (auto h : cfg.hidden) widths_.push_back(h);
   widths_.push_back(1);
+  std::int64_t max_w_size = 0;
   for (std::size_t l = 0; l + 1 < widths_.size(); ++l) {
     // Names built by append: GCC 12 flags "W" + std::to_string(...) with a false -Wrestrict.
     std::string wname = "W", bname = "b";
@@ -41,7 +25,10 @@ Mlp::Mlp(const LandscapeConfig& cfg) {
     b_off_.push_back(dim_);
     groups_.push_back({bname, dim_, widths_[l + 1], true});
     dim_ += widths_[l + 1];
+    max_width_ = std::max({max_width_, widths_[l], widths_[l + 1]});
+    max_w_size = std::max(max_w_size, widths_[l + 1] * widths_[l]);
   }
+  wt_.resize(static_cast<std::size_t>(max_w_size));
   Rng rng = make_rng(cfg.data_seed, kDataStream);
   data_ = draw_inputs(cfg, rng);
   // Teacher: same architecture, W ~ N(0, 1/fan_in), b ~ N(0, 0.1^2).
@@ -68,68 +55,116 @@ Eigen::VectorXd Mlp::initial_point(Rng& rng) const {
   return t;
 }
 
-Eigen::RowVectorXd Mlp::forward(const Eigen::VectorXd& t, const Eigen::MatrixXd& x) const {
-  const Layout lay{widths_, w_off_, b_off_};
-  MatrixXd a = x;
+void Mlp::reserve(std::int64_t n) const {
+  if (n <= capacity_) return;
+  capacity_ = n;
   const std::size_t L = widths_.size() - 1;
-  for (std::size_t l = 0; l < L; ++l) {
-    MatrixXd z = lay.W(t, l) * a;
-    z.colwise() += lay.b(t, l);
-    a = l + 1 < L ? MatrixXd(z.array().tanh()) : z;
-  }
-  return a.row(0);
+  acts_.resize(L);
+  for (std::size_t l = 0; l < L; ++l) acts_[l].resize(static_cast<std::size_t>(widths_[l + 1] * n));
+  const auto wide = static_cast<std::size_t>(max_width_ * n);
+  xb_.resize(static_cast<std::size_t>(widths_[0] * n));
+  yb_.resize(static_cast<std::size_t>(n));
+  delta_.resize(wide);
+  da_.resize(wide);
 }
 
-double Mlp::loss_and_grad(const Eigen::VectorXd& t, const Eigen::MatrixXd& x,
-                          const Eigen::VectorXd& y, Eigen::VectorXd* g) const {
-  const Layout lay{widths_, w_off_, b_off_};
+void Mlp::forward_into(const double* t, const double* x, std::int64_t n) const {
   const std::size_t L = widths_.size() - 1;
-  std::vector<MatrixXd> acts;  // a_0 .. a_{L-1} (inputs of each layer)
-  acts.reserve(L);
-  acts.push_back(x);
-  MatrixXd out;
+  const double* a = x;
   for (std::size_t l = 0; l < L; ++l) {
-    MatrixXd z = lay.W(t, l) * acts.back();
-    z.colwise() += lay.b(t, l);
-    if (l + 1 < L)
-      acts.emplace_back(z.array().tanh());
-    else
-      out = std::move(z);
+    const std::int64_t no = widths_[l + 1], ni = widths_[l];
+    double* z = acts_[l].data();
+    mlpk::gemm_nn(no, n, ni, t + w_off_[l], no, a, ni, z, no, t + b_off_[l]);  // z = W a + b
+    if (l + 1 < L) mlpk::tanh_inplace(no * n, z);
+    a = z;
   }
-  const double inv = 1.0 / static_cast<double>(x.cols());
-  const Eigen::RowVectorXd r = out.row(0) - y.transpose();
-  const double value = 0.5 * inv * r.squaredNorm();
+}
+
+double Mlp::sum_squared_residuals(const double* y, std::int64_t n) const {
+  const double* f = acts_.back().data();
+  double s = 0.0;
+  for (std::int64_t j = 0; j < n; ++j) s += (f[j] - y[j]) * (f[j] - y[j]);
+  return s;
+}
+
+double Mlp::loss_and_grad(const double* t, const double* x, const double* y, std::int64_t n,
+                          double* g) const {
+  reserve(n);
+  forward_into(t, x, n);
+  const double inv = 1.0 / static_cast<double>(n);
+  const double value = 0.5 * inv * sum_squared_residuals(y, n);
   if (g == nullptr) return value;
-  g->resize(dim_);
-  MatrixXd dz = inv * r;  // 1 x batch
+  const std::size_t L = widths_.size() - 1;
+  double* dz = delta_.data();
+  const double* f = acts_.back().data();
+  for (std::int64_t j = 0; j < n; ++j) dz[j] = inv * (f[j] - y[j]);  // d z_{L}, 1 x n
   for (std::size_t l = L; l-- > 0;) {
-    Map<MatrixXd>(g->data() + w_off_[l], widths_[l + 1], widths_[l]) = dz * acts[l].transpose();
-    Map<Eigen::VectorXd>(g->data() + b_off_[l], widths_[l + 1]) = dz.rowwise().sum();
+    const std::int64_t no = widths_[l + 1], ni = widths_[l];
+    const double* a = l == 0 ? x : acts_[l - 1].data();  // a_l: ni x n
+    mlpk::gemm_nt(no, ni, n, dz, no, a, ni, g + w_off_[l], no);  // dW = dz a'
+    double* db = g + b_off_[l];
+    for (std::int64_t o = 0; o < no; ++o) db[o] = 0.0;
+    for (std::int64_t j = 0; j < n; ++j)
+      for (std::int64_t o = 0; o < no; ++o) db[o] += dz[o + j * no];
     if (l > 0) {
-      MatrixXd da = lay.W(t, l).transpose() * dz;
-      dz = da.array() * (1.0 - acts[l].array().square());
+      // da = W' dz through the transposed copy W' (ni x no), then dz_{l-1} = da (1 - a^2).
+      const double* w = t + w_off_[l];
+      for (std::int64_t o = 0; o < no; ++o)
+        for (std::int64_t i = 0; i < ni; ++i) wt_[static_cast<std::size_t>(i + o * ni)] = w[o + i * no];
+      mlpk::gemm_nn(ni, n, no, wt_.data(), ni, dz, no, da_.data(), ni, nullptr);
+      mlpk::tanh_backward(ni * n, da_.data(), a, dz);
     }
   }
   return value;
 }
 
-double Mlp::loss(const Eigen::VectorXd& t) const {
-  return loss_and_grad(t, data_.x_train, data_.y_train, nullptr);
+double Mlp::mean_half_sq(const Eigen::VectorXd& t, const Eigen::MatrixXd& x,
+                         const Eigen::VectorXd& y) const {
+  const std::int64_t n = x.cols();
+  reserve(std::min(n, kChunk));
+  double s = 0.0;
+  for (std::int64_t j = 0; j < n; j += kChunk) {
+    const std::int64_t c = std::min(kChunk, n - j);
+    forward_into(t.data(), x.data() + j * x.rows(), c);
+    s += sum_squared_residuals(y.data() + j, c);
+  }
+  return 0.5 * s / static_cast<double>(n);
 }
 
-double Mlp::metric(const Eigen::VectorXd& t) const {
-  return 2.0 * loss_and_grad(t, data_.x_test, data_.y_test, nullptr);
+Eigen::RowVectorXd Mlp::forward(const Eigen::VectorXd& t, const Eigen::MatrixXd& x) const {
+  const std::int64_t n = x.cols();
+  reserve(std::min(n, kChunk));
+  Eigen::RowVectorXd f(n);
+  for (std::int64_t j = 0; j < n; j += kChunk) {
+    const std::int64_t c = std::min(kChunk, n - j);
+    forward_into(t.data(), x.data() + j * x.rows(), c);
+    std::copy_n(acts_.back().data(), c, f.data() + j);
+  }
+  return f;
 }
+
+double Mlp::loss(const Eigen::VectorXd& t) const { return mean_half_sq(t, data_.x_train, data_.y_train); }
+
+double Mlp::metric(const Eigen::VectorXd& t) const { return 2.0 * mean_half_sq(t, data_.x_test, data_.y_test); }
 
 void Mlp::gradient(const Eigen::VectorXd& t, std::int64_t batch, BatchStream& s,
                    Eigen::VectorXd& g) const {
   s.next_batch(data_.y_train.size(), batch, idx_);
-  gather(data_.x_train, data_.y_train, idx_, xb_, yb_);
-  loss_and_grad(t, xb_, yb_, &g);
+  reserve(batch);
+  // Gather the batch's columns (contiguous inputs of one example) and labels.
+  const std::int64_t d = widths_[0];
+  for (std::int64_t j = 0; j < batch; ++j) {
+    const std::int64_t e = idx_[static_cast<std::size_t>(j)];
+    std::copy_n(data_.x_train.data() + e * d, d, xb_.data() + j * d);
+    yb_[static_cast<std::size_t>(j)] = data_.y_train[e];
+  }
+  g.resize(dim_);
+  loss_and_grad(t.data(), xb_.data(), yb_.data(), batch, g.data());
 }
 
 void Mlp::full_gradient(const Eigen::VectorXd& t, Eigen::VectorXd& g) const {
-  loss_and_grad(t, data_.x_train, data_.y_train, &g);
+  g.resize(dim_);
+  loss_and_grad(t.data(), data_.x_train.data(), data_.y_train.data(), data_.x_train.cols(), g.data());
 }
 
 Eigen::VectorXd Mlp::curvature_diagonal() const {

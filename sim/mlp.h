@@ -1,5 +1,5 @@
 // Teacher-student MLP regression (finite sum; see finite_sum.h for the inputs), forward and
-// backward written by hand in Eigen.
+// backward written by hand on preallocated column-major buffers (kernels: sim/mlp_kernels.h).
 //
 //   widths n_0 = input_dim, n_1..n_m = hidden, n_{m+1} = 1
 //   a_0 = x,  z_l = W_l a_{l-1} + b_l,  a_l = tanh(z_l) (l <= m),  f(x) = z_{m+1}
@@ -12,6 +12,11 @@
 // reaches about label_noise^2 / 2). Groups per layer: "W<l>" and "b<l>" (biases excluded from
 // weight decay and layer adaptation); W stored column-major. Student init: W_l ~ N(0, 1/n_{l-1}),
 // b = 0. No curvature diagonal: precond is rejected for mlp.
+//
+// A step allocates nothing: activations, deltas and the transposed weights live in workspaces
+// that grow to the largest batch seen (the landscape is owned by one trial, one thread). Losses
+// over the full train / test sets run in chunks of kChunk examples; the squared residuals are
+// summed in example order.
 #pragma once
 
 #include "sim/finite_sum.h"
@@ -33,20 +38,36 @@ class Mlp final : public Landscape {
   void full_gradient(const Eigen::VectorXd& theta, Eigen::VectorXd& g) const override;
   Eigen::VectorXd curvature_diagonal() const override;
   std::int64_t train_examples() const override { return data_.y_train.size(); }
+  // The dataset (tests check against an independent implementation).
+  const FiniteSumData& data() const { return data_; }
   // Network output on the columns of x (tests).
   Eigen::RowVectorXd forward(const Eigen::VectorXd& theta, const Eigen::MatrixXd& x) const;
 
  private:
-  // Mean of 1/2 (f - y)^2 over the columns; writes the gradient when g != nullptr.
-  double loss_and_grad(const Eigen::VectorXd& theta, const Eigen::MatrixXd& x,
-                       const Eigen::VectorXd& y, Eigen::VectorXd* g) const;
+  static constexpr std::int64_t kChunk = 256;
+  // Forward pass on the n columns of x (input_dim x n, contiguous); the output row is the last
+  // activation buffer. Keeps every layer's activations for the backward pass.
+  void forward_into(const double* theta, const double* x, std::int64_t n) const;
+  // Sum over the n columns of (f - y)^2 after forward_into.
+  double sum_squared_residuals(const double* y, std::int64_t n) const;
+  // Mean of 1/2 (f - y)^2 over the columns in one pass (n <= capacity), with its gradient.
+  double loss_and_grad(const double* theta, const double* x, const double* y, std::int64_t n,
+                       double* g) const;
+  // Mean of 1/2 (f - y)^2 over all columns of x, chunk by chunk, no gradient.
+  double mean_half_sq(const Eigen::VectorXd& theta, const Eigen::MatrixXd& x,
+                      const Eigen::VectorXd& y) const;
+  void reserve(std::int64_t n) const;
   std::vector<std::int64_t> widths_;
   std::vector<std::int64_t> w_off_, b_off_;
   std::int64_t dim_ = 0;
+  std::int64_t max_width_ = 0;
   FiniteSumData data_;
   std::vector<Group> groups_;
-  mutable Eigen::MatrixXd xb_;
-  mutable Eigen::VectorXd yb_;
+  // Workspaces: acts_[l] = a_{l+1} (widths_[l+1] x capacity_; the last one is the output row),
+  // xb_ / yb_ the gathered batch, delta_/da_ backward buffers, wt_ one transposed weight matrix.
+  mutable std::int64_t capacity_ = 0;
+  mutable std::vector<std::vector<double>> acts_;
+  mutable std::vector<double> xb_, yb_, delta_, da_, wt_;
   mutable std::vector<std::int64_t> idx_;
 };
 
