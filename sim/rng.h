@@ -10,14 +10,9 @@
 #include <cstdint>
 #include <random>
 
-namespace batchlab::sim {
+#include "optim/splitmix64.h"
 
-inline std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
+namespace batchlab::sim {
 
 // Seed of stream `stream` of a trial with seed `seed`: two rounds so that nearby (seed, stream)
 // pairs give unrelated generators.

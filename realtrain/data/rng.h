@@ -8,15 +8,9 @@
 #include <cstdint>
 #include <random>
 
-namespace batchlab::data {
+#include "optim/splitmix64.h"
 
-// SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective avalanche of 64 bits.
-inline std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+namespace batchlab::data {
 
 inline std::uint64_t hash_seed(std::uint64_t a, std::uint64_t b) {
   return splitmix64(splitmix64(a) ^ (b + 0x632be59bd9b4e019ULL));
