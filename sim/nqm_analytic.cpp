@@ -809,12 +809,67 @@ struct PairValue {
   double f0, f1, g0, g1;
 };
 
+// ln rho_i depends on lr, h_i and P_i but not on the batch size, and a study (like the grid
+// benchmark) runs every lr of its grid at every batch size. Each thread keeps the ln rho arrays
+// of recent lrs, keyed by everything rho is computed from (dim, curvature power, precond power,
+// lr), least recently used out first, within kLogCacheDoubles (24 MB) per thread. A hit returns
+// the very array log_body computed, so results are bit-identical with or without it.
+constexpr std::size_t kLogCacheDoubles = std::size_t{3} << 20;
+struct LogKey {
+  std::int64_t dim = 0;
+  double curvature_power = 0.0, precond_power = 0.0, lr = 0.0;
+  bool precond = false;
+  bool operator==(const LogKey&) const = default;
+};
+class LogCache {
+ public:
+  // The cached ln rho for `key` (nullptr on a miss) ...
+  const double* find(const LogKey& key) {
+    for (auto& e : entries_)
+      if (e.key == key) {
+        e.used = ++clock_;
+        return e.lnr.data();
+      }
+    return nullptr;
+  }
+  // ... or storage of np doubles to compute it into (nullptr when np alone exceeds the budget).
+  double* insert(const LogKey& key, Eigen::Index np) {
+    const auto need = static_cast<std::size_t>(np);
+    if (need > kLogCacheDoubles) return nullptr;
+    const std::size_t cap = kLogCacheDoubles / need;
+    Entry* slot = nullptr;
+    if (entries_.size() < cap) {
+      slot = &entries_.emplace_back();
+    } else {
+      slot = &*std::min_element(entries_.begin(), entries_.end(),
+                                [](const Entry& a, const Entry& b) { return a.used < b.used; });
+    }
+    if (slot->lnr.size() != np) slot->lnr.resize(np);
+    slot->key = key;
+    slot->used = ++clock_;
+    return slot->lnr.data();
+  }
+
+ private:
+  struct Entry {
+    LogKey key;
+    ArrayXd lnr;
+    std::uint64_t used = 0;
+  };
+  std::vector<Entry> entries_;
+  std::uint64_t clock_ = 0;
+};
+
 class GeoNewton {
  public:
-  GeoNewton(const Dyn& d, double lr) : n_(d.n()), np_((d.n() + kLanes - 1) / kLanes * kLanes) {
+  GeoNewton(const Dyn& d, const TrialSpec& spec)
+      : n_(d.n()), np_((d.n() + kLanes - 1) / kLanes * kLanes) {
+    const double lr = spec.lr;
+    const LandscapeConfig& L = spec.landscape;
+    key_ = {L.dim, L.curvature_power, is_precond(spec) ? spec.optimizer.precond_power : 0.0, lr,
+            is_precond(spec)};
     w_ = pool().take(np_);
     rho_ = pool().take(np_);
-    lnr_ = pool().take(np_);
     const SetupOut o = kernels().setup(d.h->data(), d.c->data(), d.pre->data(), n_, lr,
                                        lr * lr / d.batch, d.s0, w_.data(), rho_.data());
     stable_ = o.kmin > 0.0 && o.kmax < 2.0;
@@ -827,7 +882,8 @@ class GeoNewton {
   GeoNewton(const GeoNewton&) = delete;
   GeoNewton& operator=(const GeoNewton&) = delete;
   ~GeoNewton() {
-    for (auto* a : {&w_, &rho_, &lnr_}) pool().give(*a);
+    for (auto* a : {&w_, &rho_}) pool().give(*a);
+    if (own_.size()) pool().give(own_);
   }
   bool stable() const { return stable_; }
   bool monotone() const { return monotone_; }
@@ -837,7 +893,18 @@ class GeoNewton {
   double f_zero() const { return f_zero_; }
   // ln rho, once the trial needs a pass over t (rho = 0 gives a huge finite negative rate, so
   // rho^0 = 1 and rho^t = 0 for t >= 1, as pow gives).
-  void take_logs() { kernels().log(rho_.data(), lnr_.data(), np_); }
+  void take_logs() {
+    if (lnr_) return;
+    thread_local LogCache cache;
+    if ((lnr_ = cache.find(key_))) return;
+    double* out = cache.insert(key_, np_);
+    if (!out) {
+      own_ = pool().take(np_);
+      out = own_.data();
+    }
+    kernels().log(rho_.data(), out, np_);
+    lnr_ = out;
+  }
   // E[L(t)] for t >= 1 where only the final loss of a not-reached trial is wanted. When even the
   // slowest rho^t is exactly 0 (pow underflows), every term is 0 and E[L(t)] = L*: no pass.
   double final_value(std::int64_t t) {
@@ -847,7 +914,7 @@ class GeoNewton {
   }
   PairValue pair(std::int64_t n) const {
     double s[4];
-    kernels().pair(w_.data(), lnr_.data(), rho_.data(), np_, static_cast<double>(n - 1), s);
+    kernels().pair(w_.data(), lnr_, rho_.data(), np_, static_cast<double>(n - 1), s);
     return {lstar_ + s[0], lstar_ + s[1], s[2], s[3]};
   }
 
@@ -855,7 +922,9 @@ class GeoNewton {
   Eigen::Index n_, np_;
   bool stable_ = false, monotone_ = true;
   double lstar_ = 0.0, lower_ = 0.0, f_zero_ = 0.0, rhomax_ = 0.0;
-  ArrayXd w_, rho_, lnr_;
+  LogKey key_;
+  const double* lnr_ = nullptr;  // ln rho: in the thread's LogCache, or own_
+  ArrayXd w_, rho_, own_;
 };
 
 // Newton step on ln f from (t, f, f'), rounded up to an integer; -1 when unusable.
@@ -870,7 +939,7 @@ std::int64_t newton_next(double t, double f, double df, double target) {
 // curve requested, or the search did not settle: never seen, kept as a safety net).
 std::optional<TrialResult> run_geo_newton(const Dyn& d, const TrialSpec& spec) {
   thread_local GeoHint hint;
-  GeoNewton g(d, spec.lr);
+  GeoNewton g(d, spec);
   if (!g.stable()) return diverged_now();
   if (spec.record_curve) return std::nullopt;
   const double target = spec.target;
