@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "optim/adam_moments.h"
 #include "optim/rule.h"
 
 namespace batchlab::optim {
@@ -47,24 +48,20 @@ class Lamb final : public Rule<B> {
 
   Lamb(const OptimizerConfig& cfg, LambVariant variant)
       : variant_(variant),
-        b1_(cfg.beta1),
-        b2_(cfg.beta2),
+        moments_(cfg),
         eps_(cfg.eps),
         lo_(cfg.lamb_phi_lower),
         hi_(cfg.lamb_phi_upper) {}
 
   double step(std::size_t group, View w, CView g, const StepContext& c) override {
     const double wd = c.weight_decay;
-    double ms = 1.0, vs = 1.0;
-    if (variant_ != LambVariant::kNoBias) {
-      const double t = static_cast<double>(c.step);
-      ms = 1.0 / (1.0 - std::pow(b1_, t));
-      vs = 1.0 / (1.0 - std::pow(b2_, t));
-    }
+    typename AdamMoments<B>::Correction bc;  // lamb:nobias: m^ = m, v^ = v
+    if (variant_ != LambVariant::kNoBias) bc = moments_.correction(c.step);
     Buffer& u = u_[group];
-    B::adam_moments(m_[group], v_[group], b1_, b2_, c.grad_scale, g, 0.0, w);
-    B::adam_direction(u, m_[group], v_[group], ms, vs, eps_);  // u = m^ / (sqrt(v^) + eps)
-    if (wd != 0.0) B::axpby(wd, w, 1.0, u);                    // u += wd w
+    moments_.update(group, g, c.grad_scale, 0.0, w);
+    // u = m^ / (sqrt(v^) + eps)
+    B::adam_direction(u, moments_.m[group], moments_.v[group], bc.m, bc.v, eps_);
+    if (wd != 0.0) B::axpby(wd, w, 1.0, u);  // u += wd w
     double ratio = 1.0;
     const bool adapt = c.adapt && (variant_ != LambVariant::kApex || wd != 0.0);
     if (adapt) {
@@ -75,16 +72,11 @@ class Lamb final : public Rule<B> {
     return ratio;
   }
   std::vector<std::pair<std::string, Buffer*>> state(std::size_t group) override {
-    return {{"exp_avg", &m_[group]}, {"exp_avg_sq", &v_[group]}};
+    return moments_.state(group);
   }
   void init_group(std::size_t group, CView w) override {
-    if (m_.size() <= group) {
-      m_.resize(group + 1);
-      v_.resize(group + 1);
-      u_.resize(group + 1);
-    }
-    m_[group] = B::zeros_like(w);
-    v_[group] = B::zeros_like(w);
+    moments_.init_group(group, w);
+    if (u_.size() <= group) u_.resize(group + 1);
     u_[group] = B::zeros_like(w);  // scratch for the update direction (not state)
   }
   std::string name() const override {
@@ -98,8 +90,9 @@ class Lamb final : public Rule<B> {
 
  private:
   LambVariant variant_;
-  double b1_, b2_, eps_, lo_, hi_;
-  std::vector<Buffer> m_, v_, u_;
+  AdamMoments<B> moments_;  // m, v and their bias correction, as Adam's (adam_moments.h)
+  double eps_, lo_, hi_;
+  std::vector<Buffer> u_;
 };
 
 }  // namespace batchlab::optim
