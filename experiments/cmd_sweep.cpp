@@ -12,6 +12,7 @@
 #include "experiments/provenance.h"
 #include "experiments/results_writer.h"
 #include "experiments/study_engine.h"
+#include "experiments/study_report.h"
 #include "experiments/sweep_config.h"
 #include "optim/config.h"
 #include "sim/trial.h"
@@ -29,12 +30,6 @@ TrialState state_of(sim::TrialStatus s) {
     case sim::TrialStatus::kDiverged: return TrialState::kDiverged;
   }
   return TrialState::kNotReached;
-}
-
-std::string describe(const TrialPoint& p) {
-  return "trial " + std::to_string(p.trial_id) + " (optimizer " + p.optimizer + ", batch_size " +
-         std::to_string(p.batch_size) + ", lr " + format_number(p.lr) + ", momentum " + format_number(p.momentum) +
-         ", seed " + std::to_string(p.seed) + ")";
 }
 
 }  // namespace
@@ -59,7 +54,7 @@ int cmd_sweep(int argc, char** argv) {
         sim::validate(make_trial_spec(cfg, p));
       }
     } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
-      std::fprintf(stderr, "%s: %s: %s\n", who, describe(p).c_str(), e.what());
+      std::fprintf(stderr, "%s: %s: %s\n", who, describe_trial(p).c_str(), e.what());
       return 2;
     }
   }
@@ -112,16 +107,7 @@ int cmd_sweep(int argc, char** argv) {
         {"config", cfg.config_path}, {"provenance", prov}};
     const auto summaries = write_summaries(writer.dir(), grid, tracker, extra);
 
-    for (const auto& s : summaries)
-      if (!s.edge_batches.empty()) {
-        std::string bs;
-        for (auto b : s.edge_batches) {
-          if (!bs.empty()) bs += ',';
-          bs += std::to_string(b);
-        }
-        std::fprintf(stderr, "%s: warning: %s: best lr on the edge of study.lr_grid at batch sizes %s (widen the grid)\n",
-                     who, s.optimizer.c_str(), bs.c_str());
-      }
+    warn_edge_lrs(summaries, who);
     for (std::size_t oi = 0; oi < grid.optimizers.size(); ++oi)
       for (const auto& b : tracker.best(oi))
         if (b.state == TrialState::kReached && b.steps == 0.0) {
@@ -130,15 +116,7 @@ int cmd_sweep(int argc, char** argv) {
                        who, grid.optimizers[oi].label.c_str(), static_cast<long long>(b.batch_size));
           break;
         }
-    std::printf("%-14s %12s %12s %14s %10s %12s\n", "optimizer", "B_crit", "S_min", "E_min", "fit_rms", "knee_B");
-    for (const auto& s : summaries) {
-      if (!s.fit.ok) {
-        std::printf("%-14s %12s   (fewer than 2 batch sizes reached the target)\n", s.optimizer.c_str(), "-");
-        continue;
-      }
-      std::printf("%-14s %12.4g %12.4g %14.4g %10.3g %12.4g%s\n", s.optimizer.c_str(), s.fit.b_crit, s.fit.s_min,
-                  s.fit.e_min, s.fit.rms_log_error, s.fit.knee_batch, s.fit.bounded ? "" : "  (unbounded fit)");
-    }
+    print_fit_table(stdout, summaries);
     experiments::report_results_and_plot(
         writer.dir(), "config.ini,summary.json,trials.csv,steps_vs_batch.csv",
         cfg.record_curves, cfg.no_plot, who);

@@ -27,6 +27,7 @@
 #include "experiments/real_study.h"
 #include "experiments/results_writer.h"
 #include "experiments/study_engine.h"
+#include "experiments/study_report.h"
 #include "optim/config.h"
 #include "realtrain/train_config.h"
 #include "realtrain/trainer.h"
@@ -36,12 +37,6 @@ namespace batchlab::cli {
 using namespace batchlab::experiments;
 
 namespace {
-
-std::string describe(const TrialPoint& p) {
-  return "trial " + std::to_string(p.trial_id) + " (optimizer " + p.optimizer + ", batch_size " +
-         std::to_string(p.batch_size) + ", lr " + format_number(p.lr) + ", momentum " + format_number(p.momentum) +
-         ", seed " + std::to_string(p.seed) + ")";
-}
 
 std::string duration(double s) {
   char buf[32];
@@ -109,7 +104,7 @@ int cmd_study(int argc, char** argv) {
         realtrain::validate_train_config(tc, cfg.ranks);
       }
     } catch (const std::invalid_argument& e) {
-      std::fprintf(stderr, "%s: %s: %s\n", who, describe(p).c_str(), e.what());
+      std::fprintf(stderr, "%s: %s: %s\n", who, describe_trial(p).c_str(), e.what());
       return 2;
     }
   }
@@ -161,7 +156,7 @@ int cmd_study(int argc, char** argv) {
       const auto cmd = child_command(cfg, exe, trial_train_args(cfg, p, dir));
       const int status = run_child(cmd, dir / "train.log");
       if (status != 0)
-        throw std::runtime_error(describe(p) + ": batchlab train exited with status " + std::to_string(status) +
+        throw std::runtime_error(describe_trial(p) + ": batchlab train exited with status " + std::to_string(status) +
                                  " (" + (dir / "train.log").string() + ": " + last_line(dir / "train.log") + ")");
       RealTrialResult r = read_trial_result(dir, cfg.record_curves);
       TrialOutcome o = std::move(r.outcome);
@@ -240,31 +235,16 @@ int cmd_study(int argc, char** argv) {
         {"provenance", prov}};
     const auto summaries = write_summaries(writer.dir(), grid, tracker, extra);
 
-    for (const auto& s : summaries)
-      if (!s.edge_batches.empty()) {
-        std::string bs;
-        for (auto b : s.edge_batches) {
-          if (!bs.empty()) bs += ',';
-          bs += std::to_string(b);
-        }
-        std::fprintf(stderr, "%s: warning: %s: best lr on the edge of study.lr_grid at batch sizes %s (widen the grid)\n",
-                     who, s.optimizer.c_str(), bs.c_str());
-      }
-    std::printf("%-14s %12s %12s %14s %10s %12s %12s\n", "optimizer", "B_crit", "S_min", "E_min", "fit_rms",
-                "knee_B", "B_simple");
-    for (const auto& s : summaries) {
+    warn_edge_lrs(summaries, who);
+    // The fit table with the median measured B_simple per optimizer beside it ("-" if none).
+    const auto b_simple_cell = [&noise](const OptimizerSummary& s) {
       const auto& bsj = noise["optimizers"][s.optimizer]["b_simple_median"];
       char bsimple[32] = "-";
       if (!bsj.is_null()) std::snprintf(bsimple, sizeof bsimple, "%.4g", bsj.get<double>());
-      if (!s.fit.ok) {
-        std::printf("%-14s %12s   (fewer than 2 batch sizes reached the target)   B_simple %s\n", s.optimizer.c_str(),
-                    "-", bsimple);
-        continue;
-      }
-      std::printf("%-14s %12.4g %12.4g %14.4g %10.3g %12.4g %12s%s\n", s.optimizer.c_str(), s.fit.b_crit, s.fit.s_min,
-                  s.fit.e_min, s.fit.rms_log_error, s.fit.knee_batch, bsimple,
-                  s.fit.bounded ? "" : "  (unbounded fit)");
-    }
+      return std::string(bsimple);
+    };
+    const FitTableColumn b_simple{"B_simple", b_simple_cell};
+    print_fit_table(stdout, summaries, &b_simple);
     experiments::report_results_and_plot(
         writer.dir(), "config.ini,summary.json,trials.csv,steps_vs_batch.csv,real_trials.csv,trials/",
         cfg.record_curves, cfg.no_plot, who);
