@@ -1,13 +1,18 @@
-# Sourced by papers/*/run.sh. Finds or builds the batchlab binary, times the run, and calls the
-# paper's report.py, which writes the README's numbers from the results (never by hand).
+# Sourced by papers/*/run.sh (and papers/_shared/*.sh). Finds or builds the batchlab binary,
+# times the run, and calls the paper's report.py, which writes the README's numbers from the
+# results (never by hand).
 #
 #   BATCHLAB_BIN=/path/to/batchlab  use this binary instead of building one
 #   --quick                         the paper's reduced grid (results_quick/)
+#
+# Sets PAPERS_DIR, REPO, PY, QUICK (0|1), HERE (the folder of the script that sourced this one)
+# and OUT (HERE/results, or HERE/results_quick with --quick).
 set -euo pipefail
 
 PAPERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$PAPERS_DIR")"
 PY=/usr/bin/python3  # Debian python3 has numpy + matplotlib (the pyenv one on PATH does not)
+HERE="$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)"
 
 QUICK=0
 for arg in "$@"; do
@@ -17,6 +22,7 @@ for arg in "$@"; do
     *) echo "$0: unknown argument '$arg' (usage: $0 [--quick])" >&2; exit 2 ;;
   esac
 done
+OUT="$HERE/results"; (( QUICK )) && OUT="$HERE/results_quick"
 
 # The binary: $BATCHLAB_BIN, else build/papers/<flavour>/experiments/batchlab, built on demand.
 # flavour "sim" needs no LibTorch; "rt" builds the trainer (batchlab train / study).
@@ -48,4 +54,49 @@ with open(os.path.join(d, "timing.json"), "w") as f:
     json.dump({"wall_s": t1 - t0, "quick": quick, "host": platform.node(),
                "cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]}, f, indent=1)
 PYEOF
+}
+
+# An empty OUT: every run starts afresh, so its timing is the real cost.
+fresh_out() { rm -rf "$OUT"; mkdir -p "$OUT"; }
+
+# The last two steps of every run.sh: the run's wall-clock, then report.py on OUT.
+finish() {
+  write_timing "$OUT"
+  "$PY" "$HERE/report.py" "$OUT"
+}
+
+# timed_study_run sweep|study BIN CONFIG OUT_DIR [--key=value ...]: one `batchlab sweep` or
+# `batchlab study` (from the repo root, no plots, its output on stderr) into OUT_DIR, for the
+# studies several papers share (papers/_shared/). They resume, so a finished one costs nothing the
+# second time; OUT_DIR/<sweep|study>_timing.json keeps the wall-clock of the run that did the trials.
+timed_study_run() {
+  local cmd=$1 bin=$2 cfg=$3 out=$4; shift 4
+  local t0 t1; t0=$(date +%s.%N)
+  (cd "$REPO" && "$bin" "$cmd" "$cfg" --output.dir="$out" --no-plot "$@" >&2)
+  t1=$(date +%s.%N)
+  "$PY" - "$out" "$t0" "$t1" "$cmd" <<'PYEOF'
+import json, os, sys
+d, t0, t1, cmd = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+p = os.path.join(d, cmd + "_timing.json")
+prov = json.load(open(os.path.join(d, "summary.json"))).get("provenance", {})
+resumed = prov.get("resumed_at_trial", 0)
+if resumed == 0 or not os.path.exists(p):  # keep the timing of the run that did the trials
+    json.dump({"wall_s": t1 - t0, "resumed_at_trial": resumed, "load_avg_1min": os.getloadavg()[0],
+               "cpus": os.cpu_count()}, open(p, "w"), indent=1)
+PYEOF
+}
+
+# The whole of papers/{you2017_lars,you2019_lamb,nado2021_reality_check}/run.sh: the shared
+# large-batch sweep (_shared/large_batch_nqm.sh) and real study (_shared/real_large_batch.sh),
+# linked into OUT as sweep/ and real/, then report.py.
+large_batch_paper() {
+  local bin sweep real
+  bin=$(batchlab_bin sim)
+  fresh_out
+  sweep=$("$PAPERS_DIR/_shared/large_batch_nqm.sh" "$bin" "$QUICK")
+  ln -sfn "$sweep" "$OUT/sweep"
+  # Real training at B = 4096 (~15-20 min here the first time)
+  real=$("$PAPERS_DIR/_shared/real_large_batch.sh" "$(batchlab_bin rt)" "$QUICK")
+  ln -sfn "$real" "$OUT/real"
+  finish
 }

@@ -7,15 +7,14 @@
 # Full: ~8 min (simulated) + ~10-15 min (real) on this loaded 2-core machine; --quick: B up to
 # 2^12 and coarser grids in the simulated part (the real part is the same).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-HERE="$PAPERS_DIR/goyal2017_linear_scaling_warmup"
 CFG="$REPO/experiments/configs/paper_goyal2017_nqm.ini"
 BIN=$(batchlab_bin sim)
-OUT="$HERE/results"; EXTRA=(); TUNE_GRID=log:1e-3:2:41; MULT_GRID=scaled:1e-4:8:50
+EXTRA=(); TUNE_GRID=log:1e-3:2:41; MULT_GRID=scaled:1e-4:8:50
 if (( QUICK )); then
-  OUT="$HERE/results_quick"; EXTRA=(--study.batch_sizes=pow2:2:12); TUNE_GRID=log:1e-3:2:21; MULT_GRID=scaled:1e-3:4:13
+  EXTRA=(--study.batch_sizes=pow2:2:12); TUNE_GRID=log:1e-3:2:21; MULT_GRID=scaled:1e-3:4:13
 fi
 WARMUP_STEPS=200
-rm -rf "$OUT"
+fresh_out
 # (noise_scale.big_batch: the sweep rejects one batch size otherwise, see the team report)
 "$BIN" sweep "$CFG" --scaling.rule=none --study.lr_grid=$TUNE_GRID --study.batch_sizes=4 --noise_scale.big_batch=8 \
   --output.dir="$OUT/tune_ref" --no-plot

@@ -4,11 +4,9 @@
 # warm-up over 50 steps from the B = 128 lr (experiments/configs/paper_goyal2017_real_fmnist.ini).
 # ~10-15 min on this loaded 2-core machine. Writes results/real/{no_warmup,warmup,timing.json}.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-HERE="$PAPERS_DIR/goyal2017_linear_scaling_warmup"
 CFG="$REPO/experiments/configs/paper_goyal2017_real_fmnist.ini"
 BIN=$(batchlab_bin rt)
-OUT="$HERE/results/real"; (( QUICK )) && OUT="$HERE/results_quick/real"
-rm -rf "$OUT"; mkdir -p "$OUT"
+OUT="$OUT/real"; fresh_out
 cd "$REPO"
 "$BIN" study "$CFG" --output.dir="$OUT/no_warmup" --no-plot
 "$BIN" study "$CFG" --train.warmup=gradual --train.warmup-steps=50 --output.dir="$OUT/warmup" --no-plot

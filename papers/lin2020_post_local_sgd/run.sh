@@ -5,12 +5,11 @@
 # Then the real-training part (run_real.sh, 2 ranks). Full: ~10 min simulated + ~5-10 min real
 # here; --quick: one seed, one batch size in the simulated part.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-HERE="$PAPERS_DIR/lin2020_post_local_sgd"
 CFG="$REPO/experiments/configs/paper_lin2020_post_local_sgd.ini"
 BIN=$(batchlab_bin sim)
-OUT="$HERE/results"; EXTRA=()
-if (( QUICK )); then OUT="$HERE/results_quick"; EXTRA=(--study.seeds=0 --study.batch_sizes=512); fi
-rm -rf "$OUT"
+EXTRA=()
+(( QUICK )) && EXTRA=(--study.seeds=0 --study.batch_sizes=512)
+fresh_out
 for policy in sync local:16 post-local:16@1000; do
   "$BIN" sweep "$CFG" --sync.policy=$policy --output.dir="$OUT/final_${policy%%:*}" --no-plot "${EXTRA[@]}"
 done

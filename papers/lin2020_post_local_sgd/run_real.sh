@@ -4,11 +4,9 @@
 # epoch 1) (experiments/configs/paper_lin2020_real_fmnist.ini). ~5-10 min on this loaded machine.
 # Writes results/real/{sync,post_local,timing.json}.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-HERE="$PAPERS_DIR/lin2020_post_local_sgd"
 CFG="$REPO/experiments/configs/paper_lin2020_real_fmnist.ini"
 BIN=$(batchlab_bin rt)
-OUT="$HERE/results/real"; (( QUICK )) && OUT="$HERE/results_quick/real"
-rm -rf "$OUT"; mkdir -p "$OUT"
+OUT="$OUT/real"; fresh_out
 cd "$REPO"
 "$BIN" study "$CFG" --output.dir="$OUT/sync" --no-plot
 "$BIN" study "$CFG" --train.sync=post-local:8@117 --output.dir="$OUT/post_local" --no-plot

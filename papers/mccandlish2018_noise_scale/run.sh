@@ -5,13 +5,10 @@
 # exact NQM moments (report.py); then the same on real Fashion-MNIST training.
 # NQM part: under a minute; Fashion-MNIST part: ~1 h here (full grid) or ~10-15 min (--quick).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-HERE="$PAPERS_DIR/mccandlish2018_noise_scale"
 CFG="$REPO/experiments/configs/paper_mccandlish2018_nqm.ini"
 BIN=$(batchlab_bin sim)
-OUT="$HERE/results"
 # --quick shortens only the Fashion-MNIST study: the NQM part is always the full grid (under a minute)
-(( QUICK )) && OUT="$HERE/results_quick"
-rm -rf "$OUT"
+fresh_out
 "$BIN" noise-scale "$CFG" --output.dir="$OUT/noise_scale"
 for target in 1 0.3 0.1 0.03 0.01 0.003; do
   "$BIN" sweep "$CFG" --study.target=$target --output.dir="$OUT/target_$target" --no-plot
@@ -20,5 +17,4 @@ done
 # trainer's two-batch estimator on 2 ranks). Full grid ~1 h here; --quick ~10-15 min.
 STUDY=$("$PAPERS_DIR/_shared/real_fmnist.sh" "$(batchlab_bin rt)" "$QUICK")
 ln -sfn "$STUDY" "$OUT/real_fmnist"
-write_timing "$OUT"
-"$PY" "$HERE/report.py" "$OUT"
+finish

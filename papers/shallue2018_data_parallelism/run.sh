@@ -5,11 +5,8 @@
 # hour on this loaded 2-core machine; --quick (3 batch sizes, the sqrt rule's lr): ~10-15 min.
 # The Simple CNN / CIFAR-10 / ImageNet configs for longer runs and clusters are listed in README.md.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-HERE="$PAPERS_DIR/shallue2018_data_parallelism"
 BIN=$(batchlab_bin rt)
-OUT="$HERE/results"; (( QUICK )) && OUT="$HERE/results_quick"
-rm -rf "$OUT"; mkdir -p "$OUT"
+fresh_out
 STUDY=$("$PAPERS_DIR/_shared/real_fmnist.sh" "$BIN" "$QUICK")
 ln -sfn "$STUDY" "$OUT/study"
-write_timing "$OUT"
-"$PY" "$HERE/report.py" "$OUT"
+finish

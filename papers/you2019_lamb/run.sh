@@ -5,14 +5,4 @@
 # then report.py writes this paper's table, figure.png and the README numbers.
 # --quick: 6 lrs x 3 batch sizes in the simulated sweep (the real study is the same).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-HERE="$PAPERS_DIR/you2019_lamb"
-BIN=$(batchlab_bin sim)
-OUT="$HERE/results"; (( QUICK )) && OUT="$HERE/results_quick"
-rm -rf "$OUT"; mkdir -p "$OUT"
-SWEEP=$("$PAPERS_DIR/_shared/large_batch_nqm.sh" "$BIN" "$QUICK")
-ln -sfn "$SWEEP" "$OUT/sweep"
-# Real training at B = 4096 (papers/_shared/real_large_batch.sh, ~15-20 min here the first time)
-REAL=$("$PAPERS_DIR/_shared/real_large_batch.sh" "$(batchlab_bin rt)" "$QUICK")
-ln -sfn "$REAL" "$OUT/real"
-write_timing "$OUT"
-"$PY" "$HERE/report.py" "$OUT"
+large_batch_paper

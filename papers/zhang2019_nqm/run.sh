@@ -4,14 +4,9 @@
 # and figure.png. Full run: 36 min measured here (2 cores at load ~16, shared); --quick (40 lrs,
 # 2 EMA decays) is well under that.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-HERE="$PAPERS_DIR/zhang2019_nqm"
 BIN=$(batchlab_bin sim)
-OUT="$HERE/results"; EXTRA=()
-if (( QUICK )); then
-  OUT="$HERE/results_quick"
-  EXTRA=(--study.lr_grid=log:1e-4:4:40 --study.ema_grid=0.9,0.99 --study.batch_sizes=pow2:2:20)
-fi
-rm -rf "$OUT"  # a fresh run, so the timing below is the real cost
+EXTRA=()
+(( QUICK )) && EXTRA=(--study.lr_grid=log:1e-4:4:40 --study.ema_grid=0.9,0.99 --study.batch_sizes=pow2:2:20)
+fresh_out
 "$BIN" sweep "$REPO/experiments/configs/paper_zhang2019_nqm.ini" --output.dir="$OUT/sweep" --no-plot "${EXTRA[@]}"
-write_timing "$OUT"
-"$PY" "$HERE/report.py" "$OUT"
+finish
