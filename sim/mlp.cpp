@@ -155,7 +155,9 @@ void Mlp::gradient(const Eigen::VectorXd& t, std::int64_t batch, BatchStream& s,
   const std::int64_t d = widths_[0];
   for (std::int64_t j = 0; j < batch; ++j) {
     const std::int64_t e = idx_[static_cast<std::size_t>(j)];
-    std::copy_n(data_.x_train.data() + e * d, d, xb_.data() + j * d);
+    const double* src = data_.x_train.data() + e * d;
+    double* dst = xb_.data() + j * d;
+    for (std::int64_t i = 0; i < d; ++i) dst[i] = src[i];  // a few doubles: no memmove call
     yb_[static_cast<std::size_t>(j)] = data_.y_train[e];
   }
   g.resize(dim_);

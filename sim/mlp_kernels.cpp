@@ -113,37 +113,36 @@ BATCHLAB_INLINE v4 tanh4(v4 t) {
   constexpr double kLn2Hi = 6.93145751953125e-1;       // few bits: k kLn2Hi is exact
   constexpr double kLn2Lo = 1.42860682030941723212e-6;  // ln 2 - kLn2Hi
   constexpr double kShift = 6755399441055744.0;         // 1.5 2^52: rounds to an integer
+  // Cephes exp.c: exp(r) = 1 + 2 r P(r^2) / (Q(r^2) - r P(r^2)) for |r| <= ln2 / 2.
+  constexpr double kExpP0 = 1.26177193074810590878e-4, kExpP1 = 3.02994407707441961300e-2,
+                   kExpP2 = 9.99999999999999999910e-1;
+  constexpr double kExpQ0 = 3.00198505138664455042e-6, kExpQ1 = 2.52448340349684104192e-3,
+                   kExpQ2 = 2.27265548208155028766e-1, kExpQ3 = 2.00000000000000000009e0;
   const v4i sign = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
   const v4 ax = reinterpret_cast<v4>(reinterpret_cast<v4i>(t) & ~sign);
   // |x| < 0.625
   const v4 z = t * t;
   const v4 num = (P0 * z + P1) * z + P2;
   const v4 den = ((z + Q0) * z + Q1) * z + Q2;
-  const v4 small = t + t * z * (num / den);
   // |x| >= 0.625: y = 2 |x| clamped to [1.25, 40]; exp(y) = 2^k exp(r).
   const v4 y = 2.0 * (ax > splat(20.0) ? splat(20.0) : ax);
   const v4 kd = y * kLog2e + kShift;  // low mantissa bits hold k = round(y / ln 2)
   const v4 kf = kd - kShift;
   const v4 r = (y - kf * kLn2Hi) - kf * kLn2Lo;
-  v4 e = splat(1.0 / 6227020800.0);  // 1/13!
-  e = e * r + 1.0 / 479001600.0;
-  e = e * r + 1.0 / 39916800.0;
-  e = e * r + 1.0 / 3628800.0;
-  e = e * r + 1.0 / 362880.0;
-  e = e * r + 1.0 / 40320.0;
-  e = e * r + 1.0 / 5040.0;
-  e = e * r + 1.0 / 720.0;
-  e = e * r + 1.0 / 120.0;
-  e = e * r + 1.0 / 24.0;
-  e = e * r + 1.0 / 6.0;
-  e = e * r + 0.5;
-  e = e * r + 1.0;
-  e = e * r + 1.0;
-  // 2^k: k (0..58) shifted into the exponent field; the magic number's high bits shift out.
-  const v4 ey = reinterpret_cast<v4>(reinterpret_cast<v4i>(e) + (reinterpret_cast<v4i>(kd) << 52));
-  const v4 big = 1.0 - 2.0 / (ey + 1.0);
+  // exp(r) = (Q(r^2) + r P(r^2)) / (Q(r^2) - r P(r^2)): Cephes exp.c's Pade form, kept as N / D.
+  const v4 rr = r * r;
+  const v4 pr = r * ((kExpP0 * rr + kExpP1) * rr + kExpP2);
+  const v4 qr = ((kExpQ0 * rr + kExpQ1) * rr + kExpQ2) * rr + kExpQ3;
+  const v4 num_e = qr + pr, den_e = qr - pr;
+  // 2^k N: k (0..58) added to N's exponent field; the magic number's high bits shift out.
+  const v4 num_k = reinterpret_cast<v4>(reinterpret_cast<v4i>(num_e) + (reinterpret_cast<v4i>(kd) << 52));
+  // One division serves both branches: P/Q below 0.625, 2 / (exp(2|x|) + 1) = 2 D / (2^k N + D) above.
+  const v4i is_small = ax < splat(0.625);
+  const v4 q = (is_small ? num : 2.0 * den_e) / (is_small ? den : num_k + den_e);
+  const v4 small = t + t * z * q;
+  const v4 big = 1.0 - q;
   const v4 large = reinterpret_cast<v4>(reinterpret_cast<v4i>(big) | (reinterpret_cast<v4i>(t) & sign));
-  const v4 v = ax < splat(0.625) ? small : large;
+  const v4 v = is_small ? small : large;
   return t == t ? v : t;  // NaN in, NaN out (the bit arithmetic above means nothing for NaN)
 }
 

@@ -11,9 +11,10 @@
 //     Mathematical Functions", tanh.c): |x| < 0.625: x + x z P(z)/Q(z), z = x^2 (a (2,3)
 //     rational minimax fit); otherwise sign(x) (1 - 2 / (exp(2|x|) + 1)), |x| clamped at 20
 //     (tanh(20) rounds to 1); exp(y) = 2^k exp(r), k = round(y / ln 2), r = y - k ln 2 in two
-//     parts (Cody & Waite 1980), exp(r) by its degree-13 Taylor polynomial (|r| <= ln2/2:
-//     truncation < 1e-17 relative). Max error vs std::tanh a few ulp (tests/sim/test_mlp.cpp);
-//     NaN stays NaN, +-inf gives +-1.
+//     parts (Cody & Waite 1980), exp(r) = (Q(r^2) + r P(r^2)) / (Q(r^2) - r P(r^2)) (Cephes
+//     exp.c's Pade form), so 2 / (exp(y) + 1) = 2 D / (2^k N + D) and both branches share one
+//     division. Max error vs std::tanh a few ulp (tests/sim/test_mlp.cpp); NaN stays NaN,
+//     +-inf gives +-1.
 //   tanh_backward: dz = da (1 - a^2), the derivative of tanh written with its output a.
 #pragma once
 

@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -16,6 +17,7 @@
 #include "sim/landscape.h"
 #include "sim/mlp.h"
 #include "sim/mlp_kernels.h"
+#include "sim/trial.h"
 
 // Counting global operator new (for the no-allocation test only: counts while enabled). It sees
 // std::vector and std::string growth; Eigen's own aligned_malloc is not counted (the MLP's step
@@ -281,6 +283,40 @@ TEST(Mlp, MinibatchGradientAllocatesNothingOnceWarm) {
   for (int i = 0; i < 200; ++i) m.gradient(t, 8, s, g);  // crosses 3 epochs (reshuffles)
   g_count = false;
   EXPECT_EQ(g_allocs.load(), 0);
+}
+
+}  // namespace
+}  // namespace batchlab::sim
+
+namespace batchlab::sim {
+namespace {
+
+TEST(Mlp, SampledTrialDetectsNonFiniteParametersBetweenEvaluations) {
+  // lr far too large: the parameters overflow within a few hundred steps, long before the only
+  // evaluation at max_steps = 3e7 (~a minute of steps), so only the per-step finiteness check
+  // of the sampled loop can end the trial within the time bound.
+  TrialSpec s;
+  s.mode = "sampled";
+  s.landscape.kind = "mlp";
+  s.landscape.train_examples = 256;
+  s.landscape.test_examples = 64;
+  s.landscape.input_dim = 4;
+  s.landscape.hidden = {8};
+  s.optimizer.name = "sgd";
+  s.batch_size = 8;
+  s.lr = 1e3;
+  s.target = 0.0;
+  s.max_steps = 30000000;
+  s.eval_every = s.max_steps;
+  const auto t0 = std::chrono::steady_clock::now();
+  const TrialResult r = run_trial(s);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 3.0);
+  EXPECT_EQ(r.status, TrialStatus::kDiverged);
+  EXPECT_TRUE(std::isnan(r.final_metric));
+  // A sane lr runs to the end without a false alarm.
+  s.lr = 0.01;
+  s.max_steps = s.eval_every = 2000;
+  EXPECT_EQ(run_trial(s).status, TrialStatus::kNotReached);
 }
 
 }  // namespace
