@@ -10,13 +10,14 @@ epoch; a batch crossing the epoch end takes the rest and continues in the next p
 sim's BatchStream does). Data live in memory as tensors; float64 like the simulator (--dtype
 float32 to see the other precision); torch.set_num_threads(1). Per size: one warm-up run, then
 the median of R timed runs of exactly N steps; each timed run includes model setup and a full
-train-loss / test-MSE evaluation before and after, like a run_trial does.
+train-loss / test-MSE evaluation before and after, like a run_trial does. Timed twice: wall
+time and process CPU time (time.process_time), which a loaded shared machine inflates less.
 
   /usr/bin/python3 experiments/bench/mlp_torch_peer.py [--steps N] [--repeat R]
         [--optimizer momentum|sgd] [--momentum 0.9] [--lr 0.01] [--dtype float64|float32]
         [--compare SIM.csv]
---compare reads the CSV written by `bench_sim_mlp_steps --out SIM.csv` and prints the ratio
-sim steps/s / torch steps/s per size.
+--compare reads the CSV written by `bench_sim_mlp_steps --out SIM.csv` and prints the ratios
+sim steps/s / torch steps/s per size, in wall time and in CPU time.
 """
 import argparse
 import csv
@@ -115,7 +116,8 @@ def main():
         try:
             with open(args.compare) as f:
                 for row in csv.DictReader(f):
-                    sim[(int(row["input_dim"]), row["hidden"], int(row["batch"]))] = float(row["steps_per_s"])
+                    sim[(int(row["input_dim"]), row["hidden"], int(row["batch"]))] = (
+                        float(row["steps_per_s"]), float(row["cpu_steps_per_s"]))
         except (OSError, KeyError, ValueError) as e:
             print(f"mlp_torch_peer: --compare {args.compare}: {e}", file=sys.stderr)
             sys.exit(2)
@@ -125,23 +127,27 @@ def main():
     print(f"mlp_torch_peer: torch {torch.__version__}, {torch.get_num_threads()} thread, {args.dtype}, "
           f"{args.steps} steps, {args.optimizer} m={args.momentum if args.optimizer == 'momentum' else 0} "
           f"lr={args.lr}, warm-up 1 + median of {args.repeat}")
-    print(f"{'input_dim':>9} {'hidden':>10} {'batch':>6} {'median_s':>12} {'steps/s':>14} {'final_mse':>12}"
-          + (f" {'sim steps/s':>12} {'sim/torch':>10}" if sim else ""))
+    print(f"{'input_dim':>9} {'hidden':>10} {'batch':>6} {'median_s':>12} {'steps/s':>14} {'cpu steps/s':>14}"
+          f" {'final_mse':>12}"
+          + (f" {'sim steps/s':>12} {'sim/torch':>10} {'sim cpu/s':>12} {'cpu ratio':>10}" if sim else ""))
     for input_dim, hidden, batch in SIZES:
         data = make_data(input_dim, hidden, dtype, torch.Generator().manual_seed(0))
         run(data, input_dim, hidden, batch, args.steps, args, dtype, 1)  # warm-up
-        secs = []
+        secs, cpu = [], []
         for _ in range(args.repeat):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             mse = run(data, input_dim, hidden, batch, args.steps, args, dtype, 1)
             secs.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         med = statistics.median(secs)
         sps = args.steps / med
+        cps = args.steps / statistics.median(cpu)
         hs = ",".join(map(str, hidden))
-        line = f"{input_dim:>9} {hs:>10} {batch:>6} {med:>12.4f} {sps:>14.1f} {mse:>12.5f}"
+        line = f"{input_dim:>9} {hs:>10} {batch:>6} {med:>12.4f} {sps:>14.1f} {cps:>14.1f} {mse:>12.5f}"
         if sim:
             s = sim.get((input_dim, hs, batch))
-            line += f" {s:>12.1f} {s / sps:>9.1f}x" if s else f" {'-':>12} {'-':>10}"
+            line += (f" {s[0]:>12.1f} {s[0] / sps:>9.1f}x {s[1]:>12.1f} {s[1] / cps:>9.1f}x" if s
+                     else f" {'-':>12} {'-':>10} {'-':>12} {'-':>10}")
         print(line, flush=True)
 
 
