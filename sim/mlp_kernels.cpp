@@ -51,7 +51,7 @@ BATCHLAB_INLINE void tile_v(i64 k, const double* __restrict a, i64 lda, const do
     for (int v = 0; v < MV; ++v) av[v] = load4(a + p * lda + 4 * v);
 #pragma GCC unroll 8
     for (int jj = 0; jj < NR; ++jj) {
-      const v4 bv = splat(TransB ? b[jj + p * ldb] : b[p + jj * ldb]);
+      const double bv = TransB ? b[jj + p * ldb] : b[p + jj * ldb];
 #pragma GCC unroll 8
       for (int v = 0; v < MV; ++v) acc[jj][v] += av[v] * bv;
     }
