@@ -13,6 +13,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <limits>
 #include <optional>
 #include <string>
@@ -745,18 +748,86 @@ void pair_base(const double* w, const double* lnr, const double* rho, Eigen::Ind
 }
 #endif
 
+// Approximate f(t) - L* = sum_i w_i rho_i^t and its first two t-derivatives (sums of
+// w_i rho_i^t ln rho_i and w_i rho_i^t ln^2 rho_i), for locating the answer before the exact
+// pair pass checks it. exp(x), x = t ln rho: x = n ln2 + r (|r| <= ln2 / 2, Cody-Waite as in
+// exp4), exp(r) by its Taylor series to r^8 with fused multiply-adds (truncation
+// |r|^9 / 9! e^|r| < 2.6e-10 relative), 2^n into the exponent bits, 0 below x = -708. Each
+// term is then within ~3e-10 relative of exp4's, so the sums are too (all terms have one sign
+// in the monotone case); an error that small moves the located root by ~3e-10 / |d ln f/dt|,
+// a small fraction of a step for every answer below max_steps = 1e9. Whatever it returns, the
+// exact passes that follow decide the answer.
+[[gnu::always_inline]] inline void approx_from_pair(const double* pair_out, double* out) {
+  out[0] = pair_out[0];
+  out[1] = pair_out[2];
+  out[2] = std::numeric_limits<double>::quiet_NaN();  // unknown: the caller does not stop early
+}
+void approx_base(const double* w, const double* lnr, const double* rho, Eigen::Index np,
+                 double t, double* out) {
+  double s[4];
+  pair_base(w, lnr, rho, np, t, s);
+  approx_from_pair(s, out);
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+void approx_avx2(const double* w, const double* lnr, const double* rho, Eigen::Index np,
+                 double t, double* out) {
+  double s[4];
+  pair_avx2(w, lnr, rho, np, t, s);
+  approx_from_pair(s, out);
+}
+[[gnu::target("avx2,fma")]] void approx_fma(const double* w, const double* lnr, const double*,
+                                            Eigen::Index np, double t, double* out) {
+  const __m256d shifter = _mm256_set1_pd(0x1.8p52), log2e = _mm256_set1_pd(1.4426950408889634),
+                ln2hi = _mm256_set1_pd(-6.93147180369123816490e-01),
+                ln2lo = _mm256_set1_pd(-1.90821492927058770002e-10), tv = _mm256_set1_pd(t),
+                lowest = _mm256_set1_pd(-708.0), zero = _mm256_setzero_pd();
+  static constexpr double kInvFact[] = {1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0,
+                                        1.0 / 6.0,    0.5,         1.0,         1.0};
+  __m256d s = zero, d = zero, dd = zero;
+  for (Eigen::Index i = 0; i < np; i += kLanes) {
+    const __m256d l = _mm256_loadu_pd(lnr + i);
+    const __m256d x = _mm256_mul_pd(tv, l);
+    const __m256d kd = _mm256_fmadd_pd(x, log2e, shifter);
+    const __m256d nd = _mm256_sub_pd(kd, shifter);
+    const __m256d r = _mm256_fmadd_pd(nd, ln2lo, _mm256_fmadd_pd(nd, ln2hi, x));
+    __m256d p = _mm256_set1_pd(1.0 / 40320.0);
+    for (double cf : kInvFact) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(cf));
+    const __m256i scaled =
+        _mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64(_mm256_castpd_si256(kd), 52));
+    const __m256d e = _mm256_blendv_pd(_mm256_castsi256_pd(scaled), zero,
+                                       _mm256_cmp_pd(x, lowest, _CMP_LT_OQ));
+    const __m256d we = _mm256_mul_pd(_mm256_loadu_pd(w + i), e);
+    const __m256d wel = _mm256_mul_pd(we, l);
+    s = _mm256_add_pd(s, we);
+    d = _mm256_add_pd(d, wel);
+    dd = _mm256_fmadd_pd(wel, l, dd);
+  }
+  alignas(32) double a[12];
+  _mm256_store_pd(a, s);
+  _mm256_store_pd(a + 4, d);
+  _mm256_store_pd(a + 8, dd);
+  out[0] = (a[0] + a[1]) + (a[2] + a[3]);
+  out[1] = (a[4] + a[5]) + (a[6] + a[7]);
+  out[2] = (a[8] + a[9]) + (a[10] + a[11]);
+}
+#endif
+
 struct Kernels {
   SetupOut (*setup)(const double*, const double*, const double*, Eigen::Index, double, double,
                     double, double*, double*);
   void (*log)(const double*, double*, Eigen::Index);
   void (*pair)(const double*, const double*, const double*, Eigen::Index, double, double*);
+  // f - L*, f' and f'' at one t, approximately (the exact pair where no FMA: f'' unknown).
+  void (*approx)(const double*, const double*, const double*, Eigen::Index, double, double*);
 };
 const Kernels& kernels() {
   static const Kernels k = [] {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx2")) return Kernels{setup_avx2, log_avx2, pair_avx2};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      return Kernels{setup_avx2, log_avx2, pair_avx2, approx_fma};
+    if (__builtin_cpu_supports("avx2")) return Kernels{setup_avx2, log_avx2, pair_avx2, approx_avx2};
 #endif
-    return Kernels{setup_base, log_base, pair_base};
+    return Kernels{setup_base, log_base, pair_base, approx_base};
   }();
   return k;
 }
@@ -807,6 +878,9 @@ struct GeoHint {
 // f(n-1), f(n) and df/dt at both, from one exp pass.
 struct PairValue {
   double f0, f1, g0, g1;
+};
+struct ApproxValue {
+  double f, g, h;  // f(t), f'(t), f''(t) (h NaN when unknown)
 };
 
 // ln rho_i depends on lr, h_i and P_i but not on the batch size, and a study (like the grid
@@ -912,6 +986,12 @@ class GeoNewton {
     take_logs();
     return pair(t).f1;
   }
+  // Approximate f(t), f'(t), f''(t) at a real t (approx kernel).
+  ApproxValue approx(double t) const {
+    double s[3];
+    kernels().approx(w_.data(), lnr_, rho_.data(), np_, t, s);
+    return {lstar_ + s[0], s[1], s[2]};
+  }
   PairValue pair(std::int64_t n) const {
     double s[4];
     kernels().pair(w_.data(), lnr_, rho_.data(), np_, static_cast<double>(n - 1), s);
@@ -933,6 +1013,30 @@ std::int64_t newton_next(double t, double f, double df, double target) {
   const double next = t + (std::log(target) - std::log(f)) * f / df;
   if (!std::isfinite(next) || next > 9e18 || next < -9e18) return -1;
   return static_cast<std::int64_t>(std::ceil(next));
+}
+
+// Where the exact search starts: Newton on ln f over real t, from n, with the approximate
+// kernel (about a third of the exact pair's cost), stopped once the step, or the error a
+// Newton step leaves (step^2 |(ln f)''| / (2 |(ln f)'|)), is far below one step; then the
+// ceiling of the located root, in [1, max_steps]. Only a starting point: the exact loop checks
+// it (usually settling the trial in that one exact pass) and goes on from it if it is off.
+std::int64_t approx_start(const GeoNewton& g, std::int64_t n, double target,
+                          std::int64_t max_steps) {
+  const double top = static_cast<double>(max_steps), lt = std::log(target);
+  double t = static_cast<double>(n);
+  for (int iter = 0; iter < 8; ++iter) {
+    const ApproxValue a = g.approx(t);
+    if (!(a.f > 0.0) || !(a.g < 0.0)) break;
+    const double gp = a.g / a.f;  // (ln f)'
+    const double step = (lt - std::log(a.f)) / gp;
+    if (!std::isfinite(step)) break;
+    const double next = std::clamp(t + step, 0.0, top);
+    const double gpp = a.h / a.f - gp * gp;  // (ln f)'' (NaN when unknown: no early stop)
+    const bool done = std::abs(next - t) < 1e-2 || std::abs(step * step * gpp / (2.0 * gp)) < 1e-3;
+    t = next;
+    if (done) break;
+  }
+  return std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(t)), 1, max_steps);
 }
 
 // The monotone SGD / precond trial, or nullopt when the tables must answer it (non-monotone,
@@ -983,6 +1087,7 @@ std::optional<TrialResult> run_geo_newton(const Dyn& d, const TrialSpec& spec) {
     n = guess >= static_cast<double>(max_steps) ? max_steps
                                                 : std::max<std::int64_t>(1, static_cast<std::int64_t>(guess));
   }
+  n = approx_start(g, n, target, max_steps);
   for (int iter = 0; iter < 200; ++iter) {
     const PairValue p = g.pair(n);
     std::int64_t next = -1;
