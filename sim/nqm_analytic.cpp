@@ -704,12 +704,57 @@ struct SetupOut {
   for (Eigen::Index i = 0; i < np; i += kLanes) store4(lnr + i, log4(load4(rho + i)));
 }
 
-// f(n-1) - L*, f(n) - L* and their t-derivatives: e = rho^(n-1) = exp((n-1) ln rho).
+// exp4 of U vectors with their polynomial chains interleaved (one chain is latency-bound):
+// every lane goes through exactly exp4's operations, so the results are exp4's bit for bit.
+template <int U>
+[[gnu::always_inline]] inline void exp4_many(const V4* x, V4* out) {
+  const V4 shifter = splat(0x1.8p52);
+  V4 kd[U], r[U], p[U];
+  for (int u = 0; u < U; ++u) {
+    kd[u] = madd(x[u], splat(1.4426950408889634), shifter);
+    const V4 nd = kd[u] - shifter;
+    r[u] = madd(nd, splat(-1.9082149292705877e-10),
+                madd(nd, splat(-6.93147180369123816490e-01), x[u]));
+    p[u] = splat(1.0 / 6227020800.0);
+  }
+  static constexpr double kInvFact[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                        1.0 / 362880.0,    1.0 / 40320.0,    1.0 / 5040.0,
+                                        1.0 / 720.0,       1.0 / 120.0,      1.0 / 24.0,
+                                        1.0 / 6.0,         0.5,              1.0,
+                                        1.0};
+  for (double cf : kInvFact)
+    for (int u = 0; u < U; ++u) p[u] = madd(p[u], r[u], splat(cf));
+  for (int u = 0; u < U; ++u) {
+    const V4i scaled = (V4i)p[u] + ((V4i)kd[u] << 52);
+    out[u] = x[u] < splat(-708.0) ? splat(0.0) : (V4)scaled;
+  }
+}
+
+// f(n-1) - L*, f(n) - L* and their t-derivatives: e = rho^(n-1) = exp((n-1) ln rho). Three
+// vectors per iteration, summed into the four lanes in index order as one at a time would.
 [[gnu::always_inline]] inline void pair_body(const double* w, const double* lnr,
                                              const double* rho, Eigen::Index np, double t0,
                                              double* out) {
   V4 s0 = splat(0.0), s1 = s0, d0 = s0, d1 = s0;
-  for (Eigen::Index i = 0; i < np; i += kLanes) {
+  constexpr int U = 3;
+  Eigen::Index i = 0;
+  for (; i + U * kLanes <= np; i += U * kLanes) {
+    V4 l[U], x[U], e[U];
+    for (int u = 0; u < U; ++u) {
+      l[u] = load4(lnr + i + kLanes * u);
+      x[u] = t0 * l[u];
+    }
+    exp4_many<U>(x, e);
+    for (int u = 0; u < U; ++u) {
+      const V4 we0 = load4(w + i + kLanes * u) * e[u];
+      const V4 we1 = we0 * load4(rho + i + kLanes * u);
+      s0 += we0;
+      s1 += we1;
+      d0 += we0 * l[u];
+      d1 += we1 * l[u];
+    }
+  }
+  for (; i < np; i += kLanes) {
     const V4 l = load4(lnr + i);
     const V4 we0 = load4(w + i) * exp4(t0 * l);
     const V4 we1 = we0 * load4(rho + i);
@@ -775,33 +820,49 @@ void approx_avx2(const double* w, const double* lnr, const double* rho, Eigen::I
   pair_avx2(w, lnr, rho, np, t, s);
   approx_from_pair(s, out);
 }
-[[gnu::target("avx2,fma")]] void approx_fma(const double* w, const double* lnr, const double*,
-                                            Eigen::Index np, double t, double* out) {
+// U vectors of 4 dimensions from i, their polynomial chains interleaved (each chain is
+// latency-bound on its own).
+template <int U>
+[[gnu::always_inline, gnu::target("avx2,fma")]] inline void approx_block(
+    const double* w, const double* lnr, Eigen::Index i, __m256d tv, __m256d& s, __m256d& d,
+    __m256d& dd) {
   const __m256d shifter = _mm256_set1_pd(0x1.8p52), log2e = _mm256_set1_pd(1.4426950408889634),
                 ln2hi = _mm256_set1_pd(-6.93147180369123816490e-01),
-                ln2lo = _mm256_set1_pd(-1.90821492927058770002e-10), tv = _mm256_set1_pd(t),
+                ln2lo = _mm256_set1_pd(-1.90821492927058770002e-10),
                 lowest = _mm256_set1_pd(-708.0), zero = _mm256_setzero_pd();
   static constexpr double kInvFact[] = {1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0,
                                         1.0 / 6.0,    0.5,         1.0,         1.0};
-  __m256d s = zero, d = zero, dd = zero;
-  for (Eigen::Index i = 0; i < np; i += kLanes) {
-    const __m256d l = _mm256_loadu_pd(lnr + i);
-    const __m256d x = _mm256_mul_pd(tv, l);
-    const __m256d kd = _mm256_fmadd_pd(x, log2e, shifter);
-    const __m256d nd = _mm256_sub_pd(kd, shifter);
-    const __m256d r = _mm256_fmadd_pd(nd, ln2lo, _mm256_fmadd_pd(nd, ln2hi, x));
-    __m256d p = _mm256_set1_pd(1.0 / 40320.0);
-    for (double cf : kInvFact) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(cf));
-    const __m256i scaled =
-        _mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64(_mm256_castpd_si256(kd), 52));
+  __m256d l[U], x[U], kd[U], r[U], p[U];
+  for (int u = 0; u < U; ++u) {
+    l[u] = _mm256_loadu_pd(lnr + i + kLanes * u);
+    x[u] = _mm256_mul_pd(tv, l[u]);
+    kd[u] = _mm256_fmadd_pd(x[u], log2e, shifter);
+    const __m256d nd = _mm256_sub_pd(kd[u], shifter);
+    r[u] = _mm256_fmadd_pd(nd, ln2lo, _mm256_fmadd_pd(nd, ln2hi, x[u]));
+    p[u] = _mm256_set1_pd(1.0 / 40320.0);
+  }
+  for (double cf : kInvFact)
+    for (int u = 0; u < U; ++u) p[u] = _mm256_fmadd_pd(p[u], r[u], _mm256_set1_pd(cf));
+  for (int u = 0; u < U; ++u) {
+    const __m256i scaled = _mm256_add_epi64(_mm256_castpd_si256(p[u]),
+                                            _mm256_slli_epi64(_mm256_castpd_si256(kd[u]), 52));
     const __m256d e = _mm256_blendv_pd(_mm256_castsi256_pd(scaled), zero,
-                                       _mm256_cmp_pd(x, lowest, _CMP_LT_OQ));
-    const __m256d we = _mm256_mul_pd(_mm256_loadu_pd(w + i), e);
-    const __m256d wel = _mm256_mul_pd(we, l);
+                                       _mm256_cmp_pd(x[u], lowest, _CMP_LT_OQ));
+    const __m256d we = _mm256_mul_pd(_mm256_loadu_pd(w + i + kLanes * u), e);
+    const __m256d wel = _mm256_mul_pd(we, l[u]);
     s = _mm256_add_pd(s, we);
     d = _mm256_add_pd(d, wel);
-    dd = _mm256_fmadd_pd(wel, l, dd);
+    dd = _mm256_fmadd_pd(wel, l[u], dd);
   }
+}
+[[gnu::target("avx2,fma")]] void approx_fma(const double* w, const double* lnr, const double*,
+                                            Eigen::Index np, double t, double* out) {
+  const __m256d tv = _mm256_set1_pd(t);
+  __m256d s = _mm256_setzero_pd(), d = s, dd = s;
+  constexpr int U = 3;
+  Eigen::Index i = 0;
+  for (; i + U * kLanes <= np; i += U * kLanes) approx_block<U>(w, lnr, i, tv, s, d, dd);
+  for (; i < np; i += kLanes) approx_block<1>(w, lnr, i, tv, s, d, dd);
   alignas(32) double a[12];
   _mm256_store_pd(a, s);
   _mm256_store_pd(a + 4, d);
@@ -1016,9 +1077,9 @@ std::int64_t newton_next(double t, double f, double df, double target) {
 }
 
 // Where the exact search starts: Newton on ln f over real t, from n, with the approximate
-// kernel (about a third of the exact pair's cost), stopped once the step, or the error a
-// Newton step leaves (step^2 |(ln f)''| / (2 |(ln f)'|)), is far below one step; then the
-// ceiling of the located root, in [1, max_steps]. Only a starting point: the exact loop checks
+// kernel (about a third of the exact pair's cost), stopped once the step is far below one step
+// or the shortfall a Newton step leaves on the convex ln f (step^2 |(ln f)''| / (2 |(ln f)'|),
+// added back) is below 0.1 step; then the ceiling of the located root, in [1, max_steps]. Only a starting point: the exact loop checks
 // it (usually settling the trial in that one exact pass) and goes on from it if it is off.
 std::int64_t approx_start(const GeoNewton& g, std::int64_t n, double target,
                           std::int64_t max_steps) {
@@ -1030,9 +1091,15 @@ std::int64_t approx_start(const GeoNewton& g, std::int64_t n, double target,
     const double gp = a.g / a.f;  // (ln f)'
     const double step = (lt - std::log(a.f)) / gp;
     if (!std::isfinite(step)) break;
-    const double next = std::clamp(t + step, 0.0, top);
     const double gpp = a.h / a.f - gp * gp;  // (ln f)'' (NaN when unknown: no early stop)
-    const bool done = std::abs(next - t) < 1e-2 || std::abs(step * step * gpp / (2.0 * gp)) < 1e-3;
+    // ln f is convex, so the Newton step lands short of the root by about this much.
+    const double left = std::abs(step * step * gpp / (2.0 * gp));
+    if (left < 0.1) {  // then t + step + left is within a small fraction of a step
+      t = std::clamp(t + step + left, 0.0, top);
+      break;
+    }
+    const double next = std::clamp(t + step, 0.0, top);
+    const bool done = std::abs(next - t) < 1e-2;
     t = next;
     if (done) break;
   }
