@@ -12,6 +12,7 @@
 #include <limits>
 #include <new>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "sim/landscape.h"
@@ -317,6 +318,58 @@ TEST(Mlp, SampledTrialDetectsNonFiniteParametersBetweenEvaluations) {
   s.lr = 0.01;
   s.max_steps = s.eval_every = 2000;
   EXPECT_EQ(run_trial(s).status, TrialStatus::kNotReached);
+}
+
+}  // namespace
+}  // namespace batchlab::sim
+
+namespace batchlab::sim {
+namespace {
+
+TEST(Mlp, SampledTrialsAreBitwiseReproducibleAcrossThreads) {
+  // Each trial owns its landscape and workspaces: trials run concurrently give the same bits
+  // as trials run one after the other (varying batch sizes and workers included).
+  std::vector<TrialSpec> specs;
+  for (int i = 0; i < 6; ++i) {
+    TrialSpec s;
+    s.mode = "sampled";
+    s.landscape.kind = "mlp";
+    s.landscape.train_examples = 512;
+    s.landscape.test_examples = 128;
+    s.landscape.input_dim = 5 + i;
+    s.landscape.hidden = {7 + i, 4};
+    s.optimizer.name = i % 2 ? "lamb:paper" : "momentum";
+    s.optimizer.momentum = 0.9;
+    s.batch_size = 8 << (i % 3);
+    s.workers = i % 3 == 2 ? 2 : 1;
+    s.lr = 0.02;
+    s.target = 0.0;
+    s.max_steps = 300;
+    s.eval_every = 50;
+    s.record_curve = true;
+    s.seed = static_cast<std::uint64_t>(40 + i);
+    specs.push_back(s);
+  }
+  std::vector<TrialResult> serial, threaded(specs.size());
+  for (const auto& s : specs) serial.push_back(run_trial(s));
+  std::thread a([&] {
+    for (std::size_t i = specs.size(); i-- > 0;)
+      if (i % 2 == 0) threaded[i] = run_trial(specs[i]);
+  });
+  std::thread b([&] {
+    for (std::size_t i = 0; i < specs.size(); ++i)
+      if (i % 2 == 1) threaded[i] = run_trial(specs[i]);
+  });
+  a.join();
+  b.join();
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(serial[i].status, TrialStatus::kNotReached) << i;
+    EXPECT_EQ(serial[i].final_metric, threaded[i].final_metric) << i;
+    ASSERT_EQ(serial[i].curve.size(), threaded[i].curve.size());
+    for (std::size_t k = 0; k < serial[i].curve.size(); ++k)
+      EXPECT_EQ(serial[i].curve[k].metric, threaded[i].curve[k].metric) << i << " point " << k;
+  }
+  EXPECT_NE(serial[0].final_metric, serial[2].final_metric);
 }
 
 }  // namespace
