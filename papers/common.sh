@@ -87,14 +87,16 @@ PYEOF
 }
 
 # The whole of papers/{you2017_lars,you2019_lamb,nado2021_reality_check}/run.sh: the shared
-# large-batch sweep (_shared/large_batch_nqm.sh) and real study (_shared/real_large_batch.sh),
-# linked into OUT as sweep/ and real/, then report.py.
+# large-batch sweeps (_shared/large_batch_nqm.sh, _shared/large_batch_mlp.sh) and real study
+# (_shared/real_large_batch.sh), linked into OUT as sweep/, sweep_mlp/ and real/, then report.py.
 large_batch_paper() {
-  local bin sweep real
+  local bin sweep sweep_mlp real
   bin=$(batchlab_bin sim)
   fresh_out
   sweep=$("$PAPERS_DIR/_shared/large_batch_nqm.sh" "$bin" "$QUICK")
   ln -sfn "$sweep" "$OUT/sweep"
+  sweep_mlp=$("$PAPERS_DIR/_shared/large_batch_mlp.sh" "$bin" "$QUICK")
+  ln -sfn "$sweep_mlp" "$OUT/sweep_mlp"
   # Real training at B = 4096 (~15-20 min here the first time)
   real=$("$PAPERS_DIR/_shared/real_large_batch.sh" "$(batchlab_bin rt)" "$QUICK")
   ln -sfn "$real" "$OUT/real"
