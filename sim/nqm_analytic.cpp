@@ -730,8 +730,10 @@ template <int U>
   }
 }
 
-// f(n-1) - L*, f(n) - L* and their t-derivatives: e = rho^(n-1) = exp((n-1) ln rho). Three
-// vectors per iteration, summed into the four lanes in index order as one at a time would.
+// f(n-1) - L*, f(n) - L* and (kDerivs) their t-derivatives: e = rho^(n-1) = exp((n-1) ln rho).
+// Three vectors per iteration, summed into the four lanes in index order as one at a time
+// would; the values are the same bits with or without the derivatives.
+template <bool kDerivs = true>
 [[gnu::always_inline]] inline void pair_body(const double* w, const double* lnr,
                                              const double* rho, Eigen::Index np, double t0,
                                              double* out) {
@@ -750,8 +752,10 @@ template <int U>
       const V4 we1 = we0 * load4(rho + i + kLanes * u);
       s0 += we0;
       s1 += we1;
-      d0 += we0 * l[u];
-      d1 += we1 * l[u];
+      if constexpr (kDerivs) {
+        d0 += we0 * l[u];
+        d1 += we1 * l[u];
+      }
     }
   }
   for (; i < np; i += kLanes) {
@@ -760,13 +764,15 @@ template <int U>
     const V4 we1 = we0 * load4(rho + i);
     s0 += we0;
     s1 += we1;
-    d0 += we0 * l;
-    d1 += we1 * l;
+    if constexpr (kDerivs) {
+      d0 += we0 * l;
+      d1 += we1 * l;
+    }
   }
   out[0] = hsum(s0);
   out[1] = hsum(s1);
-  out[2] = hsum(d0);
-  out[3] = hsum(d1);
+  out[2] = kDerivs ? hsum(d0) : std::numeric_limits<double>::quiet_NaN();
+  out[3] = kDerivs ? hsum(d1) : std::numeric_limits<double>::quiet_NaN();
 }
 
 SetupOut setup_base(const double* h, const double* c, const double* pre, Eigen::Index n,
@@ -777,6 +783,10 @@ void log_base(const double* rho, double* lnr, Eigen::Index np) { log_body(rho, l
 void pair_base(const double* w, const double* lnr, const double* rho, Eigen::Index np,
                double t0, double* out) {
   pair_body(w, lnr, rho, np, t0, out);
+}
+void values_base(const double* w, const double* lnr, const double* rho, Eigen::Index np,
+               double t0, double* out) {
+  pair_body<false>(w, lnr, rho, np, t0, out);
 }
 #if defined(__x86_64__) && defined(__GNUC__)
 [[gnu::target("avx2")]] SetupOut setup_avx2(const double* h, const double* c, const double* pre,
@@ -790,6 +800,10 @@ void pair_base(const double* w, const double* lnr, const double* rho, Eigen::Ind
 [[gnu::target("avx2")]] void pair_avx2(const double* w, const double* lnr, const double* rho,
                                        Eigen::Index np, double t0, double* out) {
   pair_body(w, lnr, rho, np, t0, out);
+}
+[[gnu::target("avx2")]] void values_avx2(const double* w, const double* lnr, const double* rho,
+                                       Eigen::Index np, double t0, double* out) {
+  pair_body<false>(w, lnr, rho, np, t0, out);
 }
 #endif
 
@@ -878,6 +892,7 @@ struct Kernels {
                     double, double*, double*);
   void (*log)(const double*, double*, Eigen::Index);
   void (*pair)(const double*, const double*, const double*, Eigen::Index, double, double*);
+  void (*values)(const double*, const double*, const double*, Eigen::Index, double, double*);
   // f - L*, f' and f'' at one t, approximately (the exact pair where no FMA: f'' unknown).
   void (*approx)(const double*, const double*, const double*, Eigen::Index, double, double*);
 };
@@ -885,10 +900,11 @@ const Kernels& kernels() {
   static const Kernels k = [] {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return Kernels{setup_avx2, log_avx2, pair_avx2, approx_fma};
-    if (__builtin_cpu_supports("avx2")) return Kernels{setup_avx2, log_avx2, pair_avx2, approx_avx2};
+      return Kernels{setup_avx2, log_avx2, pair_avx2, values_avx2, approx_fma};
+    if (__builtin_cpu_supports("avx2"))
+      return Kernels{setup_avx2, log_avx2, pair_avx2, values_avx2, approx_avx2};
 #endif
-    return Kernels{setup_base, log_base, pair_base, approx_base};
+    return Kernels{setup_base, log_base, pair_base, values_base, approx_base};
   }();
   return k;
 }
@@ -1045,13 +1061,19 @@ class GeoNewton {
   double final_value(std::int64_t t) {
     if (std::pow(rhomax_, static_cast<double>(t)) == 0.0) return lstar_;
     take_logs();
-    return pair(t).f1;
+    return values(t).f1;
   }
   // Approximate f(t), f'(t), f''(t) at a real t (approx kernel).
   ApproxValue approx(double t) const {
     double s[3];
     kernels().approx(w_.data(), lnr_, rho_.data(), np_, t, s);
     return {lstar_ + s[0], s[1], s[2]};
+  }
+  // f(n-1), f(n) only (the same bits as pair's; slopes NaN).
+  PairValue values(std::int64_t n) const {
+    double s[4];
+    kernels().values(w_.data(), lnr_, rho_.data(), np_, static_cast<double>(n - 1), s);
+    return {lstar_ + s[0], lstar_ + s[1], s[2], s[3]};
   }
   PairValue pair(std::int64_t n) const {
     double s[4];
@@ -1156,7 +1178,10 @@ std::optional<TrialResult> run_geo_newton(const Dyn& d, const TrialSpec& spec) {
   }
   n = approx_start(g, n, target, max_steps);
   for (int iter = 0; iter < 200; ++iter) {
-    const PairValue p = g.pair(n);
+    // The first pass at the approximate root usually settles the trial and needs no slopes.
+    PairValue p = iter == 0 ? g.values(n) : g.pair(n);
+    if (iter == 0 && !((p.f0 >= target && p.f1 < target) || (p.f1 >= target && n == max_steps)))
+      p = g.pair(n);
     std::int64_t next = -1;
     if (p.f1 >= target) {
       lo = n;
