@@ -929,6 +929,19 @@ struct GeoHint {
   double curvature_power = 0.0, noise_power = 0.0, precond_power = 0.0, s0 = 0.0, target = 0.0;
   bool precond = false;
   double lr_steps = 0.0;  // lr x steps_to_target of the last reached trial
+  // The last two reached trials (lr, steps), last first; two when `two`.
+  double lr1 = 0.0, steps1 = 0.0, lr2 = 0.0, steps2 = 0.0;
+  bool two = false;
+  // Start for spec (matches(spec) holds): along an lr sweep ln N is smooth in ln lr, so the
+  // secant through the last two answers, or lr x steps = const from one.
+  double guess(const TrialSpec& s) const {
+    if (two) {
+      const double slope = std::log(steps1 / steps2) / std::log(lr1 / lr2);
+      if (std::isfinite(slope) && std::abs(slope) <= 8.0)
+        return steps1 * std::exp(slope * std::log(s.lr / lr1));
+    }
+    return lr_steps / s.lr;
+  }
   bool matches(const TrialSpec& s) const {
     const LandscapeConfig& L = s.landscape;
     return valid && dim == L.dim && batch == s.batch_size && max_steps == s.max_steps &&
@@ -938,6 +951,11 @@ struct GeoHint {
   }
   void store(const TrialSpec& s, std::int64_t steps) {
     const LandscapeConfig& L = s.landscape;
+    two = matches(s) && s.lr != lr1;
+    lr2 = lr1;
+    steps2 = steps1;
+    lr1 = s.lr;
+    steps1 = static_cast<double>(steps);
     valid = true;
     dim = L.dim;
     batch = s.batch_size;
@@ -1172,7 +1190,7 @@ std::optional<TrialResult> run_geo_newton(const Dyn& d, const TrialSpec& spec) {
   double f_hi = 0.0;
   std::int64_t n = max_steps;
   if (hint.matches(spec) && hint.lr_steps > 0.0) {
-    const double guess = std::ceil(hint.lr_steps / spec.lr);
+    const double guess = std::ceil(hint.guess(spec));
     n = guess >= static_cast<double>(max_steps) ? max_steps
                                                 : std::max<std::int64_t>(1, static_cast<std::int64_t>(guess));
   }
