@@ -914,15 +914,21 @@ const Kernels& kernels() {
 // exponentials in t (L* is the rate-0 term), so ln f is convex (log-sum-exp of affine functions)
 // and decreasing. A Newton step on ln f(t) = ln target therefore lands at or before the root
 // from either side: from the left it climbs monotonically (quadratically near the root), from
-// the right it jumps to the left side once. Each evaluation is one pass computing
-// e_i = rho_i^(n-1) = exp((n-1) ln rho_i) and from it f(n-1), f(n) and both slopes, so the
-// integer answer N is settled by the pass that finds f(N) < target <= f(N-1); a bracket of
-// evaluated integers (f(lo) >= target > f(hi)) falls back to bisection if a step misbehaves.
-// exp(t ln rho) is accurate to a few ulps of the exponent t ln rho (O(10) where a term
-// matters), tighter than the tables' repeated squaring (relative error ~ t eps).
-// A study asks for neighbouring lrs in sequence; the last answer on this thread (lr x steps
-// is nearly constant along an lr sweep away from the noise floor) is only a starting point:
-// the bracket and the final check make the answer independent of it.
+// the right it jumps to the left side once. An exact evaluation is one pass computing
+// e_i = rho_i^(n-1) = exp((n-1) ln rho_i) and from it f(n-1), f(n) (and both slopes when the
+// search must go on), so the integer answer N is settled by the pass that finds
+// f(N) < target <= f(N-1); a bracket of evaluated integers (f(lo) >= target > f(hi)) falls back
+// to bisection if a step misbehaves. exp(t ln rho) is accurate to a few ulps of the exponent
+// t ln rho (O(10) where a term matters), tighter than the tables' repeated squaring (relative
+// error ~ t eps). Per trial, in order of cost:
+//  1. the root is first located by Newton over real t on an approximate f (approx kernel: FMA
+//     exp, ~1e-8 relative, about a third of an exact pass), so that the exact search usually
+//     starts at N and ends after that one pass, which sums f(N-1) and f(N) only;
+//  2. ln rho does not depend on the batch size: the thread's LogCache keeps it per lr;
+//  3. the approximate Newton starts from the last answers on this thread (GeoHint: along an lr
+//     sweep ln steps is smooth in ln lr).
+// None of these can change a result: starting points only, and identical ln rho bits; the
+// bracket and the exact final check make the answer and its loss independent of them.
 struct GeoHint {
   bool valid = false;
   std::int64_t dim = 0, batch = 0, max_steps = 0;
