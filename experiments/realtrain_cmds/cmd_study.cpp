@@ -124,7 +124,12 @@ int cmd_study(int argc, char** argv) {
     return 1;
   }
   // Trials take seconds to minutes: commit every finished trial to disk at once.
-  ResultsWriter writer(out_dir, grid, {.curves = cfg.record_curves, .flush_interval_s = 0.0});
+  // How the children are started (mpirun flags, srun, a wrapper) does not change what a trial
+  // computes, so a study may resume under another launcher.command; ranks and threads may.
+  ResultsWriter writer(out_dir, grid,
+                       {.curves = cfg.record_curves,
+                        .flush_interval_s = 0.0,
+                        .ignored_keys = {"study.threads", "output.dir", "launcher.command"}});
   try {
     writer.check_resumable(cfg.resolved);
   } catch (const std::exception& e) {
