@@ -1156,6 +1156,13 @@ std::int64_t approx_start(const GeoNewton& g, std::int64_t n, double target,
 // curve requested, or the search did not settle: never seen, kept as a safety net).
 std::optional<TrialResult> run_geo_newton(const Dyn& d, const TrialSpec& spec) {
   thread_local GeoHint hint;
+  // Unstable when any k_i = lr P_i h_i is outside (0, 2). With power-law spectra the largest
+  // k_i sits at one end, so an lr beyond the stability limit (a fifth of a sweep's grid) is
+  // caught here, before the pass over every dimension (k computed as the setup pass does).
+  for (const Eigen::Index i : {Eigen::Index{0}, d.n() - 1}) {
+    const double k = spec.lr * (*d.pre)[i] * (*d.h)[i];
+    if (!(k > 0.0 && k < 2.0)) return diverged_now();
+  }
   GeoNewton g(d, spec);
   if (!g.stable()) return diverged_now();
   if (spec.record_curve) return std::nullopt;
