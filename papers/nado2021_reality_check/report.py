@@ -1,4 +1,5 @@
-"""Nado et al. 2021 report from the shared large-batch sweep. usage: report.py RESULTS_DIR"""
+"""Nado et al. 2021 report from the shared large-batch studies (two simulated arms, NQM and MLP, and the
+real study). usage: report.py RESULTS_DIR"""
 import os
 import sys
 
@@ -9,10 +10,13 @@ from _lib import results_arg  # noqa: E402
 from large_batch_report import ratio, report  # noqa: E402
 
 
-def matches(r):
-    """Tuned baseline within 25% of the layer-wise optimizer at every batch size both reach."""
-    v = [x for x in r if x is not None]
-    return bool(v) and all(0.8 <= x <= 1.25 for x in v)
+def suffices(base_steps, ada_steps):
+    """Nado et al.'s claim is one-sided (generic optimizers suffice): at every batch size the
+    layer-wise optimizer reaches, the tuned baseline reaches too, with at most 25% more steps
+    (ratio baseline / layer-wise <= 1.25). A baseline that needs fewer steps (ratio < 1), or that
+    reaches where the layer-wise one does not, supports the claim."""
+    compared = [(b, a) for b, a in zip(base_steps, ada_steps) if a is not None]
+    return bool(compared) and all(b is not None and b / a <= 1.25 for b, a in compared)
 
 
 def checks(t):
@@ -20,13 +24,14 @@ def checks(t):
     out = []
     for base, ada in (("nesterov", "lars:paper"), ("adam", "lamb:paper")):
         r = [ratio(a, b) for a, b in zip(s[base], s[ada])]
-        out.append((f"Tuned {base} matches {ada} (steps within 25%) at every B",
-                    ", ".join(f"B={b}: {x:.2f}" if x else f"B={b}: —" for b, x in zip(B, r)), matches(r)))
+        out.append((f"Tuned {base} suffices: at most 25% more steps than {ada} (ratio <= 1.25) at every B",
+                    ", ".join(f"B={b}: {x:.2f}" if x else f"B={b}: —" for b, x in zip(B, r)),
+                    suffices(s[base], s[ada])))
     return out
 
 
 if __name__ == "__main__":
     res = results_arg()
-    report(HERE, res, os.path.join(res, "sweep"), ["nesterov", "adam", "lars:paper", "lamb:paper"],
+    report(HERE, res, ["nesterov", "adam", "lars:paper", "lamb:paper"],
            [("nesterov", "lars:paper"), ("adam", "lamb:paper")], checks,
-           "badly scaled sampled NQM: tuned Nesterov / Adam vs LARS / LAMB", real_mode="match")
+           "tuned Nesterov / Adam vs LARS / LAMB", real_mode="match")

@@ -1,4 +1,5 @@
-"""You et al. 2017 (LARS) report from the shared large-batch sweep. usage: report.py RESULTS_DIR"""
+"""You et al. 2017 (LARS) report from the shared large-batch studies (two simulated arms, NQM and MLP,
+and the real study). usage: report.py RESULTS_DIR"""
 import os
 import sys
 
@@ -26,7 +27,6 @@ def checks(t):
 
 if __name__ == "__main__":
     res = results_arg()
-    report(HERE, res, os.path.join(res, "sweep"), ["momentum", "lars:paper"], [("momentum", "lars:paper")], checks,
-           "badly scaled sampled NQM (4 layers, 100x curvature spread): momentum vs LARS",
+    report(HERE, res, ["momentum", "lars:paper"], [("momentum", "lars:paper")], checks, "momentum vs LARS",
            # the real study's momentum-SGD baseline is Nesterov (the machine's time budget fits one)
            real_optimizers=["nesterov", "lars:paper"], real_pairs=[("nesterov", "lars:paper")])

@@ -1,4 +1,5 @@
-"""You et al. 2019 (LAMB) report from the shared large-batch sweep. usage: report.py RESULTS_DIR"""
+"""You et al. 2019 (LAMB) report from the shared large-batch studies (two simulated arms, NQM and MLP,
+and the real study). usage: report.py RESULTS_DIR"""
 import os
 import sys
 
@@ -25,5 +26,4 @@ def checks(t):
 
 if __name__ == "__main__":
     res = results_arg()
-    report(HERE, res, os.path.join(res, "sweep"), ["adam", "lamb:paper"], [("adam", "lamb:paper")], checks,
-           "badly scaled sampled NQM (4 layers, 100x curvature spread): Adam vs LAMB")
+    report(HERE, res, ["adam", "lamb:paper"], [("adam", "lamb:paper")], checks, "Adam vs LAMB")
