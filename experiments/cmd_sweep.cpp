@@ -58,7 +58,7 @@ int cmd_sweep(int argc, char** argv) {
       return 2;
     }
   }
-  ResultsWriter writer(cfg.output_dir, grid, {.curves = cfg.record_curves});
+  ResultsWriter writer(cfg.output_dir, grid, {.curves = cfg.record_curves, .defaults = cfg.defaults});
   try {
     writer.check_resumable(cfg.resolved);
   } catch (const std::exception& e) {

@@ -296,6 +296,20 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
     if (kPerTrial.count(name)) continue;
     r.emplace_back("train." + name, tvm.count(name) ? any_text(tvm[name].value()) : "");
   }
+  // Defaults, for resuming a study whose config.ini predates a key: the table's, and each train
+  // option's value when no [train] key sets it.
+  out.defaults = table_defaults(kKeys);
+  {
+    realtrain::TrainConfig dc;
+    const po::options_description d = realtrain::train_options(dc);
+    po::variables_map dvm;
+    po::store(po::command_line_parser(std::vector<std::string>{}).options(d).run(), dvm);
+    for (const auto& o : d.options()) {
+      const std::string name = o->long_name();
+      if (!kPerTrial.count(name))
+        out.defaults.emplace_back("train." + name, dvm.count(name) ? any_text(dvm[name].value()) : "");
+    }
+  }
   return true;
 }
 

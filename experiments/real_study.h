@@ -80,6 +80,7 @@ struct RealStudyConfig {
   std::string output_dir;
   bool no_plot = false;
   ResolvedConfig resolved;
+  ResolvedConfig defaults;  // [study]/[launcher]/[output] table defaults (resuming older studies)
 };
 
 // Parses `batchlab study` arguments (argv[0] = "study"). Returns false if --help was printed.

@@ -212,8 +212,14 @@ void ResultsWriter::check_resumable(const ResolvedConfig& config) const {
     if (!ignored(k)) a[k] = v;
   for (const auto& [k, v] : config)
     if (!ignored(k)) b[k] = v;
+  auto at_default = [&](const std::string& k, const std::string& v) {
+    for (const auto& [dk, dv] : options_.defaults)
+      if (dk == k) return dv == v;
+    return false;
+  };
   for (const auto& [k, v] : b) {
     const auto it = a.find(k);
+    if (it == a.end() && at_default(k, v)) continue;
     const std::string there = it == a.end() ? "(absent)" : "'" + it->second + "'";
     if (it == a.end() || it->second != v)
       throw ResumeError("output.dir = '" + dir_.string() + "' holds a different study: " + k + " = " +

@@ -64,6 +64,10 @@ class ResultsWriter {
     bool curves = false;
     double flush_interval_s = 0.2;  // 0: commit after every trial
     std::vector<std::string> ignored_keys = {"study.threads", "output.dir"};
+    // The settings table's defaults. A key missing from an existing config.ini (a setting added
+    // to batchlab after that study was written) is accepted when this run has it at its default,
+    // which by convention reproduces the behaviour from before the key existed.
+    ResolvedConfig defaults{};
   };
 
   ResultsWriter(std::filesystem::path dir, const StudyGrid& grid, Options options);

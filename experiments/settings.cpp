@@ -15,6 +15,12 @@ void add_key_options(boost::program_options::options_description& d, std::span<c
     d.add_options()(full_name(k).c_str(), boost::program_options::value<std::string>(), k.help);
 }
 
+std::vector<std::pair<std::string, std::string>> table_defaults(std::span<const ConfigKey> keys) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& k : keys) out.emplace_back(full_name(k), k.def);
+  return out;
+}
+
 std::string Settings::get(const std::string& key) const {
   if (auto it = values_.find(key); it != values_.end()) return it->second;
   for (const auto& k : table_)

@@ -8,6 +8,8 @@
 #include <map>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/program_options/options_description.hpp>
 
@@ -23,6 +25,9 @@ struct ConfigKey {
 std::string full_name(const ConfigKey& k);  // "section.name"
 // One string-valued --section.name option per key.
 void add_key_options(boost::program_options::options_description& d, std::span<const ConfigKey> keys);
+
+// The table as (key, default) pairs: ResultsWriter::Options::defaults.
+std::vector<std::pair<std::string, std::string>> table_defaults(std::span<const ConfigKey> keys);
 
 class Settings {
  public:

@@ -477,6 +477,8 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
         "must be larger than noise_scale.small_batch = " + std::to_string(out.ns_small_batch));
   out.ns_samples = s.get_int("noise_scale.samples", 1, ">= 1");
 
+  out.defaults = table_defaults(kKeys);
+
   // ---- resolved config, every key ----
   for (const auto& k : kKeys) {
     const std::string key = full_name(k);

@@ -70,6 +70,7 @@ struct SweepConfig {
   std::int64_t ns_big_batch = 0;
   std::int64_t ns_samples = 200;
   ResolvedConfig resolved;  // every setting, in table order, as config.ini writes it
+  ResolvedConfig defaults;  // the settings table's defaults (resuming studies written before a key existed)
   std::vector<std::string> warnings;  // legal but suspicious settings (printed before the run)
 };
 

@@ -129,7 +129,8 @@ int cmd_study(int argc, char** argv) {
   ResultsWriter writer(out_dir, grid,
                        {.curves = cfg.record_curves,
                         .flush_interval_s = 0.0,
-                        .ignored_keys = {"study.threads", "output.dir", "launcher.command"}});
+                        .ignored_keys = {"study.threads", "output.dir", "launcher.command"},
+                        .defaults = cfg.defaults});
   try {
     writer.check_resumable(cfg.resolved);
   } catch (const std::exception& e) {

@@ -197,6 +197,27 @@ TEST_F(ResultsWriterTest, RefusesADirectoryOfAnotherStudy) {
   EXPECT_NO_THROW(w.check_resumable(more_threads));
 }
 
+// A setting added to batchlab after a study was written is absent from its config.ini: resuming
+// is fine while this run keeps the new key at its default, refused otherwise.
+TEST_F(ResultsWriterTest, AcceptsAKeyAddedLaterOnlyAtItsDefault) {
+  const StudyGrid g = grid();
+  run(base / "a", g, 1, 20);
+  ResolvedConfig newer = kConfig;
+  newer.emplace_back("schedule.batch_factor", "1");
+  ResultsWriter strict(base / "a", g, {.curves = true});
+  EXPECT_THROW(strict.check_resumable(newer), ResumeError);
+  ResultsWriter w(base / "a", g, {.curves = true, .defaults = {{"schedule.batch_factor", "1"}}});
+  EXPECT_NO_THROW(w.check_resumable(newer));
+  newer.back().second = "5";
+  try {
+    w.check_resumable(newer);
+    FAIL() << "resumed with a new key away from its default";
+  } catch (const ResumeError& e) {
+    EXPECT_NE(std::string(e.what()).find("schedule.batch_factor = (absent) there, '5' here"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(ResultsWriterTest, RefusesRowsThatAreNotThisGrid) {
   StudyGrid g = grid();
   run(base / "a", g, 1, 20);
