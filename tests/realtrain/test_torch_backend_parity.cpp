@@ -194,9 +194,18 @@ TEST(TorchBackendParity, ReductionsAreAccumulatedInDouble) {
   // the float elements, as in the Eigen backend.
   torch::Tensor x = torch::full({1000}, 0.1f);
   const double expected = 1000.0 * static_cast<double>(0.1f) * static_cast<double>(0.1f);
-  EXPECT_DOUBLE_EQ(TorchBackend::squared_norm(x), expected);
-  EXPECT_DOUBLE_EQ(TorchBackend::dot(x, x), expected);
-  EXPECT_DOUBLE_EQ(TorchBackend::norm(x), std::sqrt(expected));
+  // A float accumulator would be off by ~1e-7 relative; double summation (the order may
+  // differ from 1000 x (0.1f)^2) by ~1e-15.
+  EXPECT_NEAR(TorchBackend::squared_norm(x), expected, 1e-12 * expected);
+  EXPECT_NEAR(TorchBackend::dot(x, x), expected, 1e-12 * expected);
+  EXPECT_NEAR(TorchBackend::norm(x), std::sqrt(expected), 1e-12 * std::sqrt(expected));
+  // The fused CPU path (contiguous float32) and the generic torch-op path (a strided view) agree.
+  const torch::Tensor strided = torch::randn({64, 33}).slice(1, 0, 33, 2);  // not dense: generic path
+  const torch::Tensor packed = strided.contiguous();                          // fused path
+  ASSERT_FALSE(strided.is_non_overlapping_and_dense());
+  const double sq = TorchBackend::squared_norm(packed);
+  EXPECT_NEAR(TorchBackend::squared_norm(strided), sq, 1e-12 * sq);
+  EXPECT_NEAR(TorchBackend::dot(strided, strided), sq, 1e-12 * sq);
   EXPECT_TRUE(TorchBackend::all_finite(x));
   x[3] = std::numeric_limits<float>::infinity();
   EXPECT_FALSE(TorchBackend::all_finite(x));
