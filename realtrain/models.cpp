@@ -68,17 +68,35 @@ class Mlp final : public Model {
   std::vector<nn::Linear> layers_;
 };
 
+// Shallue et al. 2019's Simple CNN: conv5x5-32 same, ReLU, max-pool 2, conv5x5-64 same, ReLU,
+// max-pool 2, fc-1024, ReLU, fc-classes (the flatten is in NCHW order, as in PyTorch).
+// Two exact implementation choices, same function and same gradients as the textbook order:
+//  - the activations and conv weights are channels-last (NHWC) on the CPU, where oneDNN
+//    (MKL-DNN) convolutions run natively in that layout; NCHW makes every call reorder its
+//    weights and max-pool take a slow path (measured: max-pool ~15x faster in NHWC);
+//  - ReLU after the max-pool: relu(maxpool(x)) == maxpool(relu(x)) because ReLU is monotone, and
+//    the gradient is the same too (both route it to the window's first maximum when that is
+//    > 0 and give 0 otherwise), but the ReLU and its backward touch a quarter of the elements.
 class SimpleCnn final : public Model {
  public:
   SimpleCnn(int channels, int height, int width, int classes)
       : conv1_(register_module("conv1", nn::Conv2d(nn::Conv2dOptions(channels, 32, 5).padding(2)))),
         conv2_(register_module("conv2", nn::Conv2d(nn::Conv2dOptions(32, 64, 5).padding(2)))),
         fc1_(register_module("fc1", nn::Linear(64 * (height / 4) * (width / 4), 1024))),
-        fc2_(register_module("fc2", nn::Linear(1024, classes))) {}
+        fc2_(register_module("fc2", nn::Linear(1024, classes))) {
+    torch::NoGradGuard no_grad;
+    // A copy with explicit channels-last strides: contiguous(ChannelsLast) would return a
+    // 1-input-channel weight unchanged (its NCHW strides already qualify), and oneDNN would then
+    // pick NCHW for conv1's output.
+    for (nn::Conv2d* c : {&conv1_, &conv2_})
+      (*c)->weight.set_data((*c)->weight.to((*c)->weight.options(), /*non_blocking=*/false,
+                                            /*copy=*/true, at::MemoryFormat::ChannelsLast));
+  }
   torch::Tensor forward(torch::Tensor x) override {
-    x = torch::max_pool2d(torch::relu(conv1_->forward(x)), 2);
-    x = torch::max_pool2d(torch::relu(conv2_->forward(x)), 2);
-    x = torch::relu(fc1_->forward(x.flatten(1)));
+    if (x.device().is_cpu()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    x = torch::relu(torch::max_pool2d(conv1_->forward(x), 2));
+    x = torch::relu(torch::max_pool2d(conv2_->forward(x), 2));
+    x = torch::relu(fc1_->forward(x.contiguous().flatten(1)));
     return fc2_->forward(x);
   }
 

@@ -2,6 +2,9 @@
 // (bias and normalisation parameters excluded from weight decay and layer adaptation).
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "optim/config.h"
 #include "realtrain/models.h"
 
@@ -46,6 +49,35 @@ TEST(Models, SimpleCnnHasShallueLayerSizes) {
   EXPECT_EQ(count_params(*m), expected);
   auto c = make_model(spec("simple-cnn", 3, 32, 32, 10));
   EXPECT_EQ(c->forward(torch::randn({1, 3, 32, 32})).size(1), 10);
+}
+
+// The Simple CNN runs channels-last with ReLU after the pool; it must be the same function, with
+// the same gradients, as the textbook NCHW conv -> ReLU -> pool written out with functional ops
+// on the model's own weights.
+TEST(Models, SimpleCnnEqualsTextbookNchwReluThenPool) {
+  torch::manual_seed(5);
+  auto m = make_model(spec("simple-cnn", 1, 28, 28, 10));
+  auto named = m->named_parameters();
+  const torch::Tensor x = torch::randn({6, 1, 28, 28});
+  const torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
+  torch::Tensor loss = torch::nn::functional::cross_entropy(m->forward(x), y);
+  loss.backward();
+
+  std::map<std::string, torch::Tensor> ref;
+  for (const auto& item : named) ref[item.key()] = item.value().detach().contiguous().clone().requires_grad_(true);
+  namespace F = torch::nn::functional;
+  torch::Tensor h = torch::max_pool2d(torch::relu(torch::conv2d(x, ref["conv1.weight"], ref["conv1.bias"], 1, 2)), 2);
+  h = torch::max_pool2d(torch::relu(torch::conv2d(h, ref["conv2.weight"], ref["conv2.bias"], 1, 2)), 2);
+  h = torch::relu(torch::linear(h.flatten(1), ref["fc1.weight"], ref["fc1.bias"]));
+  torch::Tensor ref_loss = F::cross_entropy(torch::linear(h, ref["fc2.weight"], ref["fc2.bias"]), y);
+  ref_loss.backward();
+  EXPECT_NEAR(loss.item<double>(), ref_loss.item<double>(), 1e-5);
+  for (const auto& item : named) {
+    const torch::Tensor g = item.value().grad(), rg = ref[item.key()].grad();
+    ASSERT_TRUE(g.defined()) << item.key();
+    const double scale = rg.abs().max().item<double>();
+    EXPECT_LT((g - rg).abs().max().item<double>(), 1e-4 * (scale + 1e-6)) << item.key();
+  }
 }
 
 TEST(Models, CifarResNet20HasOptionAShortcutsAndHandCountedParameters) {
