@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 #include "optim/config.h"
@@ -23,6 +24,22 @@ void NoiseScaleEstimator::update(double gs2, double bs, double gb2, double bb) {
   ema_tr_ = decay_ * ema_tr_ + (1.0 - decay_) * last_tr_;
   weight_ = decay_ * weight_ + (1.0 - decay_);
   ++n_;
+}
+
+std::vector<double> NoiseScaleEstimator::save_state() const {
+  return {ema_g2_, ema_tr_, last_g2_, last_tr_, weight_, static_cast<double>(n_)};
+}
+
+void NoiseScaleEstimator::restore_state(const std::vector<double>& s) {
+  if (s.size() != 6 || !(s[5] >= 0.0) || s[5] != std::floor(s[5]))
+    throw std::invalid_argument("NoiseScaleEstimator::restore_state: expected 6 values with a count >= 0, got " +
+                                std::to_string(s.size()) + " values");
+  ema_g2_ = s[0];
+  ema_tr_ = s[1];
+  last_g2_ = s[2];
+  last_tr_ = s[3];
+  weight_ = s[4];
+  n_ = static_cast<std::int64_t>(s[5]);
 }
 
 double NoiseScaleEstimator::grad_sq() const {

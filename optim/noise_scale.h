@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace batchlab::optim {
 
@@ -31,6 +32,12 @@ class NoiseScaleEstimator {
   // tr(Sigma) / |G|^2 from the EMAs; NaN before the first update or if |G|^2 EMA <= 0.
   double b_simple() const;
   std::int64_t count() const { return n_; }
+
+  // The whole state, for checkpoints: a restored estimator continues exactly where the saved
+  // one stopped. Order: ema |G|^2, ema tr(Sigma), last |G|^2, last tr(Sigma), 1 - decay^n, n.
+  std::vector<double> save_state() const;
+  // Throws std::invalid_argument unless `state` came from save_state() (6 values, n >= 0).
+  void restore_state(const std::vector<double>& state);
 
  private:
   double decay_;

@@ -43,6 +43,7 @@ void save_checkpoint(const std::string& path, const CheckpointState& s) {
     write_list(a, "optimizer_state", s.optimizer_state);
     a.write("metrics_csv", bytes_tensor(s.metrics_csv));
     a.write("counters", torch::tensor(s.counters, torch::kDouble));
+    a.write("noise_scale", torch::tensor(s.noise_scale, torch::kDouble));
     a.save_to(tmp);
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot write checkpoint " + tmp + ": " + e.what());
@@ -75,6 +76,11 @@ CheckpointState load_checkpoint(const std::string& path) {
     a.read("counters", c);
     c = c.to(torch::kDouble).contiguous();
     s.counters.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+    torch::Tensor ns;
+    if (a.try_read("noise_scale", ns)) {  // absent in checkpoints written before it was saved
+      ns = ns.to(torch::kDouble).contiguous();
+      s.noise_scale.assign(ns.data_ptr<double>(), ns.data_ptr<double>() + ns.numel());
+    }
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot read checkpoint " + path + ": " + e.what());
   }

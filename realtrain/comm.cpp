@@ -15,6 +15,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include "realtrain/comm_mpi.h"
+#include "realtrain/torch_backend.h"
 #ifdef BATCHLAB_HAVE_NCCL
 #include "realtrain/nccl/comm_nccl.h"
 #endif
@@ -195,7 +196,8 @@ struct GradientSynchronizer::State {
   std::exception_ptr progress_error;
   std::thread progress_thread;
   std::vector<torch::Tensor> sq_parts;  // per-bucket |g|^2 (device tensors stay on device)
-  double sq_norm = 0;
+  double sq_cpu = 0;                    // per-bucket |g|^2 summed here for CPU buckets
+  double sq_norm = 0, reduced_sq_norm = 0;
   double comm_s = 0;
 
   void copy_in(std::size_t i) {
@@ -219,7 +221,10 @@ struct GradientSynchronizer::State {
     // Noise-scale estimators need this rank's own gradient norm, so it is taken before reduction.
     // A dot product needs no temporary the size of the bucket; it stays a tensor so a CUDA
     // bucket does not synchronise here.
-    sq_parts.push_back(torch::dot(b.flat, b.flat));
+    if (b.flat.device().is_cpu())
+      sq_cpu += TorchBackend::squared_norm(b.flat);  // one pass, accumulated in double
+    else
+      sq_parts.push_back(torch::dot(b.flat, b.flat));
     const optim::BufferRef ref{b.flat.data_ptr(), static_cast<std::size_t>(b.flat.numel()),
                                to_dtype(b.flat, b.params.front())};
     if (async != nullptr) {
@@ -380,6 +385,7 @@ void GradientSynchronizer::prepare(bool enabled) {
   s.active = enabled && s.comm->world_size() > 1;
   s.next_launch = 0;
   s.sq_parts.clear();
+  s.sq_cpu = 0;
   std::fill(s.ready.begin(), s.ready.end(), 0);
   for (auto& b : s.buckets) {
     b.pending = b.params.size();
@@ -399,13 +405,9 @@ void GradientSynchronizer::finish() {
   if (!s.active) {
     // Local step (or a single rank): the gradient is this rank's own; just measure it.
     double sq = 0;
-    for (const auto& p : s.params) {
-      if (p.grad().defined()) {
-        const auto g = p.grad().reshape(-1);
-        sq += torch::dot(g, g).item<double>();
-      }
-    }
-    s.sq_norm = sq;
+    for (const auto& p : s.params)
+      if (p.grad().defined()) sq += TorchBackend::squared_norm(p.grad());
+    s.sq_norm = s.reduced_sq_norm = sq;
     return;
   }
   s.active = false;
@@ -429,25 +431,36 @@ void GradientSynchronizer::finish() {
   if (s.progress_error) std::rethrow_exception(std::exchange(s.progress_error, nullptr));
   s.comm_s += std::chrono::duration<double>(Clock::now() - t0).count();
   const double inv_world = 1.0 / s.comm->world_size();
+  double reduced_sq = 0;
+  std::vector<torch::Tensor> reduced_parts;
   for (auto& b : s.buckets) {
     if (!b.mean_already) b.flat.mul_(inv_world);
     b.op.reset();
+    if (b.flat.device().is_cpu())
+      reduced_sq += TorchBackend::squared_norm(b.flat);
+    else
+      reduced_parts.push_back(torch::dot(b.flat, b.flat));
     for (std::size_t j = 0; j < b.params.size(); ++j) {
       auto& p = s.params[b.params[j]];
       auto mean = b.flat.narrow(0, b.offsets[j], p.numel()).view(p.sizes());
-      if (p.grad().defined()) {
-        p.mutable_grad().copy_(mean);
+      if (p.is_contiguous()) {
+        p.mutable_grad() = mean;  // a view into the bucket: no copy back (layouts agree)
+      } else if (p.grad().defined()) {
+        p.mutable_grad().copy_(mean);  // e.g. channels-last weights: keep the parameter's layout
       } else {
-        p.mutable_grad() = mean.clone();
+        p.mutable_grad() = torch::empty_like(p).copy_(mean);  // in the parameter's layout
       }
     }
   }
-  double sq = 0;
+  double sq = s.sq_cpu;
   for (const auto& part : s.sq_parts) sq += part.item<double>();
   s.sq_norm = sq;
+  for (const auto& part : reduced_parts) reduced_sq += part.item<double>();
+  s.reduced_sq_norm = reduced_sq;
 }
 
 double GradientSynchronizer::local_grad_sq_norm() const { return state_->sq_norm; }
+double GradientSynchronizer::reduced_grad_sq_norm() const { return state_->reduced_sq_norm; }
 double GradientSynchronizer::comm_seconds() const { return state_->comm_s; }
 std::size_t GradientSynchronizer::buckets_launched_during_backward() const { return state_->launched_in_backward; }
 std::size_t GradientSynchronizer::bucket_count() const { return state_->buckets.size(); }

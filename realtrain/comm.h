@@ -65,6 +65,9 @@ class AsyncCommunicator : public optim::Communicator {
 // parameter's gradient accumulator (they fire after .grad() has been written).
 //
 // Use per step: prepare(true); loss.backward(); finish(); then .grad() holds the mean over ranks.
+// After a reduced step a contiguous parameter's .grad() is a view into its bucket (as DDP's
+// gradient_as_bucket_view), valid until the next backward: no copy back. Reset (or zero) the
+// gradients before the next backward, as usual.
 // Do not issue other collectives on the same communicator between prepare() and finish().
 // Parameters without requires_grad are skipped; a parameter that got no gradient this step counts
 // as a zero gradient (its .grad() is then set to the mean of the others' gradients).
@@ -80,6 +83,7 @@ class GradientSynchronizer {
   void prepare(bool enabled);         // before backward; enabled=false: this step's grads stay local
   void finish();                      // after backward: waits; grads hold the mean over ranks
   double local_grad_sq_norm() const;  // |g_rank|^2 of this step, measured before reduction (noise scale)
+  double reduced_grad_sq_norm() const;  // |mean over ranks of g|^2 after a reduced step; else = local
   double comm_seconds() const;        // cumulative time blocked waiting for communication
 
   // For tests and benchmarks. Parameter indices count only the params that require grad.

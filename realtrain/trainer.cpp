@@ -265,7 +265,7 @@ EvalResult evaluate(Model& model, const data::ExampleSource& test, ProcessGroup&
   std::vector<std::int64_t> labels(static_cast<std::size_t>(kChunk));
   double sums[3] = {0.0, 0.0, 0.0};  // loss, correct, count
   model.eval();
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping at all (stronger than NoGradGuard)
   for (std::int64_t s = begin; s < end; s += kChunk) {
     const std::int64_t count = std::min(kChunk, end - s);
     at::parallel_for(0, count, 16, [&](std::int64_t a, std::int64_t b) {
@@ -362,6 +362,7 @@ TrainResult Trainer::run() {
       comm_s = s.counters[1];
       data_s = s.counters[2];
     }
+    if (m.noise && !s.noise_scale.empty()) m.noise->restore_state(s.noise_scale);
     // Every rank must resume from the same step.
     if (pg.world > 1) {
       double v = static_cast<double>(start_step);
@@ -405,20 +406,23 @@ TrainResult Trainer::run() {
     torch::Tensor y = torch::from_blob(batch.labels.data(), {batch.count}, torch::kLong).to(m.device);
     const bool reduce = pg.world > 1 && m.policy.allreduce_gradients(step);
     if (m.grad_sync) m.grad_sync->prepare(reduce);
-    for (auto& p : m.params)
-      if (p.grad().defined()) p.mutable_grad().zero_();
+    // Gradients are reset to undefined rather than zeroed: backward then hands its fresh
+    // gradient tensors over (AccumulateGrad steals them) instead of adding them to zeros, which
+    // saves two passes over every gradient per step. Values are identical (0 + g == g).
+    for (auto& p : m.params) p.mutable_grad().reset();
     torch::Tensor loss = torch::nn::functional::cross_entropy(model_->forward(x), y);
     loss.backward();
     if (m.grad_sync) m.grad_sync->finish();
     std::vector<torch::Tensor> grads;
     grads.reserve(m.params.size());
-    for (auto& p : m.params) grads.push_back(p.grad());
+    for (auto& p : m.params) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // unused this step
+      grads.push_back(p.grad());
+    }
     if (reduce && m.noise) {
       // small batch = this rank's gradient, big batch = the all-reduced one (McCandlish et al.).
-      double big = 0.0;
-      for (auto& g : grads) big += TorchBackend::squared_norm(g);
-      m.noise->update(m.grad_sync->local_grad_sq_norm(), static_cast<double>(local_batch), big,
-                      static_cast<double>(c.batch_size));
+      m.noise->update(m.grad_sync->local_grad_sq_norm(), static_cast<double>(local_batch),
+                      m.grad_sync->reduced_grad_sq_norm(), static_cast<double>(c.batch_size));
     }
     {
       torch::NoGradGuard no_grad;
@@ -481,6 +485,7 @@ TrainResult Trainer::run() {
       s.buffers = model_buffers;
       s.optimizer_state = state_buffers();
       s.metrics_csv = metrics;
+      if (m.noise) s.noise_scale = m.noise->save_state();
       const double sync_comm = m.grad_sync ? m.grad_sync->comm_seconds() - comm_sync_start : 0.0;
       s.counters = {wall_s, comm_s + sync_comm + comm_avg_s, data_s + loader.wait_seconds() - data_start};
       save_checkpoint(ckpt_path, s);
