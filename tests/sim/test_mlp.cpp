@@ -12,13 +12,13 @@
 #include <limits>
 #include <new>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "sim/landscape.h"
 #include "sim/mlp.h"
 #include "sim/mlp_kernels.h"
 #include "sim/trial.h"
+#include "tests/sim/two_thread_determinism.h"
 
 // Counting global operator new (for the no-allocation test only: counts while enabled). It sees
 // std::vector and std::string growth; Eigen's own aligned_malloc is not counted (the MLP's step
@@ -350,25 +350,8 @@ TEST(Mlp, SampledTrialsAreBitwiseReproducibleAcrossThreads) {
     s.seed = static_cast<std::uint64_t>(40 + i);
     specs.push_back(s);
   }
-  std::vector<TrialResult> serial, threaded(specs.size());
-  for (const auto& s : specs) serial.push_back(run_trial(s));
-  std::thread a([&] {
-    for (std::size_t i = specs.size(); i-- > 0;)
-      if (i % 2 == 0) threaded[i] = run_trial(specs[i]);
-  });
-  std::thread b([&] {
-    for (std::size_t i = 0; i < specs.size(); ++i)
-      if (i % 2 == 1) threaded[i] = run_trial(specs[i]);
-  });
-  a.join();
-  b.join();
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    EXPECT_EQ(serial[i].status, TrialStatus::kNotReached) << i;
-    EXPECT_EQ(serial[i].final_metric, threaded[i].final_metric) << i;
-    ASSERT_EQ(serial[i].curve.size(), threaded[i].curve.size());
-    for (std::size_t k = 0; k < serial[i].curve.size(); ++k)
-      EXPECT_EQ(serial[i].curve[k].metric, threaded[i].curve[k].metric) << i << " point " << k;
-  }
+  const auto serial = expect_same_results_serial_and_on_two_threads(specs);
+  for (std::size_t i = 0; i < specs.size(); ++i) EXPECT_EQ(serial[i].status, TrialStatus::kNotReached) << i;
   EXPECT_NE(serial[0].final_metric, serial[2].final_metric);
 }
 

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <limits>
-#include <thread>
 
 #include "optim/config.h"
 #include "sim/landscape.h"
@@ -13,6 +12,7 @@
 #include "sim/nqm_sampled.h"
 #include "sim/noise_scale_exact.h"
 #include "sim/trial.h"
+#include "tests/sim/two_thread_determinism.h"
 
 namespace batchlab::sim {
 namespace {
@@ -295,26 +295,7 @@ TEST(Determinism, SameSeedSameResultWhateverTheThreadCount) {
     s.record_curve = true;
     specs.push_back(s);
   }
-  std::vector<TrialResult> serial, threaded(specs.size());
-  for (const auto& s : specs) serial.push_back(run_trial(s));
-  // Two threads, reverse order, interleaved.
-  std::thread a([&] {
-    for (std::size_t i = specs.size(); i-- > 0;)
-      if (i % 2 == 0) threaded[i] = run_trial(specs[i]);
-  });
-  std::thread b([&] {
-    for (std::size_t i = 0; i < specs.size(); ++i)
-      if (i % 2 == 1) threaded[i] = run_trial(specs[i]);
-  });
-  a.join();
-  b.join();
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    EXPECT_EQ(serial[i].steps_to_target, threaded[i].steps_to_target);
-    EXPECT_EQ(serial[i].final_metric, threaded[i].final_metric);
-    ASSERT_EQ(serial[i].curve.size(), threaded[i].curve.size());
-    for (std::size_t k = 0; k < serial[i].curve.size(); ++k)
-      EXPECT_EQ(serial[i].curve[k].metric, threaded[i].curve[k].metric);
-  }
+  const auto serial = expect_same_results_serial_and_on_two_threads(specs);
   EXPECT_NE(serial[0].final_metric, serial[2].final_metric) << "seeds must matter";
 }
 
