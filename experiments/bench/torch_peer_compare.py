@@ -4,7 +4,9 @@
 Same model, global batch, data, optimizer, torch threads and machine; the two programs are run
 alternately, --repeats times each, and the median img/s of the training loop (evaluation
 excluded) is reported with the ratio batchlab / PyTorch (goal >= 1.2, DESIGN.md). With
---target, also steps and training wall time to that test accuracy.
+--target, also steps and training wall time to that test accuracy. With --gemm-floor (MLP only),
+also the img/s of the step's matrix products alone (torch_gemm_floor.py, run in turn with the
+two), the ceiling for any trainer that calls the same sgemm.
 
   /usr/bin/python3 experiments/bench/torch_peer_compare.py --batchlab build/rt/experiments/batchlab \
       --model mlp --batch-size 128 --steps 200 --threads 1 --repeats 3
@@ -42,6 +44,14 @@ def run_peer(a):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def run_gemm_floor(a):
+    cmd = ["/usr/bin/python3", os.path.join(HERE, "torch_gemm_floor.py"), "--model", a.model,
+           "--batch-size", str(a.batch_size), "--threads", str(a.threads)]
+    r = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                       env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batchlab", required=True)
@@ -54,20 +64,30 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--loader-threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--gemm-floor", action="store_true", help="also time the step's GEMMs alone (MLP)")
     a = p.parse_args()
+    if a.gemm_floor and a.model != "mlp" and not a.model.startswith("mlp:"):
+        print(f"torch_peer_compare.py: --gemm-floor with --model {a.model}: only for mlp models", file=sys.stderr)
+        sys.exit(2)
     if a.target <= 0:
         a.eval_every = max(a.eval_every if a.eval_every < 100000 else a.steps, 1)
-    ours, peer = [], []
+    ours, peer, floor = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.repeats):
             ours.append(run_batchlab(a, os.path.join(tmp, f"run{i}")))
             peer.append(run_peer(a))
+            if a.gemm_floor:
+                floor.append(run_gemm_floor(a))
     med = lambda rs, k: statistics.median(r[k] for r in rs)
     o, q = med(ours, "img_per_s"), med(peer, "img_per_s")
     print(f"model={a.model} batch={a.batch_size} threads={a.threads} steps={a.steps} repeats={a.repeats}")
     print(f"  batchlab train : {o:10.1f} img/s   runs: {[round(r['img_per_s']) for r in ours]}")
     print(f"  PyTorch (py)   : {q:10.1f} img/s   runs: {[round(r['img_per_s']) for r in peer]}")
     print(f"  ratio          : {o / q:.2f}x")
+    if floor:
+        g = med(floor, "img_per_s")
+        print(f"  GEMMs alone    : {g:10.1f} img/s   runs: {[round(r['img_per_s']) for r in floor]}"
+              f"   (batchlab at {o / g:.0%}, PyTorch at {q / g:.0%} of it)")
     if a.target > 0:
         for name, rs in (("batchlab train", ours), ("PyTorch (py)", peer)):
             print(f"  {name}: steps_to_target {[r['steps_to_target'] for r in rs]}, "
