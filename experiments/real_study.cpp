@@ -48,6 +48,7 @@ constexpr ConfigKey kKeys[] = {
     {"study", "eval_every_max", "0", "cap on that interval in steps (0 = none)"},
     {"study", "threads", "1", "trials run at once"},
     {"study", "record_curves", "true", "write curves.csv (test accuracy per evaluation)"},
+    {"study", "reuse", "", "earlier study output dirs (comma list): their completed trials with identical train options and ranks are copied instead of rerun"},
     {"launcher", "command", "", "launcher prefix, e.g. mpirun -np {ranks} --bind-to none (empty = direct, 1 rank)"},
     {"launcher", "ranks", "1", "ranks per trial"},
     {"launcher", "threads", "1", "torch threads per rank"},
@@ -99,6 +100,26 @@ std::string substitute(std::string s, const std::string& what, const std::string
   for (auto p = s.find(what); p != std::string::npos; p = s.find(what, p + with.size()))
     s.replace(p, what.size(), with);
   return s;
+}
+
+std::string strip(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r");
+  return b == std::string::npos ? "" : s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+
+// Is `dir` the output dir of a `batchlab study` (config.ini with a [launcher] section,
+// trials.csv, trials/)? Returns "" if so, else why not.
+std::string not_a_study_dir(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return "does not exist";
+  if (!fs::is_directory(dir, ec)) return "is not a directory";
+  std::ifstream in(dir / "config.ini");
+  bool launcher = false;
+  for (std::string line; in && std::getline(in, line);) launcher = launcher || strip(line) == "[launcher]";
+  if (!launcher || !fs::is_regular_file(dir / "trials.csv", ec) || !fs::is_directory(dir / "trials", ec))
+    return "is not the output dir of a batchlab study (config.ini with [launcher], trials.csv, trials/)";
+  return "";
 }
 
 }  // namespace
@@ -282,6 +303,24 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
   out.output_dir = get("output.dir");
   if (out.output_dir == "auto") out.output_dir = "results/" + out.study_name;
   if (out.output_dir.empty()) bad_setting("output.dir", out.output_dir, "must not be empty");
+
+  {
+    const std::string v = get("study.reuse");
+    if (!strip(v).empty()) {
+      std::set<std::string> seen;
+      for (const auto& d : split_list(v, ',')) {
+        if (d.empty()) bad_setting("study.reuse", v, "empty directory name in the list");
+        if (!seen.insert(d).second) bad_setting("study.reuse", v, "'" + d + "' listed twice");
+        const std::string why = not_a_study_dir(d);
+        if (!why.empty()) bad_setting("study.reuse", v, "'" + d + "' " + why);
+        std::error_code e1, e2;
+        const auto here = std::filesystem::weakly_canonical(out.output_dir, e1);
+        if (!e1 && here == std::filesystem::weakly_canonical(d, e2) && !e2)
+          bad_setting("study.reuse", v, "'" + d + "' is this study's output.dir (rerunning a study resumes it)");
+        out.reuse_dirs.push_back(d);
+      }
+    }
+  }
 
   // ---- resolved config: every key, defaults written out ----
   for (const auto& k : kKeys) {
@@ -481,6 +520,77 @@ RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_cu
     }
   }
   return r;
+}
+
+std::string trial_identity(const std::vector<std::string>& train_args, int ranks) {
+  std::vector<std::string> args;
+  for (const auto& a : train_args)
+    if (!a.starts_with("--output=")) args.push_back(a);
+  realtrain::TrainConfig tc;
+  const po::options_description d = realtrain::train_options(tc);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(d).run(), vm);
+  } catch (const po::error&) {
+    return "";
+  }
+  std::string id = "ranks=" + std::to_string(ranks) + "\n";
+  for (const auto& o : d.options()) {
+    const std::string name = o->long_name();
+    if (name == "output") continue;
+    id += name + "=" + (vm.count(name) ? any_text(vm[name].value()) : "") + "\n";
+  }
+  return id;
+}
+
+TrialReuse::TrialReuse(const RealStudyConfig& cfg) {
+  const std::string setting = "study.reuse";
+  std::string value;
+  for (const auto& d : cfg.reuse_dirs) value += (value.empty() ? "" : ",") + d;
+  for (const auto& study_dir : cfg.reuse_dirs) {
+    const auto csv = std::filesystem::path(study_dir) / "trials.csv";
+    std::ifstream in(csv);
+    std::string line;
+    if (!in || !std::getline(in, line)) bad_setting(setting, value, csv.string() + ": unreadable or empty");
+    const auto cols = split_list(line, ',');
+    const auto col = [&](const char* name) {
+      return static_cast<std::size_t>(std::find(cols.begin(), cols.end(), name) - cols.begin());
+    };
+    const std::size_t c_id = col("trial_id"), c_wall = col("wall_s");
+    if (c_id == cols.size() || c_wall == cols.size())
+      bad_setting(setting, value, csv.string() + ": no trial_id and wall_s columns");
+    while (std::getline(in, line)) {
+      const auto f = split_list(line, ',');
+      if (f.size() != cols.size()) continue;
+      ReuseSource src;
+      src.study_dir = study_dir;
+      try {
+        src.trial_id = std::stoll(f[c_id]);
+        src.wall_s = std::stod(f[c_wall]);
+        std::ifstream sj(src.dir() / "summary.json");
+        if (!sj) continue;
+        nlohmann::json j;
+        sj >> j;
+        parse_state(j.at("status").get<std::string>());  // a finished trial: reached, not_reached, diverged
+        const auto& prov = j.at("provenance");
+        const auto argv = prov.at("argv").get<std::vector<std::string>>();
+        const auto train = std::find(argv.begin(), argv.end(), "train");
+        if (train == argv.end()) continue;
+        const std::string id =
+            trial_identity(std::vector<std::string>(train + 1, argv.end()), prov.at("ranks").get<int>());
+        if (!id.empty()) by_identity_.try_emplace(id, src);
+      } catch (const std::exception&) {
+        continue;  // not a finished trial with provenance: not reusable, it reruns
+      }
+    }
+  }
+}
+
+const ReuseSource* TrialReuse::find(const RealStudyConfig& cfg, const TrialPoint& p) const {
+  if (by_identity_.empty()) return nullptr;
+  const std::string id = trial_identity(trial_train_args(cfg, p, "reuse-lookup"), cfg.ranks);
+  const auto it = by_identity_.find(id);
+  return id.empty() || it == by_identity_.end() ? nullptr : &it->second;
 }
 
 nlohmann::json noise_scale_summary(const RealStudyConfig& cfg, const StudyGrid& grid,

@@ -8,7 +8,7 @@
 //
 // INI sections (the command line overrides any key as --section.key=value):
 //   [study]    name, batch_sizes, lr_grid, seeds, optimizers, momentum_grid, max_steps, max_epochs,
-//              train_examples, eval_every_examples, eval_every_max, threads, record_curves
+//              train_examples, eval_every_examples, eval_every_max, threads, record_curves, reuse
 //   [launcher] command (a prefix such as "mpirun -np {ranks} --bind-to none"; {ranks} and
 //              {threads} are substituted; empty = run the child directly, one rank), ranks, threads
 //   [train]    any `batchlab train` option by its own name (dataset, model, warmup, target, ...),
@@ -33,6 +33,27 @@
 // Diverged trials (non-finite loss; the trainer stops at once) are marked "diverged" and
 // excluded from the best-lr reduction and the fit.
 //
+// Reuse ([study] reuse = DIR[,DIR...], output dirs of earlier `batchlab study` runs): extends a
+// finished (or still running) study's grid without rerunning the trials it already has. A trial
+// is a deterministic function of its settings, so before trial i is launched the reuse dirs are
+// searched, in the order given, for a committed trial (a row of DIR/trials.csv whose
+// DIR/trials/trial_K/summary.json has a terminal status: reached, not_reached or diverged) with
+// the same identity. Identity = every `batchlab train` option the trial would be launched with
+// except --output (the child's argv after "train", from summary.json provenance.argv, each
+// option resolved to its value by the trainer's own option table, so "0.90" = "0.9" and an
+// explicit default = an omitted key) plus the number of ranks (provenance.ranks). That argv
+// holds everything that shapes a trial: optimizer, batch size, lr, momentum, seed, every
+// [train] key, the step budget (study.max_steps / max_epochs / train_examples), the evaluation
+// interval (study.eval_every_examples / eval_every_max) and launcher.threads; the launcher
+// command, study.threads and study.record_curves do not change what a trial computes. (The
+// trainer's code is assumed unchanged: the reused trial's git_sha stays in its summary.json.)
+// On a match the trial directory is copied (the source is never moved or modified) to this
+// study's trials/trial_NNNNN and read back exactly as a fresh trial's; its wall_s in trials.csv
+// is the original run's, and the progress line says "reused from DIR trial K". No match: the
+// trial runs. study.reuse is not part of the study's identity (a resume may add or drop it).
+// A reuse dir that does not exist, is not a study output dir (config.ini with a [launcher]
+// section, trials.csv, trials/) or is this study's own output.dir is bad input (exit 2).
+//
 // Noise scale. With >= 2 ranks the trainer measures B_simple (two-batch estimator, EMA). The study
 // reports, per optimizer and batch size, B_simple at the end of the best trial (i.e. at the
 // target; a non-positive estimate from a short noisy run is left out) and their median next to
@@ -42,6 +63,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -77,6 +99,7 @@ struct RealStudyConfig {
   double train_lr = 0.1;                  // [train] lr: lr_ref of a scaled grid
   std::string train_scaling = "none";
   std::int64_t train_batch_ref = 0;
+  std::vector<std::string> reuse_dirs;    // [study] reuse, checked to be study output dirs
   std::string output_dir;
   bool no_plot = false;
   ResolvedConfig resolved;
@@ -117,9 +140,40 @@ struct RealTrialResult {
   double b_simple = 0.0;   // NaN when not measured
   double img_per_s = 0.0;
   std::int64_t steps = 0;
+  std::string reused_from;  // "DIR trial K" when copied from a reuse dir (set by the runner)
+  double reused_wall_s = 0.0;  // that trial's wall_s in DIR/trials.csv
 };
 // Throws std::runtime_error naming the file when summary.json is missing or malformed.
 RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve);
+
+// The identity of a trial for study.reuse: its `batchlab train` options (argv after "train")
+// without --output, each resolved to its value (defaults included) by the trainer's option
+// table, and the number of ranks. "" when the options do not parse (e.g. written by a build with
+// other options), which matches nothing.
+std::string trial_identity(const std::vector<std::string>& train_args, int ranks);
+
+// A committed trial of a reuse dir.
+struct ReuseSource {
+  std::string study_dir;   // as given in study.reuse
+  std::int64_t trial_id = 0;
+  double wall_s = 0.0;     // its trials.csv wall_s
+  std::filesystem::path dir() const { return trial_dir(study_dir, trial_id); }
+};
+
+// The committed trials of every study.reuse dir, by identity (the first dir listed wins).
+class TrialReuse {
+ public:
+  TrialReuse() = default;
+  // Throws optim::ConfigError naming study.reuse when a dir's trials.csv has no trial_id /
+  // wall_s columns. Rows whose summary.json is missing, unreadable or not terminal are skipped.
+  explicit TrialReuse(const RealStudyConfig& cfg);
+  // The reusable trial for grid point p of this study, or nullptr.
+  const ReuseSource* find(const RealStudyConfig& cfg, const TrialPoint& p) const;
+  std::size_t size() const { return by_identity_.size(); }
+
+ private:
+  std::map<std::string, ReuseSource> by_identity_;
+};
 
 // Per (optimizer, batch size) B_simple of the best point (median over its seeds, read from the
 // trial directories) and the median over batch sizes, as summary.json "noise_scale".

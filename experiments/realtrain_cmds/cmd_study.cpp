@@ -78,10 +78,12 @@ int cmd_study(int argc, char** argv) {
   const char* who = "batchlab study";
   RealStudyConfig cfg;
   StudyGrid grid;
+  TrialReuse reuse;  // study.reuse: finished trials of earlier studies, by identity
   // ---- everything that can be wrong with the input, before any work ----
   try {
     if (!parse_real_study_args(argc, argv, cfg)) return 0;
     grid = make_real_grid(cfg);
+    reuse = TrialReuse(cfg);
   } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 2;
@@ -126,10 +128,11 @@ int cmd_study(int argc, char** argv) {
   // Trials take seconds to minutes: commit every finished trial to disk at once.
   // How the children are started (mpirun flags, srun, a wrapper) does not change what a trial
   // computes, so a study may resume under another launcher.command; ranks and threads may.
+  // Where finished trials are reused from (study.reuse) does not change them either.
   ResultsWriter writer(out_dir, grid,
                        {.curves = cfg.record_curves,
                         .flush_interval_s = 0.0,
-                        .ignored_keys = {"study.threads", "output.dir", "launcher.command"},
+                        .ignored_keys = {"study.threads", "output.dir", "launcher.command", "study.reuse"},
                         .defaults = cfg.defaults});
   try {
     writer.check_resumable(cfg.resolved);
@@ -154,17 +157,30 @@ int cmd_study(int argc, char** argv) {
     std::map<std::int64_t, RealTrialResult> extras;  // per finished trial, until the sink prints it
     const auto start = std::chrono::steady_clock::now();
     std::int64_t finished = done;
+    std::int64_t reused = 0;  // copied, not run: left out of the ETA's rate
+    if (!cfg.reuse_dirs.empty())
+      std::fprintf(stderr, "%s: study.reuse: %zu finished trial(s) in %zu dir(s) to reuse from\n", who, reuse.size(),
+                   cfg.reuse_dirs.size());
 
     const TrialRunner runner = [&](const TrialPoint& p) {
       const auto dir = trial_dir(out_dir, p.trial_id);
       std::filesystem::remove_all(dir);  // left by a killed run: rerun from scratch
       std::filesystem::create_directories(dir);
-      const auto cmd = child_command(cfg, exe, trial_train_args(cfg, p, dir));
-      const int status = run_child(cmd, dir / "train.log");
-      if (status != 0)
-        throw std::runtime_error(describe_trial(p) + ": batchlab train exited with status " + std::to_string(status) +
-                                 " (" + (dir / "train.log").string() + ": " + last_line(dir / "train.log") + ")");
+      const ReuseSource* src = reuse.find(cfg, p);
+      if (src) {  // the same trial finished in an earlier study: copy it (the source stays as it is)
+        std::filesystem::copy(src->dir(), dir, std::filesystem::copy_options::recursive);
+      } else {
+        const auto cmd = child_command(cfg, exe, trial_train_args(cfg, p, dir));
+        const int status = run_child(cmd, dir / "train.log");
+        if (status != 0)
+          throw std::runtime_error(describe_trial(p) + ": batchlab train exited with status " + std::to_string(status) +
+                                   " (" + (dir / "train.log").string() + ": " + last_line(dir / "train.log") + ")");
+      }
       RealTrialResult r = read_trial_result(dir, cfg.record_curves);
+      if (src) {
+        r.reused_from = src->study_dir + " trial " + std::to_string(src->trial_id);
+        r.reused_wall_s = src->wall_s;
+      }
       TrialOutcome o = std::move(r.outcome);
       r.outcome = {};
       std::lock_guard<std::mutex> lock(mu);
@@ -172,28 +188,37 @@ int cmd_study(int argc, char** argv) {
       return o;
     };
     const TrialSink sink = [&](const TrialPoint& p, TrialOutcome&& o) {
-      writer.append(p, o);
-      tracker.add(p, o);
       RealTrialResult r;
       {
         std::lock_guard<std::mutex> lock(mu);
         r = extras[p.trial_id];
         extras.erase(p.trial_id);
       }
+      if (!r.reused_from.empty()) {  // the cost of the trial is the original run's
+        o.wall_s = r.reused_wall_s;
+        ++reused;
+      }
+      writer.append(p, o);
+      tracker.add(p, o);
       ++finished;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double eta = elapsed / static_cast<double>(finished - done) * static_cast<double>(grid.size() - finished);
+      const std::int64_t ran = finished - done - reused;
+      const double eta = ran > 0 ? elapsed / static_cast<double>(ran) * static_cast<double>(grid.size() - finished) : 0.0;
       std::string what = to_string(o.state);
       if (o.state == TrialState::kReached) what += " at step " + std::to_string(o.steps_to_target);
       else what += " after " + std::to_string(r.steps) + " steps";
-      char line[512];
+      char took[32];
+      std::snprintf(took, sizeof took, "%.1f s", o.wall_s);
+      const std::string how = r.reused_from.empty() ? std::string(took) : "reused from " + r.reused_from;
+      char line[1024];
       std::snprintf(line, sizeof line,
-                    "[%lld/%lld] %s B=%lld lr=%s m=%s seed=%llu: %s, acc %.4f, B_simple %s, %.1f s | elapsed %s, ETA %s\n",
+                    "[%lld/%lld] %s B=%lld lr=%s m=%s seed=%llu: %s, acc %.4f, B_simple %s, %s | elapsed %s, ETA %s\n",
                     static_cast<long long>(finished), static_cast<long long>(grid.size()), p.optimizer.c_str(),
                     static_cast<long long>(p.batch_size), format_number(p.lr).c_str(),
                     format_number(p.momentum).c_str(), static_cast<unsigned long long>(p.seed), what.c_str(),
                     o.final_metric, std::isfinite(r.b_simple) ? format_number(std::round(r.b_simple * 10) / 10).c_str() : "-",
-                    o.wall_s, duration(elapsed).c_str(), duration(eta).c_str());
+                    how.c_str(), duration(elapsed).c_str(),
+                    ran > 0 || finished == grid.size() ? duration(eta).c_str() : "-");
       std::fputs(line, stderr);
     };
     run_trials(grid, done, runner, sink, {.threads = cfg.threads});
