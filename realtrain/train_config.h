@@ -20,7 +20,15 @@ struct TrainConfig {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::string model = "mlp";
   bool zero_init_residual = false;
-  std::int64_t batch_size = 128;  // global: ranks x per-rank batch
+  std::int64_t batch_size = 128;  // global: ranks x per-rank batch (the first phase's, with a batch schedule)
+  // Batch-size schedule (Smith et al. 2018; optim::BatchSchedule, as the sweep's [schedule]
+  // batch_milestones / batch_factor / batch_max): the global batch is multiplied by batch_factor
+  // at each milestone (EXAMPLES processed, comma-separated integers), rounded to a multiple of
+  // the ranks and capped at batch_max (0 = no cap). Steps stay updates; the lr scaling rule
+  // applies to batch_size (the lr does not follow the batch). Empty: a constant batch.
+  std::string batch_milestones;
+  double batch_factor = 1.0;
+  std::int64_t batch_max = 0;
   // optimizer (optim/): name or name:variant, e.g. momentum, lars:tf, lamb:apex
   std::string optimizer = "momentum";
   double lr = 0.1;  // at batch_ref; the scaling rule maps it to batch_size
@@ -36,6 +44,9 @@ struct TrainConfig {
   std::int64_t warmup_steps = 0;
   double warmup_epochs = 0.0;    // alternative to warmup_steps
   std::string schedule = "constant";  // constant | step | cosine | poly | linear
+  // Epochs (here and in epochs, warmup_epochs) count examples: one epoch = steps_per_epoch x
+  // batch_size = floor(N / B) x B examples; a step milestone is the first update at which that
+  // many examples are done (with a constant batch: round(epochs x steps_per_epoch)).
   std::string milestones;             // step decay: comma-separated epochs, e.g. "30,60,80"
   double decay_factor = 0.1;          // step decay factor
   // data parallelism
@@ -68,6 +79,9 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
       ("model", po::value(&c.model)->default_value(c.model), "mlp[:H1-H2-...] | simple-cnn | resnet8 | resnet20 | resnet32 | resnet50")
       ("zero-init-residual", po::bool_switch(&c.zero_init_residual), "gamma = 0 on the last BN of each residual block (Goyal et al.)")
       ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size), "global batch size (all ranks)")
+      ("batch-milestones", po::value(&c.batch_milestones)->default_value(c.batch_milestones), "grow the batch at these examples processed, comma-separated")
+      ("batch-factor", po::value(&c.batch_factor)->default_value(c.batch_factor), "batch multiplier at each batch milestone")
+      ("batch-max", po::value(&c.batch_max)->default_value(c.batch_max), "cap on the grown batch (0 = none)")
       ("optimizer", po::value(&c.optimizer)->default_value(c.optimizer), "update rule, name or name:variant")
       ("lr", po::value(&c.lr)->default_value(c.lr), "learning rate at --batch-ref")
       ("momentum", po::value(&c.momentum)->default_value(c.momentum), "momentum coefficient")

@@ -1,6 +1,7 @@
 #include "realtrain/trainer.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "optim/batch_schedule.h"
 #include "optim/config.h"
 #include "optim/noise_scale.h"
 #include "optim/optimizer.h"
@@ -57,6 +59,86 @@ void require(bool ok, const std::string& key, const std::string& value, const st
   if (!ok) throw ConfigError("train." + key + " = " + value + ": " + why);
 }
 
+// --batch-milestones: examples processed, integers > 0, strictly increasing ("" = none).
+std::vector<std::int64_t> parse_batch_milestones(const std::string& text) {
+  std::vector<std::int64_t> out;
+  if (text.empty()) return out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || v <= 0)
+      throw ConfigError("train.batch-milestones = '" + text + "': '" + item +
+                        "' is not a whole number of examples > 0");
+    if (!out.empty() && v <= out.back())
+      throw ConfigError("train.batch-milestones = '" + text + "': " + std::to_string(v) +
+                        " does not exceed the previous milestone " + std::to_string(out.back()) +
+                        " (milestones must be strictly increasing)");
+    out.push_back(v);
+  }
+  if (text.back() == ',')
+    throw ConfigError("train.batch-milestones = '" + text + "': trailing comma");
+  return out;
+}
+
+// The global batch of every update, from optim::BatchSchedule (the sweep's implementation):
+// base batch c.batch_size, phases rounded to a multiple of `world` and capped at batch-max.
+// Throws ConfigError naming train.batch-* for bad values.
+optim::BatchSchedule make_batch_schedule(const TrainConfig& c, int world) {
+  optim::BatchScheduleConfig b;
+  b.milestones = parse_batch_milestones(c.batch_milestones);
+  b.factor = c.batch_factor;
+  b.max_batch = c.batch_max;
+  require(std::isfinite(c.batch_factor) && c.batch_factor > 0.0, "batch-factor",
+          std::to_string(c.batch_factor), "must be > 0");
+  require(c.batch_max >= 0, "batch-max", std::to_string(c.batch_max), "must be >= 0 (0 = no cap)");
+  if (b.milestones.empty()) {
+    require(c.batch_factor == 1.0, "batch-factor", std::to_string(c.batch_factor),
+            "has no effect without --batch-milestones");
+    require(c.batch_max == 0, "batch-max", std::to_string(c.batch_max),
+            "has no effect without --batch-milestones");
+  }
+  require(c.batch_max == 0 || c.batch_max >= c.batch_size, "batch-max", std::to_string(c.batch_max),
+          "is below --batch-size " + std::to_string(c.batch_size));
+  // The cap is not rounded (BatchSchedule keeps it as given), so it must split over the ranks.
+  require(c.batch_max == 0 || c.batch_max % world == 0, "batch-max", std::to_string(c.batch_max),
+          "global batch must be divisible by the number of ranks (" + std::to_string(world) + ")");
+  try {
+    optim::BatchSchedule s(c.batch_size, b, world);
+    for (const auto& p : s.phases())
+      require(p.batch % world == 0, "batch-max", std::to_string(c.batch_max),
+              "phase batch " + std::to_string(p.batch) + " is not divisible by the number of ranks (" +
+                  std::to_string(world) + ")");
+    return s;
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    if (what.starts_with("train.")) throw;
+    throw ConfigError("train.batch-milestones / batch-factor / batch-max: " + what);
+  }
+}
+
+// The first update k at which examples_before(k) >= examples: a milestone or a length in
+// examples as a step (with a constant batch B: ceil(examples / B)).
+std::int64_t first_step_with_examples(const optim::BatchSchedule& s, std::int64_t examples) {
+  if (examples <= 0) return 0;
+  std::int64_t lo = 0, hi = 1;  // examples_before(lo) < examples <= examples_before(hi)
+  while (s.examples_before(hi) < examples) {
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > 1) {
+    const std::int64_t mid = lo + (hi - lo) / 2;
+    (s.examples_before(mid) < examples ? lo : hi) = mid;
+  }
+  return hi;
+}
+
 optim::BufferRef float_ref(const torch::Tensor& t) {
   return {t.data_ptr(), static_cast<std::size_t>(t.numel()), optim::DType::kFloat32};
 }
@@ -84,6 +166,7 @@ void validate_train_config(const TrainConfig& c, int world) {
   require(world > 0 && c.batch_size % world == 0, "batch-size", std::to_string(c.batch_size),
           "global batch must be divisible by the number of ranks (" + std::to_string(world) + ")");
   validate_model_name(c.model);
+  (void)make_batch_schedule(c, world);
   {
     const auto names = optim::rule_names();
     const std::string canon = optim::canonical_rule_name(c.optimizer);
@@ -139,6 +222,8 @@ struct Trainer::Impl {
   torch::Device device = torch::kCPU;
   std::shared_ptr<const data::ExampleSource> train_set, test_set;
   std::unique_ptr<data::ShardedSampler> sampler;
+  std::unique_ptr<optim::BatchSchedule> batches;  // global batch per update
+  std::int64_t epoch_examples = 0;                // one epoch: steps_per_epoch x base batch
   std::vector<ParamGroup> groups;
   std::vector<torch::Tensor> params;
   std::unique_ptr<optim::Optimizer<TorchBackend>> opt;
@@ -148,6 +233,9 @@ struct Trainer::Impl {
   std::unique_ptr<optim::NoiseScaleEstimator> noise;
   optim::OptimizerConfig ocfg;
   double base_lr = 0.0;
+  // B_small, B_big of the last noise-scale update (NaN before the first).
+  std::array<double, 2> noise_batches{std::numeric_limits<double>::quiet_NaN(),
+                                      std::numeric_limits<double>::quiet_NaN()};
 
   Impl(TrainConfig c, ProcessGroup& p, nlohmann::json prov)
       : cfg(std::move(c)), pg(p), provenance(std::move(prov)) {}
@@ -171,14 +259,25 @@ Trainer::Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance)
 
   m.train_set = data::open_dataset(c.dataset, c.data_dir, "train");
   m.test_set = data::open_dataset(c.dataset, c.data_dir, "test");
-  m.sampler = std::make_unique<data::ShardedSampler>(m.train_set->size(), c.batch_size, pg.rank,
-                                                     pg.world, c.seed);
-  const std::int64_t spe = m.sampler->steps_per_epoch();
-  if (spe <= 0)
+  m.batches = std::make_unique<optim::BatchSchedule>(make_batch_schedule(c, pg.world));
+  if (c.batch_size > m.train_set->size())
     throw ConfigError("train.batch-size = " + std::to_string(c.batch_size) + ": larger than the " +
                       std::to_string(m.train_set->size()) + " training examples");
-  total_steps_ = c.steps > 0 ? c.steps
-                             : std::max<std::int64_t>(1, std::llround(c.epochs * static_cast<double>(spe)));
+  if (m.batches->max_batch() > m.train_set->size())
+    throw ConfigError("train.batch-max = " + std::to_string(c.batch_max) + ": the batch schedule grows the batch to " +
+                      std::to_string(m.batches->max_batch()) + ", more than the " +
+                      std::to_string(m.train_set->size()) + " training examples (cap it with --batch-max)");
+  std::vector<data::BatchPhase> phases;
+  for (const auto& p : m.batches->phases()) phases.push_back({p.first_step, p.batch});
+  m.sampler = std::make_unique<data::ShardedSampler>(m.train_set->size(), std::move(phases), pg.rank,
+                                                     pg.world, c.seed);
+  const std::int64_t spe = m.sampler->steps_per_epoch();
+  m.epoch_examples = spe * c.batch_size;
+  // Lengths in epochs become steps through the examples they stand for (train_config.h).
+  auto epochs_to_step = [&](double epochs) {
+    return first_step_with_examples(*m.batches, std::llround(epochs * static_cast<double>(spe)) * c.batch_size);
+  };
+  total_steps_ = c.steps > 0 ? c.steps : std::max<std::int64_t>(1, epochs_to_step(c.epochs));
 
   // lr = scaling(B) x warmup(step) x decay(step), all from optim/.
   optim::ScalingRule scaling;
@@ -191,11 +290,10 @@ Trainer::Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance)
   sc.decay = optim::parse_decay(c.schedule);
   sc.total_steps = total_steps_;
   for (double e : parse_number_list("milestones", c.milestones))
-    sc.milestones.push_back(std::llround(e * static_cast<double>(spe)));
+    sc.milestones.push_back(epochs_to_step(e));
   sc.factor = c.decay_factor;
   sc.warmup = optim::parse_warmup(c.warmup);
-  sc.warmup_steps = c.warmup_steps > 0 ? c.warmup_steps
-                                       : std::llround(c.warmup_epochs * static_cast<double>(spe));
+  sc.warmup_steps = c.warmup_steps > 0 ? c.warmup_steps : epochs_to_step(c.warmup_epochs);
   sc.warmup_start_lr = c.lr;
   m.schedule = std::make_unique<optim::LrSchedule>(h.lr, sc);
 
@@ -247,6 +345,8 @@ Trainer::~Trainer() = default;
 
 std::vector<torch::Tensor> Trainer::parameters() const { return impl_->params; }
 std::int64_t Trainer::steps_per_epoch() const { return impl_->sampler->steps_per_epoch(); }
+std::int64_t Trainer::global_batch(std::int64_t step) const { return impl_->batches->batch_at(step); }
+std::int64_t Trainer::examples_before(std::int64_t step) const { return impl_->batches->examples_before(step); }
 
 namespace {
 
@@ -363,6 +463,15 @@ TrainResult Trainer::run() {
       data_s = s.counters[2];
     }
     if (m.noise && !s.noise_scale.empty()) m.noise->restore_state(s.noise_scale);
+    // The examples done (counter 3, absent in older checkpoints) must be what this run's batch
+    // schedule says for that step: a resume with other batch settings would silently shift the
+    // data order and the examples column.
+    if (s.counters.size() >= 4 &&
+        s.counters[3] != static_cast<double>(m.batches->examples_before(start_step)))
+      throw std::runtime_error("checkpoint " + ckpt_path + " was written after " +
+                               std::to_string(static_cast<std::int64_t>(s.counters[3])) + " examples at step " +
+                               std::to_string(start_step) + ", but this run's batch size / schedule gives " +
+                               std::to_string(m.batches->examples_before(start_step)));
     // Every rank must resume from the same step.
     if (pg.world > 1) {
       double v = static_cast<double>(start_step);
@@ -377,8 +486,9 @@ TrainResult Trainer::run() {
   data::Loader loader(m.train_set, *m.sampler, /*train=*/true, c.seed, c.loader_threads,
                       /*prefetch=*/4, start_step);
   const data::ImageShape shape = m.train_set->shape();
-  const std::int64_t local_batch = m.sampler->local_batch();
-  const std::int64_t spe = m.sampler->steps_per_epoch();
+  const auto epochs_done = [&](std::int64_t examples) {  // in epochs of train_config.h
+    return static_cast<double>(examples) / static_cast<double>(m.epoch_examples);
+  };
 
   std::vector<optim::BufferRef> param_refs;
   for (auto& p : m.params) param_refs.push_back(float_ref(p));
@@ -389,17 +499,25 @@ TrainResult Trainer::run() {
   result.b_simple = std::numeric_limits<double>::quiet_NaN();
   double loss_sum = 0.0;
   std::int64_t loss_count = 0;
-  std::int64_t row_start_step = start_step;
   double row_wall = wall_s;
   double comm_avg_s = 0.0;  // parameter averaging (not in the synchronizer's clock)
   const double comm_sync_start = m.grad_sync ? m.grad_sync->comm_seconds() : 0.0;
   const double data_start = loader.wait_seconds();
+  // Examples actually trained on (global), counted from the batches the loader delivered.
+  std::int64_t examples_done = m.batches->examples_before(start_step);
+  std::int64_t row_start_examples = examples_done;
   EvalResult last_eval{std::numeric_limits<double>::quiet_NaN(), 0.0};
   model_->train();
 
   for (std::int64_t step = start_step; step < total_steps_; ++step) {
     const auto t0 = Clock::now();
     data::Batch batch = loader.next();
+    const std::int64_t global_batch = m.batches->batch_at(step);  // the schedule's B_k
+    if (batch.step != step || batch.count * pg.world != global_batch)
+      throw std::logic_error("loader delivered step " + std::to_string(batch.step) + " with " +
+                             std::to_string(batch.count) + " examples per rank for step " + std::to_string(step) +
+                             " of global batch " + std::to_string(global_batch));
+    examples_done += global_batch;
     torch::Tensor x = torch::from_blob(batch.images.data(),
                                        {batch.count, shape.channels, shape.height, shape.width},
                                        torch::kFloat).to(m.device);
@@ -421,8 +539,10 @@ TrainResult Trainer::run() {
     }
     if (reduce && m.noise) {
       // small batch = this rank's gradient, big batch = the all-reduced one (McCandlish et al.).
-      m.noise->update(m.grad_sync->local_grad_sq_norm(), static_cast<double>(local_batch),
-                      m.grad_sync->reduced_grad_sq_norm(), static_cast<double>(c.batch_size));
+      // Under a batch schedule both are this update's: B_small = B_k / ranks, B_big = B_k.
+      m.noise_batches = {static_cast<double>(batch.count), static_cast<double>(global_batch)};
+      m.noise->update(m.grad_sync->local_grad_sq_norm(), m.noise_batches[0],
+                      m.grad_sync->reduced_grad_sq_norm(), m.noise_batches[1]);
     }
     {
       torch::NoGradGuard no_grad;
@@ -449,11 +569,11 @@ TrainResult Trainer::run() {
       last_eval = evaluate(*model_, *m.test_set, pg, m.device);
       const double interval = wall_s - row_wall;
       const double ips = interval > 0.0
-                             ? static_cast<double>((done - row_start_step) * c.batch_size) / interval
+                             ? static_cast<double>(examples_done - row_start_examples) / interval
                              : 0.0;
       const double bs = m.noise ? m.noise->b_simple() : std::numeric_limits<double>::quiet_NaN();
       std::ostringstream row;
-      row << done << ',' << done * c.batch_size << ',' << fmt_double(static_cast<double>(done) / spe)
+      row << done << ',' << examples_done << ',' << fmt_double(epochs_done(examples_done))
           << ',' << fmt_double(m.schedule->lr_at(step)) << ',' << fmt_double(train_loss[0] / train_loss[1])
           << ',' << fmt_double(last_eval.loss) << ',' << fmt_double(last_eval.accuracy) << ','
           << fmt_double(ips) << ',' << fmt_double(bs) << ','
@@ -464,7 +584,7 @@ TrainResult Trainer::run() {
       if (writer) write_file_atomic(out_dir / "metrics.csv", metrics);
       loss_sum = 0.0;
       loss_count = 0;
-      row_start_step = done;
+      row_start_examples = examples_done;
       row_wall = wall_s;
       result.steps = done;
       if (diverged || !std::isfinite(last_eval.loss)) {
@@ -487,7 +607,8 @@ TrainResult Trainer::run() {
       s.metrics_csv = metrics;
       if (m.noise) s.noise_scale = m.noise->save_state();
       const double sync_comm = m.grad_sync ? m.grad_sync->comm_seconds() - comm_sync_start : 0.0;
-      s.counters = {wall_s, comm_s + sync_comm + comm_avg_s, data_s + loader.wait_seconds() - data_start};
+      s.counters = {wall_s, comm_s + sync_comm + comm_avg_s, data_s + loader.wait_seconds() - data_start,
+                    static_cast<double>(examples_done)};
       save_checkpoint(ckpt_path, s);
     }
   }
@@ -498,7 +619,15 @@ TrainResult Trainer::run() {
   result.comm_s = comm_s + (m.grad_sync ? m.grad_sync->comm_seconds() - comm_sync_start : 0.0) + comm_avg_s;
   result.data_s = data_s + loader.wait_seconds() - data_start;
   result.compute_s = std::max(0.0, wall_s - result.comm_s - result.data_s);
-  result.img_per_s = wall_s > 0.0 ? static_cast<double>(result.steps * c.batch_size) / wall_s : 0.0;
+  // examples_done covers the updates of this process and, from the schedule, those before a
+  // resume; after the loop it is examples_before(steps) (the loop checks every batch's size).
+  result.examples = m.batches->examples_before(result.steps);
+  if (result.examples != examples_done)
+    throw std::logic_error("trained on " + std::to_string(examples_done) + " examples, the batch schedule says " +
+                           std::to_string(result.examples) + " after " + std::to_string(result.steps) + " steps");
+  result.img_per_s = wall_s > 0.0 ? static_cast<double>(result.examples) / wall_s : 0.0;
+  result.noise_small_batch = m.noise_batches[0];
+  result.noise_big_batch = m.noise_batches[1];
   if (m.noise) result.b_simple = m.noise->b_simple();
 
   if (writer) {
@@ -512,6 +641,7 @@ TrainResult Trainer::run() {
     nlohmann::json cfgj = {
         {"dataset", c.dataset}, {"data-dir", c.data_dir}, {"model", c.model},
         {"zero-init-residual", c.zero_init_residual}, {"batch-size", c.batch_size},
+        {"batch-milestones", c.batch_milestones}, {"batch-factor", c.batch_factor}, {"batch-max", c.batch_max},
         {"optimizer", c.optimizer}, {"lr", c.lr}, {"lr_scaled", m.base_lr}, {"momentum", c.momentum},
         {"weight-decay", c.weight_decay}, {"beta1", m.ocfg.beta1}, {"beta2", m.ocfg.beta2},
         {"eps", m.ocfg.eps}, {"trust-coefficient", c.trust_coefficient},
@@ -527,9 +657,11 @@ TrainResult Trainer::run() {
     nlohmann::json j = {
         {"status", result.status},
         {"steps", result.steps},
-        {"examples", result.steps * c.batch_size},
+        {"examples", result.examples},
         {"steps_to_target", result.steps_to_target >= 0 ? nlohmann::json(result.steps_to_target) : nlohmann::json()},
-        {"examples_to_target", result.steps_to_target >= 0 ? nlohmann::json(result.steps_to_target * c.batch_size) : nlohmann::json()},
+        {"examples_to_target", result.steps_to_target >= 0
+                                   ? nlohmann::json(m.batches->examples_before(result.steps_to_target))
+                                   : nlohmann::json()},
         {"target", c.target > 0.0 ? nlohmann::json(c.target) : nlohmann::json()},
         {"final_accuracy", nullable(result.final_accuracy)},
         {"final_eval_loss", nullable(result.final_eval_loss)},
@@ -539,6 +671,12 @@ TrainResult Trainer::run() {
         {"b_simple", nullable(result.b_simple)},
         {"config", cfgj},
         {"provenance", prov}};
+    if (!m.batches->constant()) {
+      nlohmann::json phases = nlohmann::json::array();
+      for (const auto& p : m.batches->phases())
+        phases.push_back({{"first_step", p.first_step}, {"examples_before", p.examples_before}, {"batch", p.batch}});
+      j["batch_phases"] = phases;
+    }
     if (!m.noise)
       j["b_simple_note"] = "not measured: the noise scale needs >= 2 ranks (per-rank vs all-reduced gradient)";
     write_file_atomic(out_dir / "summary.json", j.dump(2) + "\n");

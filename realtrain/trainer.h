@@ -1,12 +1,17 @@
 // One real data-parallel training run: the loop of `batchlab train`.
 //
 // Every rank runs the same loop on its slice of each global batch (data::ShardedSampler):
-//   forward/backward on B / world examples -> gradients all-reduced (mean) when the sync policy
+//   forward/backward on B_k / world examples -> gradients all-reduced (mean) when the sync policy
 //   says so, bucketed and overlapped with backward (GradientSynchronizer) -> one update of
 //   optim::Optimizer<TorchBackend> at lr = LrSchedule::lr_at(step) -> parameters (and, if asked,
 //   optimizer state) averaged when SyncPolicy::average_after(step) says so.
-// All optimizer, schedule, scaling, sync and noise-scale arithmetic comes from optim/; nothing is
-// re-implemented here. BatchNorm running statistics stay per rank (never averaged), as in Goyal et
+// B_k = optim::BatchSchedule::batch_at(k): --batch-size, or with a batch-size schedule
+// (Smith, Kindermans, Ying, Le 2018, "Don't decay the learning rate, increase the batch size")
+//   B_k = min(batch_max, round_ranks(B_0 x factor^j))  once j batch milestones (examples) passed,
+// with the lr left to its own schedule (the scaling rule sees B_0). The examples column and
+// examples_to_target are sums of B_k; the noise scale takes B_small = B_k / world, B_big = B_k.
+// All optimizer, schedule, scaling, sync, batch-schedule and noise-scale arithmetic comes from
+// optim/; nothing is re-implemented here. BatchNorm running statistics stay per rank (never averaged), as in Goyal et
 // al. 2017 and PyTorch DDP without SyncBatchNorm; evaluation therefore averages the ranks' views.
 //
 // Outputs (rank 0 only): OUTPUT/metrics.csv, one row per evaluation, and OUTPUT/summary.json.
@@ -31,12 +36,15 @@ namespace batchlab::realtrain {
 struct TrainResult {
   std::string status = "not_reached";  // reached | not_reached | diverged
   std::int64_t steps = 0;              // updates done (including those before a resume)
+  std::int64_t examples = 0;           // sum of the global batches of those updates
   std::int64_t steps_to_target = -1;   // -1 unless reached
   double final_accuracy = 0.0, final_eval_loss = 0.0;
   double wall_s = 0.0;      // training loop wall time of this process (without evaluation)
   double img_per_s = 0.0;   // global examples per second of training-loop wall time
   double compute_s = 0.0, comm_s = 0.0, data_s = 0.0;
   double b_simple = 0.0;    // NaN when not measured (one rank)
+  // The batches the last noise-scale update used: B_k / world and B_k (NaN when not measured).
+  double noise_small_batch = 0.0, noise_big_batch = 0.0;
 };
 
 class Trainer {
@@ -53,6 +61,9 @@ class Trainer {
   std::vector<torch::Tensor> parameters() const;
   std::int64_t steps_per_epoch() const;
   std::int64_t total_steps() const { return total_steps_; }
+  // The global batch of update `step` and the examples of updates 0 .. step-1 (BatchSchedule).
+  std::int64_t global_batch(std::int64_t step) const;
+  std::int64_t examples_before(std::int64_t step) const;
 
  private:
   struct Impl;

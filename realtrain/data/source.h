@@ -33,23 +33,57 @@ class ExampleSource {
   virtual std::string description() const = 0;
 };
 
+// A phase of a batch-size schedule as the sampler sees it: from update `first_step` on, the
+// global batch is `batch`. The trainer takes them from optim::BatchSchedule::phases() (the one
+// implementation of the schedule: milestones in examples, factor, cap, rounding to the ranks);
+// the data library stays free of optim/.
+struct BatchPhase {
+  std::int64_t first_step = 0;
+  std::int64_t batch = 0;
+};
+
 // Which examples a rank reads: every epoch a permutation of [0, size) drawn from (seed, epoch),
-// the same whatever the number of ranks; global batch t of the epoch is elements
-// [t B, (t+1) B) of it, and rank r takes the r-th contiguous slice of B / world of that batch.
-// Without replacement within an epoch; the last partial batch of an epoch is dropped.
-// B not divisible by world, B > dataset_size, or rank outside [0, world): std::invalid_argument.
+// the same whatever the number of ranks. Updates walk the permutations in order: update k, of
+// global batch B_k, reads elements [o_k, o_k + B_k) of epoch e_k's permutation, and rank r takes
+// the r-th contiguous slice of B_k / world of them. The next update starts at o_k + B_k in the
+// same epoch if its batch fits there (o_k + B_k + B_{k+1} <= size), otherwise at offset 0 of
+// epoch e_k + 1: the tail of an epoch too short for the next batch is dropped.
+// So within an epoch every example is read at most once, never twice; an epoch reads every
+// example exactly once when its batches tile it (size a multiple of the batch within a phase,
+// and a phase change at an offset from which the new batches tile the rest). With a constant
+// batch B this is the classic drop-last order: global batch t of epoch e is [t B, (t+1) B),
+// step = e x steps_per_epoch() + t. With a growing batch (Smith et al. 2018) update k simply
+// takes the next B_k unread examples of the current epoch.
+// A batch not divisible by world, a batch > dataset_size, phases not starting at step 0 or not
+// strictly increasing in first_step, or rank outside [0, world): std::invalid_argument.
 class ShardedSampler {
  public:
+  // Constant global batch.
   ShardedSampler(std::int64_t dataset_size, std::int64_t global_batch, int rank, int world,
                  std::uint64_t seed);
+  // Batch-size schedule: phases[0].first_step == 0, first_step strictly increasing.
+  ShardedSampler(std::int64_t dataset_size, std::vector<BatchPhase> phases, int rank, int world,
+                 std::uint64_t seed);
+  // Of the first phase's batch: floor(size / B_0).
   std::int64_t steps_per_epoch() const;
-  // Indices this rank reads at global step `step` (epoch = step / steps_per_epoch()). Not
+  // Indices this rank reads at global step `step`: global_batch(step) / world of them. Not
   // thread-safe: it caches the current epoch's permutation (the Loader calls it under a lock).
   std::vector<std::int64_t> indices(std::int64_t step) const;
-  std::int64_t local_batch() const;
+  std::int64_t local_batch() const;  // of the first phase
+  std::int64_t global_batch(std::int64_t step) const;
+  std::int64_t local_batch(std::int64_t step) const { return global_batch(step) / world_; }
+  // Where update `step` reads: epoch e_k and offset o_k of its first element (global order).
+  struct Position {
+    std::int64_t epoch = 0, offset = 0;
+  };
+  Position position(std::int64_t step) const;
 
  private:
-  std::int64_t n_, batch_;
+  const BatchPhase& phase_of(std::int64_t step) const;
+  std::int64_t n_;
+  std::vector<BatchPhase> phases_;
+  // Cursor (epoch, next unread offset) at the start of each phase, before its fit check.
+  std::vector<Position> phase_cursor_;
   int rank_, world_;
   std::uint64_t seed_;
   mutable std::int64_t cached_epoch_ = -1;
@@ -64,7 +98,8 @@ struct Batch {
 };
 
 // Assembles this rank's batches for steps start_step, start_step + 1, ... on `threads` worker
-// threads, `prefetch` batches ahead. Deterministic: the augmentation RNG of an example is seeded
+// threads, `prefetch` batches ahead. Each batch is built from sampler.indices(step) for its own
+// step, so under a batch-size schedule a batch built ahead already has its step's size. Deterministic: the augmentation RNG of an example is seeded
 // from (seed, step, index), never shared across threads.
 // An exception while building a batch (a DataError for a corrupt JPEG, say) is rethrown by the
 // next() that reaches that step. The destructor lets batches in progress finish, then joins.

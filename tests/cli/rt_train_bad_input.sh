@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bad input to `batchlab train`: exactly one line on stderr, exit status 2, nothing written --
-# alone and, for a batch not divisible by the ranks, under mpiexec with 2 ranks (rank 0 prints).
+# alone and, for a batch (or a batch-schedule cap) not divisible by the ranks, under mpiexec with
+# 2 ranks (rank 0 prints).
 #   bash rt_train_bad_input.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
 set -u
 bin=$1 scratch=$3
@@ -30,6 +31,14 @@ expect "bogus" "${ok[@]}" --bogus 3
 expect "batch-size" "${ok[@]}" --batch-size abc
 expect "warmup" "${ok[@]}" --warmup sometimes
 expect "scaling" "${ok[@]}" --scaling cubic
+# batch-size schedule (Smith et al. 2018)
+expect "batch-milestones = '200,100': 100 does not exceed the previous milestone 200" "${ok[@]}" --batch-milestones 200,100 --batch-factor 5
+expect "batch-milestones = 'abc'" "${ok[@]}" --batch-milestones abc --batch-factor 5
+expect "batch-factor = 0.000000: must be > 0" "${ok[@]}" --batch-milestones 1000 --batch-factor 0
+expect "batch-max = 64: is below --batch-size 128" "${ok[@]}" --batch-milestones 1000 --batch-factor 5 --batch-max 64
+expect "batch-factor = 5.000000: has no effect without --batch-milestones" "${ok[@]}" --batch-factor 5
+expect "batch-max = 0: the batch schedule grows the batch to 1280000, more than the 60000 training examples" \
+  "${ok[@]}" --batch-milestones 1000,2000 --batch-factor 100
 
 root_flag=()
 [[ $(id -u) == 0 ]] && root_flag=(--allow-run-as-root)
@@ -40,4 +49,12 @@ status=$?
 (($(grep -c "divisible by the number of ranks (2)" "$scratch/mpi_stderr") == 1)) \
   || fail "under mpiexec: expected the message once (rank 0 only): $(cat "$scratch/mpi_stderr")"
 [[ ! -e $out ]] || fail "under mpiexec: output directory written"
+# A cap that does not split over the ranks (BatchSchedule rounds the grown batches, not the cap).
+OMP_NUM_THREADS=1 timeout 120 mpiexec -np 2 --oversubscribe "${root_flag[@]}" "$bin" train "${ok[@]}" \
+  --batch-milestones 1000 --batch-factor 5 --batch-max 257 >"$scratch/mpi_stdout" 2>"$scratch/mpi_stderr"
+status=$?
+((status != 0 && status != 124)) || fail "under mpiexec (batch-max): status $status, expected a failed job"
+(($(grep -c "batch-max = 257: global batch must be divisible by the number of ranks (2)" "$scratch/mpi_stderr") == 1)) \
+  || fail "under mpiexec (batch-max): expected the message once (rank 0 only): $(cat "$scratch/mpi_stderr")"
+[[ ! -e $out ]] || fail "under mpiexec (batch-max): output directory written"
 echo "rt_train_bad_input: ok"

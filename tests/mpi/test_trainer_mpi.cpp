@@ -54,6 +54,8 @@ std::vector<torch::Tensor> snapshot(rt::Trainer& t) {
   return out;
 }
 
+std::vector<std::string> metrics_without_timings(const std::string& dir);
+
 double max_abs_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   double d = 0.0;
   for (std::size_t i = 0; i < a.size(); ++i)
@@ -99,6 +101,46 @@ TEST(TrainerMpi, TwoRanksWithGlobalBatchBEqualOneRankWithBatchB) {
     one.run();
     const double diff = max_abs_diff(params, snapshot(one));
     EXPECT_LT(diff, 2e-6) << "2 ranks x 32 vs 1 rank x 64 after 8 steps";
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(TrainerMpi, TwoRanksWithABatchScheduleEqualOneRankWithTheSameSchedule) {
+  // Global batch 32 -> 64 once 128 examples are done (update 4) -> 128 once 320 are (update 7),
+  // rounded to the 2 ranks by optim::BatchSchedule; each rank reads B_k / 2 of the same global
+  // order as the 1-rank run, and the noise scale uses B_small = B_k / 2, B_big = B_k.
+  auto sched = [](const std::string& name) {
+    rt::TrainConfig c = config("sync", name);
+    c.batch_size = 32;
+    c.batch_milestones = "128,320";
+    c.batch_factor = 2.0;
+    c.steps = 10;
+    c.eval_every = 5;
+    return c;
+  };
+  rt::Trainer two(sched("sched_two_ranks"), pg());
+  const rt::TrainResult r = two.run();
+  EXPECT_EQ(r.examples, 4 * 32 + 3 * 64 + 3 * 128);
+  EXPECT_EQ(r.noise_small_batch, 64.0);  // the last update is in the B = 128 phase
+  EXPECT_EQ(r.noise_big_batch, 128.0);
+  EXPECT_TRUE(std::isfinite(r.b_simple));
+  const auto params = snapshot(two);
+  EXPECT_EQ(spread_across_ranks(params), 0.0);
+  if (pg().rank == 0) {
+    rt::ProcessGroup single;
+    single.backend = "mpi";
+    single.global = std::make_unique<batchlab::optim::InProcessCommunicator>(1);
+    rt::Trainer one(sched("sched_one_rank"), single);
+    const rt::TrainResult r1 = one.run();
+    EXPECT_EQ(r1.examples, r.examples);
+    EXPECT_TRUE(std::isnan(r1.noise_big_batch));  // one rank: no noise scale
+    const double diff = max_abs_diff(params, snapshot(one));
+    EXPECT_LT(diff, 2e-6) << "2 ranks vs 1 rank under the same batch schedule after 10 steps";
+    // The examples column is the running sum of B_k for both.
+    const auto a = metrics_without_timings(out_dir("sched_two_ranks"));
+    ASSERT_EQ(a.size(), 3u);
+    EXPECT_EQ(a[1].substr(0, a[1].find(',', a[1].find(',') + 1)), "5,192");
+    EXPECT_EQ(a[2].substr(0, a[2].find(',', a[2].find(',') + 1)), "10,704");
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }

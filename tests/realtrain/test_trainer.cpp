@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "optim/communicator.h"
@@ -132,6 +134,174 @@ TEST(Trainer, WritesSummaryWithTimeSplitAndNullNoiseScaleOnOneRank) {
   fs::remove_all(dir);
 }
 
+// metrics.csv as rows of columns.
+std::vector<std::vector<std::string>> read_metrics(const fs::path& dir) {
+  std::ifstream f(dir / "metrics.csv");
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::vector<std::string> cols;
+    std::stringstream ss(line);
+    std::string col;
+    while (std::getline(ss, col, ',')) cols.push_back(col);
+    rows.push_back(cols);
+  }
+  return rows;
+}
+
+// Batch 32 -> 64 once 128 examples are done (after 4 updates) -> 128 once 384 are (after 4
+// more); 60000 / 32 = 1875 steps per epoch, so an epoch is 60000 examples.
+rt::TrainConfig schedule_run(const fs::path& out) {
+  rt::TrainConfig c = small_run("momentum", out);
+  c.batch_size = 32;
+  c.batch_milestones = "128,384";
+  c.batch_factor = 2.0;
+  c.warmup = "none";
+  c.warmup_steps = 0;
+  c.schedule = "constant";
+  c.milestones = "";
+  c.steps = 10;
+  c.eval_every = 2;
+  return c;
+}
+
+TEST(Trainer, BatchScheduleSetsEachUpdatesBatchTheExamplesColumnAndEpochConversions) {
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+  const fs::path dir = scratch("batch_schedule");
+  auto pg = single_rank();
+  rt::TrainConfig c = schedule_run(dir);
+  // Lengths in epochs count examples: 640 examples = 20 base-batch steps' worth = 10 updates
+  // here; the lr drops x0.1 once 384 examples are done, i.e. at update 8 (not 12).
+  c.steps = 0;
+  c.epochs = 20.0 / 1875.0;
+  c.schedule = "step";
+  c.milestones = std::to_string(12.0 / 1875.0);
+  c.decay_factor = 0.1;
+  rt::Trainer t(c, pg);
+  EXPECT_EQ(t.total_steps(), 10);
+  const std::vector<std::int64_t> want{32, 32, 32, 32, 64, 64, 64, 64, 128, 128};
+  for (std::int64_t k = 0; k < 10; ++k) EXPECT_EQ(t.global_batch(k), want[static_cast<std::size_t>(k)]) << k;
+  const rt::TrainResult r = t.run();  // throws if a delivered batch has another size
+  EXPECT_EQ(r.steps, 10);
+  EXPECT_EQ(r.examples, 4 * 32 + 4 * 64 + 2 * 128);
+
+  const auto rows = read_metrics(dir);
+  ASSERT_EQ(rows.size(), 6u);  // header + steps 2, 4, 6, 8, 10
+  ASSERT_EQ(rows[0][1], "examples");
+  ASSERT_EQ(rows[0][2], "epoch");
+  ASSERT_EQ(rows[0][3], "lr");
+  const std::vector<std::string> steps{"2", "4", "6", "8", "10"}, examples{"64", "128", "256", "384", "640"};
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_EQ(rows[i + 1][0], steps[i]);
+    EXPECT_EQ(rows[i + 1][1], examples[i]) << "the examples column is the running sum of B_k";
+    EXPECT_NEAR(std::stod(rows[i + 1][2]), std::stod(examples[i]) / 60000.0, 1e-7 * std::stod(examples[i]) / 60000.0)
+        << "epochs = examples / (1875 x 32), printed with 8 digits";
+  }
+  EXPECT_EQ(rows[4][3], "0.05");   // lr of update 7
+  EXPECT_EQ(rows[5][3], "0.005");  // lr of update 9, after the milestone at update 8
+
+  std::ifstream f(dir / "summary.json");
+  const nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["examples"], 640);
+  EXPECT_EQ(j["config"]["batch-milestones"], "128,384");
+  ASSERT_EQ(j["batch_phases"].size(), 3u);
+  EXPECT_EQ(j["batch_phases"][1]["first_step"], 4);
+  EXPECT_EQ(j["batch_phases"][2]["batch"], 128);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, BatchScheduleTargetReportsExamplesToTargetAsTheRunningSum) {
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+  const fs::path dir = scratch("batch_schedule_target");
+  auto pg = single_rank();
+  rt::TrainConfig c = schedule_run(dir);
+  c.target = 0.01;   // reached at the first evaluation,
+  c.eval_every = 6;  // after update 6: 4 x 32 + 2 x 64 examples, not 6 x 32
+  rt::Trainer t(c, pg);
+  const rt::TrainResult r = t.run();
+  ASSERT_EQ(r.status, "reached");
+  EXPECT_EQ(r.steps_to_target, 6);
+  std::ifstream f(dir / "summary.json");
+  const nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["examples_to_target"], 4 * 32 + 2 * 64);
+  EXPECT_EQ(j["examples"], 4 * 32 + 2 * 64);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, BatchScheduleWithFactorOneOrAFarMilestoneIsTheConstantRunBitForBit) {
+  // The sampler walks the epoch the same way across a phase boundary whose batch is unchanged,
+  // and a schedule whose first milestone is never reached changes nothing.
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+  auto pg = single_rank();
+  rt::TrainConfig base = schedule_run(scratch("constant"));
+  base.batch_milestones = "";
+  base.batch_factor = 1.0;
+  rt::Trainer a(base, pg);
+  a.run();
+  const auto reference = snapshot(a);
+  const auto ref_rows = read_metrics(base.output);
+  for (const auto& [milestones, factor] : std::vector<std::pair<std::string, double>>{{"96,200", 1.0}, {"1000000", 5.0}}) {
+    rt::TrainConfig s = base;
+    s.batch_milestones = milestones;
+    s.batch_factor = factor;
+    s.output = scratch("same_batch").string();
+    rt::Trainer b(s, pg);
+    b.run();
+    const auto got = snapshot(b);
+    for (std::size_t i = 0; i < reference.size(); ++i)
+      EXPECT_TRUE(torch::equal(got[i], reference[i])) << milestones << ": parameter " << i;
+    const auto rows = read_metrics(s.output);
+    ASSERT_EQ(rows.size(), ref_rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      for (std::size_t k : {0, 1, 2, 3, 4, 5, 6}) EXPECT_EQ(rows[i][k], ref_rows[i][k]) << milestones << " row " << i;
+    fs::remove_all(s.output);
+  }
+  fs::remove_all(base.output);
+}
+
+TEST(Trainer, ResumeAcrossABatchPhaseChangeEqualsTheUninterruptedRunBitForBit) {
+  // 32 -> 64 at update 4 -> 128 at update 7 (milestones 128, 320 examples); checkpoint at 6,
+  // so one phase change lies before the resume point and one after it.
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+  auto pg = single_rank();
+  const fs::path a_dir = scratch("sched_straight"), b_dir = scratch("sched_resumed");
+  auto cfg = [](const fs::path& out, std::int64_t steps) {
+    rt::TrainConfig c = schedule_run(out);
+    c.batch_milestones = "128,320";
+    c.steps = steps;
+    c.eval_every = 3;
+    return c;
+  };
+  rt::Trainer a(cfg(a_dir, 12), pg);
+  const rt::TrainResult ra = a.run();
+  EXPECT_EQ(ra.examples, 4 * 32 + 3 * 64 + 5 * 128);
+  rt::TrainConfig first = cfg(b_dir, 6);
+  first.checkpoint_every = 6;
+  rt::Trainer(first, pg).run();
+  rt::TrainConfig second = cfg(b_dir, 12);
+  second.resume = true;
+  rt::Trainer b(second, pg);
+  const rt::TrainResult rb = b.run();
+  EXPECT_EQ(rb.steps, 12);
+  EXPECT_EQ(rb.examples, ra.examples);
+  const auto x = snapshot(a), y = snapshot(b);
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_TRUE(torch::equal(x[i], y[i])) << "parameter " << i;
+  const auto ma = read_metrics(a_dir), mb = read_metrics(b_dir);
+  ASSERT_EQ(ma.size(), 5u);  // header + steps 3, 6, 9, 12
+  ASSERT_EQ(mb.size(), ma.size());
+  for (std::size_t i = 0; i < ma.size(); ++i)
+    for (std::size_t k = 0; k < 7; ++k) EXPECT_EQ(ma[i][k], mb[i][k]) << "row " << i << " column " << k;
+
+  // Resuming that checkpoint (still at update 6) under another schedule is refused: the data
+  // order and the examples column would shift.
+  rt::TrainConfig other = cfg(b_dir, 12);
+  other.batch_milestones = "64,320";
+  other.resume = true;
+  EXPECT_THROW(rt::Trainer(other, pg).run(), std::runtime_error);
+  fs::remove_all(a_dir);
+  fs::remove_all(b_dir);
+}
+
 TEST(Trainer, BadInputIsAConfigErrorBeforeAnyWork) {
   using batchlab::optim::ConfigError;
   rt::TrainConfig c = small_run("momentum", scratch("bad"));
@@ -159,6 +329,45 @@ TEST(Trainer, BadInputIsAConfigErrorBeforeAnyWork) {
   b = c;
   b.epochs = 1.0;  // and steps: both given
   expect_bad(b, 1);
+  // batch schedule
+  for (const std::string m : {"256,128", "128,128", "0", "abc", "12.5", "128,", ",128", "-64"}) {
+    b = c;
+    b.batch_milestones = m;
+    b.batch_factor = 2.0;
+    expect_bad(b, 1);
+  }
+  b = c;
+  b.batch_milestones = "1000";
+  for (double f : {0.0, -2.0, std::nan("")}) {
+    b.batch_factor = f;
+    expect_bad(b, 1);
+  }
+  b = c;
+  b.batch_milestones = "1000";
+  b.batch_factor = 5.0;
+  b.batch_max = 32;  // below the batch size 64
+  expect_bad(b, 1);
+  b.batch_max = -1;
+  expect_bad(b, 1);
+  b.batch_max = 321;  // the cap is a batch too: not divisible by 2 ranks
+  expect_bad(b, 2);
+  EXPECT_NO_THROW(rt::validate_train_config(b, 1));
+  b.batch_max = 320;
+  EXPECT_NO_THROW(rt::validate_train_config(b, 2));
+  b = c;
+  b.batch_factor = 5.0;  // without milestones: no effect, so a mistake
+  expect_bad(b, 1);
+  b = c;
+  b.batch_max = 128;
+  expect_bad(b, 1);
+  try {
+    b = c;
+    b.batch_milestones = "256,128";
+    rt::validate_train_config(b, 1);
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.batch-milestones"), std::string::npos) << e.what();
+  }
   EXPECT_NO_THROW(rt::validate_train_config(c, 1));
   EXPECT_FALSE(fs::exists(c.output));
 }
