@@ -212,6 +212,7 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
   out.train_lr = tc.lr;
   out.train_scaling = tc.scaling;
   out.train_batch_ref = tc.batch_ref;
+  out.train_batch_schedule = {realtrain::parse_batch_milestones(tc.batch_milestones), tc.batch_factor, tc.batch_max};
   if (!(tc.target > 0.0))
     bad_setting("train.target", given("train.target") ? get("train.target") : format_number(tc.target),
         "a study measures steps to a target test accuracy: set it in (0, 1]");
@@ -299,6 +300,13 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
     if (b % out.ranks != 0)
       bad_setting("study.batch_sizes", get("study.batch_sizes"),
           "batch " + std::to_string(b) + " is not divisible by launcher.ranks = " + std::to_string(out.ranks));
+  if (!out.train_batch_schedule.constant())
+    for (auto b : out.batch_sizes)
+      try {
+        (void)optim::BatchSchedule(b, out.train_batch_schedule, out.ranks);
+      } catch (const ConfigError& e) {
+        throw ConfigError("[train] batch schedule at study batch size " + std::to_string(b) + ": " + e.what());
+      }
 
   out.output_dir = get("output.dir");
   if (out.output_dir == "auto") out.output_dir = "results/" + out.study_name;
@@ -374,6 +382,8 @@ StudyGrid make_real_grid(const RealStudyConfig& cfg) {
       g.scaled_lr.push_back(rule.lr(static_cast<double>(b), cfg.train_lr));
     }
   }
+  g.batch_schedule = cfg.train_batch_schedule;
+  g.batch_multiple = cfg.ranks;
   g.seeds = cfg.seeds;
   g.check();
   return g;

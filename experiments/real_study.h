@@ -99,6 +99,9 @@ struct RealStudyConfig {
   double train_lr = 0.1;                  // [train] lr: lr_ref of a scaled grid
   std::string train_scaling = "none";
   std::int64_t train_batch_ref = 0;
+  // [train] batch-milestones / batch-factor / batch-max: a trial's examples are counted with the
+  // trainer's optim::BatchSchedule (phases rounded to launcher.ranks), not as steps x B.
+  optim::BatchScheduleConfig train_batch_schedule;
   std::vector<std::string> reuse_dirs;    // [study] reuse, checked to be study output dirs
   std::string output_dir;
   bool no_plot = false;

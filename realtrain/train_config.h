@@ -1,5 +1,5 @@
 // Settings of one real training run (`batchlab train`), plain data, torch-free so that the CLI
-// and a future `batchlab study` include it without LibTorch. The command-line options and the
+// and `batchlab study` include it without LibTorch. The command-line options and the
 // keys of an INI section [train] have the same names (train_options below), e.g.
 //   batchlab train --dataset fashion-mnist --model mlp --batch-size 128 --lr 0.1 --steps 500
 //   [train]  dataset = fashion-mnist  model = mlp  batch-size = 128  lr = 0.1  steps = 500
@@ -8,9 +8,12 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "optim/config.h"
 
 namespace batchlab::realtrain {
 
@@ -116,6 +119,35 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
       ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(c.checkpoint_every), "checkpoint every this many steps (0 = never)")
       ("resume", po::bool_switch(&c.resume), "continue from the checkpoint in --output");
   return d;
+}
+
+// --batch-milestones as optim::BatchScheduleConfig::milestones: examples processed, whole
+// numbers > 0, strictly increasing; "" = none. Throws optim::ConfigError naming
+// train.batch-milestones. (`batchlab study` uses it to count a trial's examples.)
+inline std::vector<std::int64_t> parse_batch_milestones(const std::string& text) {
+  std::vector<std::int64_t> out;
+  if (text.empty()) return out;
+  for (std::size_t begin = 0; begin <= text.size();) {
+    const std::size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    begin = end + 1;
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || v <= 0)
+      throw optim::ConfigError("train.batch-milestones = '" + text + "': '" + item +
+                               "' is not a whole number of examples > 0");
+    if (!out.empty() && v <= out.back())
+      throw optim::ConfigError("train.batch-milestones = '" + text + "': " + std::to_string(v) +
+                               " does not exceed the previous milestone " + std::to_string(out.back()) +
+                               " (milestones must be strictly increasing)");
+    out.push_back(v);
+  }
+  return out;
 }
 
 // Throws optim::ConfigError naming the key and the value. `world` = number of ranks.

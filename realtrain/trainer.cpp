@@ -59,34 +59,6 @@ void require(bool ok, const std::string& key, const std::string& value, const st
   if (!ok) throw ConfigError("train." + key + " = " + value + ": " + why);
 }
 
-// --batch-milestones: examples processed, integers > 0, strictly increasing ("" = none).
-std::vector<std::int64_t> parse_batch_milestones(const std::string& text) {
-  std::vector<std::int64_t> out;
-  if (text.empty()) return out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || v <= 0)
-      throw ConfigError("train.batch-milestones = '" + text + "': '" + item +
-                        "' is not a whole number of examples > 0");
-    if (!out.empty() && v <= out.back())
-      throw ConfigError("train.batch-milestones = '" + text + "': " + std::to_string(v) +
-                        " does not exceed the previous milestone " + std::to_string(out.back()) +
-                        " (milestones must be strictly increasing)");
-    out.push_back(v);
-  }
-  if (text.back() == ',')
-    throw ConfigError("train.batch-milestones = '" + text + "': trailing comma");
-  return out;
-}
-
 // The global batch of every update, from optim::BatchSchedule (the sweep's implementation):
 // base batch c.batch_size, phases rounded to a multiple of `world` and capped at batch-max.
 // Throws ConfigError naming train.batch-* for bad values.

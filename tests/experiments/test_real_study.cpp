@@ -206,3 +206,27 @@ TEST(RealStudyChild, ReadsSummaryAndCurve) {
   fs::remove(d / "summary.json");
   EXPECT_THROW(read_trial_result(d, false), std::runtime_error);
 }
+
+TEST(RealStudyConfig, TrainBatchScheduleCountsTheTrialsExamples) {
+  // [train] batch-milestones = 1000, batch-factor 2 on 2 ranks: at B = 64 the batch becomes 128
+  // after ceil(1000 / 64) = 16 updates (1024 examples), so 20 updates are 1024 + 4 x 128 = 1536
+  // examples; the trainer counts them with the same optim::BatchSchedule.
+  const RealStudyConfig cfg = parse(
+      "[study]\nbatch_sizes = 64,256\nlr_grid = 0.1\nmax_steps = 20\n"
+      "[launcher]\ncommand = mpirun -np {ranks}\nranks = 2\n"
+      "[train]\ntarget = 0.5\nbatch-milestones = 1000\nbatch-factor = 2\n");
+  const StudyGrid g = make_real_grid(cfg);
+  EXPECT_DOUBLE_EQ(g.examples(64, 20.0), 1536.0);
+  EXPECT_DOUBLE_EQ(g.examples(256, 3.0), 768.0);  // 1000 not yet reached
+  const RealStudyConfig plain = parse(kBase);
+  EXPECT_DOUBLE_EQ(make_real_grid(plain).examples(16, 10.0), 160.0);
+  // A cap below a study batch size is a config error before any trial.
+  EXPECT_NE(parse_error("[study]\nbatch_sizes = 64,256\nlr_grid = 0.1\nmax_steps = 20\n"
+                        "[train]\ntarget = 0.5\nbatch-milestones = 1000\nbatch-factor = 2\nbatch-max = 128\n")
+                .find("batch size 256"),
+            std::string::npos);
+  EXPECT_NE(parse_error("[study]\nbatch_sizes = 64\nlr_grid = 0.1\nmax_steps = 20\n"
+                        "[train]\ntarget = 0.5\nbatch-milestones = 2000,1000\nbatch-factor = 2\n")
+                .find("train.batch-milestones"),
+            std::string::npos);
+}
