@@ -2,6 +2,7 @@
 // options (budget, evaluation interval, scaled lr grid), the launcher command line, the child
 // process runner and reading a trial's summary back. Expected values are hand algebra.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -17,17 +18,30 @@ using namespace batchlab::experiments;
 
 namespace {
 
+// Per process: ctest runs every test of this file as its own process, two at a time, and other
+// build trees run the same tests on this machine.
 fs::path scratch(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("batchlab_test_real_study_" + name);
+  const fs::path d =
+      fs::temp_directory_path() / ("batchlab_test_real_study_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
 }
 
+// scratch(name), removed again when it goes out of scope.
+struct ScratchDir {
+  explicit ScratchDir(const std::string& name) : path(scratch(name)) {}
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  const fs::path path;
+};
+
 // Parses INI text plus command-line overrides.
 RealStudyConfig parse(const std::string& ini, std::vector<std::string> extra = {}) {
-  const fs::path d = scratch("ini");
-  const fs::path f = d / "my_study.ini";
+  const ScratchDir d("ini");
+  const fs::path f = d.path / "my_study.ini";
   std::ofstream(f) << ini;
   std::vector<std::string> args = {"study", f.string()};
   args.insert(args.end(), extra.begin(), extra.end());
@@ -169,7 +183,8 @@ TEST(RealStudyConfig, BadInputIsOneLineNamingTheKey) {
 }
 
 TEST(RealStudyChild, ExitStatusAndLog) {
-  const fs::path d = scratch("child");
+  const ScratchDir scratch_dir("child");
+  const fs::path& d = scratch_dir.path;
   EXPECT_EQ(run_child({"/bin/sh", "-c", "echo hello; echo oops >&2; exit 3"}, d / "log"), 3);
   std::ifstream in(d / "log");
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -179,7 +194,8 @@ TEST(RealStudyChild, ExitStatusAndLog) {
 }
 
 TEST(RealStudyChild, ReadsSummaryAndCurve) {
-  const fs::path d = scratch("summary");
+  const ScratchDir scratch_dir("summary");
+  const fs::path& d = scratch_dir.path;
   std::ofstream(d / "summary.json")
       << R"({"status": "reached", "steps": 40, "steps_to_target": 40, "final_accuracy": 0.61,
             "b_simple": 123.5, "img_per_s": 1000.0})";
