@@ -391,9 +391,20 @@ StudyGrid make_real_grid(const RealStudyConfig& cfg) {
 
 std::int64_t trial_steps(const RealStudyConfig& cfg, std::int64_t batch_size) {
   std::int64_t steps = cfg.max_steps;
-  if (cfg.max_epochs > 0.0)
-    steps = std::max(steps, static_cast<std::int64_t>(std::ceil(cfg.max_epochs * static_cast<double>(cfg.train_examples) /
-                                                                static_cast<double>(batch_size))));
+  if (cfg.max_epochs > 0.0) {
+    // The first update after which max_epochs x train_examples examples are done, through the
+    // trainer's batch schedule (ceil(examples / B) with a constant batch): under a growing batch
+    // an epoch budget stays that many examples, not that many updates at the first phase's B.
+    const double examples = cfg.max_epochs * static_cast<double>(cfg.train_examples);
+    const optim::BatchSchedule schedule(batch_size, cfg.train_batch_schedule, cfg.ranks);
+    const auto& phases = schedule.phases();
+    std::size_t i = 0;
+    while (i + 1 < phases.size() && examples > static_cast<double>(phases[i + 1].examples_before)) ++i;
+    const auto& p = phases[i];
+    steps = std::max(steps, p.first_step + static_cast<std::int64_t>(std::ceil(
+                                               (examples - static_cast<double>(p.examples_before)) /
+                                               static_cast<double>(p.batch))));
+  }
   return steps;
 }
 

@@ -22,7 +22,9 @@
 //
 // Trial length. A trial stops at [train] target (test accuracy) or at its budget:
 //   steps(B) = max(study.max_steps, ceil(study.max_epochs x train_examples / B))
-// (either may be 0; when both are 0 the [train] steps / epochs are used as given). The maximum
+// (either may be 0; when both are 0 the [train] steps / epochs are used as given); under a [train]
+// batch schedule the epoch budget is the first update after which max_epochs x train_examples
+// examples are done (optim::BatchSchedule, as the trainer counts them). The maximum
 // of a step budget and an example budget covers both ends of S(B): small batches need ~E_min
 // examples, large ones ~S_min steps, so neither end is cut off by a budget sized for the other.
 // Evaluation every min(eval_every_max, ceil(eval_every_examples / B)) steps (>= 1) keeps the

@@ -246,3 +246,32 @@ TEST(RealStudyConfig, TrainBatchScheduleCountsTheTrialsExamples) {
                 .find("train.batch-milestones"),
             std::string::npos);
 }
+
+TEST(RealStudyConfig, EpochBudgetUnderABatchScheduleCountsExamples) {
+  // study.max_epochs is a budget in examples (max_epochs x train_examples), as the trainer's own
+  // --epochs is: 0.1 x 60000 = 6000 examples. At B = 64 growing x2 once 1000 examples are done
+  // (after 16 updates, 1024 examples), that is 16 + ceil((6000 - 1024) / 128) = 16 + 39 = 55
+  // updates, not ceil(6000 / 64) = 94 (which would be 1024 + 78 x 128 = 11008 examples).
+  const RealStudyConfig cfg = parse(
+      "[study]\nbatch_sizes = 64,256\nlr_grid = 0.1\nmax_epochs = 0.1\n"
+      "[train]\ntarget = 0.5\nbatch-milestones = 1000\nbatch-factor = 2\n");
+  EXPECT_EQ(trial_steps(cfg, 64), 55);
+  const StudyGrid g = make_real_grid(cfg);
+  EXPECT_GE(g.examples(64, 55.0), 6000.0);
+  EXPECT_LT(g.examples(64, 54.0), 6000.0);
+  // B = 256: 4 updates (1024 examples), then 512 each: 4 + ceil(4976 / 512) = 4 + 10 = 14.
+  EXPECT_EQ(trial_steps(cfg, 256), 14);
+  // The step budget stays a step budget: max(max_steps, the epoch budget's updates).
+  const RealStudyConfig both = parse(
+      "[study]\nbatch_sizes = 64\nlr_grid = 0.1\nmax_epochs = 0.1\nmax_steps = 60\n"
+      "[train]\ntarget = 0.5\nbatch-milestones = 1000\nbatch-factor = 2\n");
+  EXPECT_EQ(trial_steps(both, 64), 60);
+  // The phases round to the ranks like the trainer's: B = 62 x 1.5 = 93 is 94 on 2 ranks. After
+  // ceil(1000 / 62) = 17 updates (1054 examples): 17 + ceil(4946 / 94) = 17 + 53 = 70 on 2 ranks,
+  // 17 + ceil(4946 / 93) = 17 + 54 = 71 on 1.
+  const std::string odd =
+      "[study]\nbatch_sizes = 62\nlr_grid = 0.1\nmax_epochs = 0.1\n"
+      "[train]\ntarget = 0.5\nbatch-milestones = 1000\nbatch-factor = 1.5\n";
+  EXPECT_EQ(trial_steps(parse(odd), 62), 71);
+  EXPECT_EQ(trial_steps(parse(odd + "[launcher]\ncommand = mpirun -np {ranks}\nranks = 2\n"), 62), 70);
+}
