@@ -26,9 +26,14 @@ BatchSchedule::BatchSchedule(std::int64_t base_batch, BatchScheduleConfig cfg, s
     const std::int64_t left = std::max<std::int64_t>(cfg.milestones[k] - cur.examples_before, 0);
     const std::int64_t steps = (left + cur.batch - 1) / cur.batch;
     const double want = static_cast<double>(base_batch) * std::pow(cfg.factor, static_cast<double>(k + 1));
-    std::int64_t b = std::llround(want / static_cast<double>(multiple_of)) * multiple_of;
-    b = std::max(b, multiple_of);
-    if (cfg.max_batch > 0) b = std::min(b, cfg.max_batch);
+    std::int64_t b = 0;
+    if (want < 4e18) {  // llround and the product stay inside int64 (beyond, llround is undefined)
+      b = std::llround(want / static_cast<double>(multiple_of)) * multiple_of;
+      b = std::max(b, multiple_of);
+      if (cfg.max_batch > 0) b = std::min(b, cfg.max_batch);
+    } else if (cfg.max_batch > 0) {
+      b = cfg.max_batch;  // the rounded batch would exceed any cap
+    }
     if (b <= 0) throw ConfigError("schedule.batch_factor = " + std::to_string(cfg.factor) + ": batch overflows");
     phases_.push_back({cur.first_step + steps, cur.examples_before + steps * cur.batch, b});
   }

@@ -302,6 +302,28 @@ TEST(Trainer, ResumeAcrossABatchPhaseChangeEqualsTheUninterruptedRunBitForBit) {
   fs::remove_all(b_dir);
 }
 
+TEST(Trainer, BatchScheduleGrownPastTheInt64RangeStaysAtTheCap) {
+  // 64 milestones of x2 (every 100 examples) from B = 32 with a cap of 256: 32 x 2^k passes 2^63
+  // at k = 59 (6000 examples, update ~29); from update 7 (384 examples) on every phase holds
+  // the cap (a wrapped-around llround made the later ones batch 1).
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+  auto pg = single_rank();
+  rt::TrainConfig c = schedule_run(scratch("batch_overflow"));
+  std::string milestones;
+  for (int k = 1; k <= 64; ++k) {
+    if (k > 1) milestones += ',';
+    milestones += std::to_string(100 * k);
+  }
+  c.batch_milestones = milestones;
+  c.batch_max = 256;
+  rt::Trainer t(c, pg);
+  EXPECT_EQ(t.global_batch(0), 32);
+  EXPECT_EQ(t.global_batch(4), 64);   // 128 examples >= 100
+  EXPECT_EQ(t.global_batch(6), 128);  // 256 >= 200
+  for (std::int64_t k = 7; k < 80; ++k) EXPECT_EQ(t.global_batch(k), 256) << "update " << k;
+  fs::remove_all(c.output);
+}
+
 TEST(Trainer, BadInputIsAConfigErrorBeforeAnyWork) {
   using batchlab::optim::ConfigError;
   rt::TrainConfig c = small_run("momentum", scratch("bad"));
@@ -359,6 +381,12 @@ TEST(Trainer, BadInputIsAConfigErrorBeforeAnyWork) {
   expect_bad(b, 1);
   b = c;
   b.batch_max = 128;
+  expect_bad(b, 1);
+  // A grown batch past the int64 range without a cap is an error, not a wrapped-around batch (it
+  // used to become 1: llround overflowed to INT64_MIN and max(b, ranks) kept the ranks).
+  b = c;
+  b.batch_milestones = "1000";
+  b.batch_factor = 1e30;
   expect_bad(b, 1);
   try {
     b = c;
