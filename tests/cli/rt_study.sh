@@ -7,29 +7,8 @@
 #     times aside);
 #  3. bad input: one line on stderr, exit 2, nothing written.
 # usage: rt_study.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
-set -euo pipefail
-BIN=$1
-SRC=$2
-TMP=$3
-rm -rf "$TMP"
-mkdir -p "$TMP"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-cat > "$TMP/tiny.ini" <<EOF
-[study]
-name = tiny
-batch_sizes = 64,128
-lr_grid = 0.05,0.2
-seeds = 0
-max_steps = 40
-eval_every_examples = 1280
-[launcher]
-threads = 1
-[train]
-model = mlp:32
-target = 0.5
-loader-threads = 1
-EOF
+source "$(dirname "${BASH_SOURCE[0]}")/lib_study.sh" "$@"
+write_tiny_ini "$TMP/tiny.ini" 0.05,0.2 40
 
 # ---- 1. the study, and the files/columns of a sweep ----
 "$BIN" study "$TMP/tiny.ini" --output.dir="$TMP/a" --no-plot > "$TMP/a.out" 2> "$TMP/a.err" || {
@@ -41,16 +20,7 @@ done
 grep -q 'ETA' "$TMP/a.err" || fail "progress lines without ETA"
 grep -q 'B_crit' "$TMP/a.out" || fail "no fit table"
 
-cat > "$TMP/sweep.ini" <<EOF
-[landscape]
-kind = nqm
-dim = 10
-[study]
-batch_sizes = 4,8
-lr_grid = 0.1,0.2
-max_steps = 100
-record_curves = true
-EOF
+write_sweep_ini "$TMP/sweep.ini"
 "$BIN" sweep "$TMP/sweep.ini" --output.dir="$TMP/s" --no-plot > /dev/null 2>&1 || fail "reference sweep failed"
 for f in trials.csv steps_vs_batch.csv curves.csv; do
   [ "$(head -1 "$TMP/a/$f")" = "$(head -1 "$TMP/s/$f")" ] || fail "$f columns differ from a sweep's"
@@ -111,18 +81,6 @@ assert rows(a, "steps_vs_batch.csv", ()) == rows(b, "steps_vs_batch.csv", ())
 EOF
 
 # ---- 3. bad input: one line, exit 2, nothing written ----
-expect_bad() {  # expect_bad NAME PATTERN ARGS...
-  local name=$1 pat=$2
-  shift 2
-  set +e
-  "$BIN" study "$@" --output.dir="$TMP/bad_$name" > "$TMP/bad.out" 2> "$TMP/bad.err"
-  local rc=$?
-  set -e
-  [ $rc = 2 ] || { cat "$TMP/bad.err"; fail "$name: exit $rc, want 2"; }
-  [ "$(wc -l < "$TMP/bad.err")" = 1 ] || { cat "$TMP/bad.err"; fail "$name: not one line"; }
-  grep -q -- "$pat" "$TMP/bad.err" || { cat "$TMP/bad.err"; fail "$name: no '$pat' in message"; }
-  [ ! -e "$TMP/bad_$name" ] || fail "$name: wrote output"
-}
 printf '[study]\nbatch_size = 4\n' > "$TMP/unknown.ini"
 expect_bad unknown_key "batch_size" "$TMP/unknown.ini"
 expect_bad bad_model "vgg" "$TMP/tiny.ini" --train.model=vgg
@@ -134,9 +92,6 @@ expect_bad launcher "not an executable" "$TMP/tiny.ini" --launcher.command=no-su
 expect_bad no_target "train.target" "$TMP/tiny.ini" --train.target=-1
 expect_bad missing_file "cannot open" "$TMP/none.ini"
 # a directory holding another study's results is refused
-set +e
-"$BIN" study "$TMP/tiny.ini" --study.max_steps=41 --output.dir="$TMP/a" --no-plot > /dev/null 2> "$TMP/bad.err"
-rc=$?
-set -e
-[ $rc = 2 ] && [ "$(wc -l < "$TMP/bad.err")" = 1 ] || { cat "$TMP/bad.err"; fail "resume into another config: exit $rc"; }
+run_bad other_study "holds a different study: study.max_steps" "$TMP/tiny.ini" --study.max_steps=41 \
+  --output.dir="$TMP/a" --no-plot
 echo "rt_study: ok"

@@ -10,28 +10,8 @@
 #  4. resume of B without reuse (study.reuse is not part of the identity);
 #  5. bad reuse dirs: one line naming study.reuse and the value, exit 2, nothing written.
 # usage: rt_study_reuse.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
-set -euo pipefail
-BIN=$1
-TMP=$3
-rm -rf "$TMP"
-mkdir -p "$TMP"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-cat > "$TMP/tiny.ini" <<EOF
-[study]
-name = tiny
-batch_sizes = 64,128
-lr_grid = 0.1
-seeds = 0
-max_steps = 30
-eval_every_examples = 1280
-[launcher]
-threads = 1
-[train]
-model = mlp:32
-target = 0.5
-loader-threads = 1
-EOF
+source "$(dirname "${BASH_SOURCE[0]}")/lib_study.sh" "$@"
+write_tiny_ini "$TMP/tiny.ini" 0.1 30
 progress() { grep -c '^\[[0-9]*/[0-9]*\]' "$1" || true; }
 
 # ---- 1. study A ----
@@ -112,38 +92,18 @@ EOF
 grep -q "resuming" "$TMP/B2.err" && [ "$(progress "$TMP/B2.err")" = 0 ] || { cat "$TMP/B2.err"; fail "B rerun is no resume"; }
 
 # ---- 5. bad reuse dirs: one line naming study.reuse and the value, exit 2, nothing written ----
-expect_bad() {  # expect_bad NAME REUSE
-  local name=$1 value=$2
-  set +e
-  "$BIN" study "$TMP/tiny.ini" --study.reuse="$value" --output.dir="$TMP/bad_$name" --no-plot > /dev/null 2> "$TMP/bad.err"
-  local rc=$?
-  set -e
-  [ $rc = 2 ] || { cat "$TMP/bad.err"; fail "$name: exit $rc, want 2"; }
-  [ "$(wc -l < "$TMP/bad.err")" = 1 ] || { cat "$TMP/bad.err"; fail "$name: not one line"; }
-  grep -qF -- "study.reuse = '$value'" "$TMP/bad.err" || { cat "$TMP/bad.err"; fail "$name: no study.reuse = '$value'"; }
-  [ ! -e "$TMP/bad_$name" ] || fail "$name: wrote output"
+bad_reuse() {  # bad_reuse NAME REUSE: the message names study.reuse and the value
+  expect_bad "$1" "study.reuse = '$2'" "$TMP/tiny.ini" --study.reuse="$2"
 }
-expect_bad missing "$TMP/nowhere"
-expect_bad missing_second "$TMP/A,$TMP/nowhere"
+bad_reuse missing "$TMP/nowhere"
+bad_reuse missing_second "$TMP/A,$TMP/nowhere"
 mkdir -p "$TMP/empty"
-expect_bad not_a_study "$TMP/empty"
-cat > "$TMP/sweep.ini" <<EOF
-[landscape]
-kind = nqm
-dim = 10
-[study]
-batch_sizes = 4,8
-lr_grid = 0.1
-max_steps = 50
-EOF
+bad_reuse not_a_study "$TMP/empty"
+write_sweep_ini "$TMP/sweep.ini"
 "$BIN" sweep "$TMP/sweep.ini" --output.dir="$TMP/sweep" --no-plot > /dev/null 2>&1 || fail "reference sweep failed"
-expect_bad sweep_dir "$TMP/sweep"
+bad_reuse sweep_dir "$TMP/sweep"
 # its own output dir is refused (a rerun resumes it)
-set +e
-"$BIN" study "$TMP/tiny.ini" --study.reuse="$TMP/A" --output.dir="$TMP/A" --no-plot > /dev/null 2> "$TMP/bad.err"
-rc=$?
-set -e
-[ $rc = 2 ] && [ "$(wc -l < "$TMP/bad.err")" = 1 ] && grep -q "study.reuse" "$TMP/bad.err" || {
-  cat "$TMP/bad.err"; fail "reuse = own output dir: exit $rc"; }
+run_bad own_dir "study.reuse = '$TMP/A': '$TMP/A' is this study's output.dir" "$TMP/tiny.ini" --study.reuse="$TMP/A" \
+  --output.dir="$TMP/A" --no-plot
 (cd "$TMP/A" && find . -type f -exec md5sum {} + | sort -k2) | cmp -s - "$TMP/A.md5" || fail "A was modified"
 echo "rt_study_reuse: ok"
