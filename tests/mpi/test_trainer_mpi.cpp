@@ -4,12 +4,12 @@
 // average exactly when their policy says; the noise scale is measured with 2 ranks.
 #include <gtest/gtest.h>
 #include <mpi.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 #include <nlohmann/json.hpp>
@@ -17,6 +17,7 @@
 #include "optim/communicator.h"
 #include "realtrain/comm.h"
 #include "realtrain/trainer.h"
+#include "tests/realtrain/metrics_csv.h"
 
 namespace {
 
@@ -27,9 +28,11 @@ const char* kFashion = "/usr/share/datasets/fashion-mnist";
 
 rt::ProcessGroup& pg() { return rt::init_process_group("mpi"); }
 
-std::string out_dir(const std::string& name) {
-  return (fs::temp_directory_path() / ("batchlab_mpi_trainer_" + name)).string();
-}
+// Every output dir of this job lies under one scratch dir named by rank 0's pid (set in main,
+// the same on both ranks): other build trees run this test at the same time.
+fs::path job_dir;
+
+std::string out_dir(const std::string& name) { return (job_dir / name).string(); }
 
 rt::TrainConfig config(const std::string& sync, const std::string& name) {
   rt::TrainConfig c;
@@ -54,13 +57,23 @@ std::vector<torch::Tensor> snapshot(rt::Trainer& t) {
   return out;
 }
 
-std::vector<std::string> metrics_without_timings(const std::string& dir);
-
 double max_abs_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   double d = 0.0;
   for (std::size_t i = 0; i < a.size(); ++i)
     d = std::max(d, (a[i] - b[i]).abs().max().item<double>());
   return d;
+}
+
+// metrics.csv without the timing columns (img_per_s, wall_s), which a resume may change.
+std::vector<std::string> metrics_without_timings(const std::string& dir) {
+  std::vector<std::string> rows;
+  for (const auto& cols : batchlab::realtrain::testing::read_metrics_csv(dir)) {
+    std::string kept;
+    for (std::size_t i = 0; i < cols.size(); ++i)
+      if (i != 7 && i != 11) kept += cols[i] + ",";
+    rows.push_back(kept);
+  }
+  return rows;
 }
 
 // max over parameters of |own - mean over ranks|: 0 iff every rank holds the same parameters.
@@ -171,25 +184,6 @@ TEST(TrainerMpi, LocalSgdAveragesOnlyEveryHSteps) {
   EXPECT_EQ(spread_across_ranks(snapshot(h)), 0.0);
 }
 
-// metrics.csv without the timing columns (img_per_s, wall_s), which a resume may change.
-std::vector<std::string> metrics_without_timings(const std::string& dir) {
-  std::ifstream f(fs::path(dir) / "metrics.csv");
-  std::vector<std::string> rows;
-  std::string line;
-  while (std::getline(f, line)) {
-    std::vector<std::string> cols;
-    std::stringstream ss(line);
-    std::string col;
-    while (std::getline(ss, col, ',')) cols.push_back(col);
-    if (line.back() == ',') cols.push_back("");
-    std::string kept;
-    for (std::size_t i = 0; i < cols.size(); ++i)
-      if (i != 7 && i != 11) kept += cols[i] + ",";
-    rows.push_back(kept);
-  }
-  return rows;
-}
-
 TEST(TrainerMpi, ResumeContinuesTheNoiseScaleEma) {
   // 16 steps straight vs 8 steps + checkpoint, then --resume to 16: every metrics column but
   // the timings must agree, the noise-scale ones (b_simple, grad_sq, trace_sigma) included.
@@ -229,6 +223,9 @@ TEST(TrainerMpi, ResumeContinuesTheNoiseScaleEma) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   auto& g = rt::init_process_group("mpi");
+  long job = static_cast<long>(::getpid());
+  MPI_Bcast(&job, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+  job_dir = fs::temp_directory_path() / ("batchlab_mpi_trainer_" + std::to_string(job));
   if (g.rank != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
@@ -237,6 +234,7 @@ int main(int argc, char** argv) {
   // A failure on rank 1 must fail the job even though only rank 0 prints.
   MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (failed && g.rank == 0) std::fprintf(stderr, "test_trainer_mpi: a test failed on some rank\n");
+  if (g.rank == 0) fs::remove_all(job_dir);
   rt::finalize_process_group();
   return failed;
 }

@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <cmath>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "optim/communicator.h"
 #include "optim/config.h"
 #include "realtrain/trainer.h"
+#include "tests/realtrain/metrics_csv.h"
 
 namespace {
 
@@ -134,20 +134,7 @@ TEST(Trainer, WritesSummaryWithTimeSplitAndNullNoiseScaleOnOneRank) {
   fs::remove_all(dir);
 }
 
-// metrics.csv as rows of columns.
-std::vector<std::vector<std::string>> read_metrics(const fs::path& dir) {
-  std::ifstream f(dir / "metrics.csv");
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(f, line)) {
-    std::vector<std::string> cols;
-    std::stringstream ss(line);
-    std::string col;
-    while (std::getline(ss, col, ',')) cols.push_back(col);
-    rows.push_back(cols);
-  }
-  return rows;
-}
+using batchlab::realtrain::testing::read_metrics_csv;
 
 // Batch 32 -> 64 once 128 examples are done (after 4 updates) -> 128 once 384 are (after 4
 // more); 60000 / 32 = 1875 steps per epoch, so an epoch is 60000 examples.
@@ -185,7 +172,7 @@ TEST(Trainer, BatchScheduleSetsEachUpdatesBatchTheExamplesColumnAndEpochConversi
   EXPECT_EQ(r.steps, 10);
   EXPECT_EQ(r.examples, 4 * 32 + 4 * 64 + 2 * 128);
 
-  const auto rows = read_metrics(dir);
+  const auto rows = read_metrics_csv(dir);
   ASSERT_EQ(rows.size(), 6u);  // header + steps 2, 4, 6, 8, 10
   ASSERT_EQ(rows[0][1], "examples");
   ASSERT_EQ(rows[0][2], "epoch");
@@ -239,7 +226,7 @@ TEST(Trainer, BatchScheduleWithFactorOneOrAFarMilestoneIsTheConstantRunBitForBit
   rt::Trainer a(base, pg);
   a.run();
   const auto reference = snapshot(a);
-  const auto ref_rows = read_metrics(base.output);
+  const auto ref_rows = read_metrics_csv(base.output);
   for (const auto& [milestones, factor] : std::vector<std::pair<std::string, double>>{{"96,200", 1.0}, {"1000000", 5.0}}) {
     rt::TrainConfig s = base;
     s.batch_milestones = milestones;
@@ -250,7 +237,7 @@ TEST(Trainer, BatchScheduleWithFactorOneOrAFarMilestoneIsTheConstantRunBitForBit
     const auto got = snapshot(b);
     for (std::size_t i = 0; i < reference.size(); ++i)
       EXPECT_TRUE(torch::equal(got[i], reference[i])) << milestones << ": parameter " << i;
-    const auto rows = read_metrics(s.output);
+    const auto rows = read_metrics_csv(s.output);
     ASSERT_EQ(rows.size(), ref_rows.size());
     for (std::size_t i = 0; i < rows.size(); ++i)
       for (std::size_t k : {0, 1, 2, 3, 4, 5, 6}) EXPECT_EQ(rows[i][k], ref_rows[i][k]) << milestones << " row " << i;
@@ -286,7 +273,7 @@ TEST(Trainer, ResumeAcrossABatchPhaseChangeEqualsTheUninterruptedRunBitForBit) {
   EXPECT_EQ(rb.examples, ra.examples);
   const auto x = snapshot(a), y = snapshot(b);
   for (std::size_t i = 0; i < x.size(); ++i) EXPECT_TRUE(torch::equal(x[i], y[i])) << "parameter " << i;
-  const auto ma = read_metrics(a_dir), mb = read_metrics(b_dir);
+  const auto ma = read_metrics_csv(a_dir), mb = read_metrics_csv(b_dir);
   ASSERT_EQ(ma.size(), 5u);  // header + steps 3, 6, 9, 12
   ASSERT_EQ(mb.size(), ma.size());
   for (std::size_t i = 0; i < ma.size(); ++i)
