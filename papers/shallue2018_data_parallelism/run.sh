@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# Shallue et al. 2019 on this machine: steps to 85% test accuracy vs global batch size for the
-# Fashion-MNIST MLP, real data-parallel training (2 ranks under mpirun), through the study shared
-# with mccandlish2018 (papers/_shared/real_fmnist.sh). Full grid (5 batch sizes x 3 lrs): about an
-# hour on this loaded 2-core machine; --quick (3 batch sizes, the sqrt rule's lr): ~10-15 min.
-# The Simple CNN / CIFAR-10 / ImageNet configs for longer runs and clusters are listed in README.md.
+# Shallue et al. 2019 on this machine: steps to test error < 0.1 (accuracy 0.90) vs global batch
+# size for their Simple CNN on Fashion-MNIST, real data-parallel training (2 ranks under mpirun),
+# through `batchlab study experiments/configs/real_fmnist_simple_cnn.ini`.
+#   full:    B = 2^5 .. 2^11 (7 sizes), the square-root rule's lr, momentum 0.9, 1 seed; then the
+#            lr check: twice that lr at B = 256 .. 2048, where an untuned lr would hide steps.
+#            About 2.5-3 h of trials on this 2-core machine (the README gives the measured sums).
+#   --quick: B = 8, 32, 128, 512, 2048 to accuracy 0.85 (~15 min), no lr check.
+# REUSE=DIR[,DIR...] is passed as [study] reuse: finished trials of earlier studies with exactly
+# the same settings are copied instead of run again (batchlab study's reuse; README "Studies").
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
 BIN=$(batchlab_bin rt)
 fresh_out
-STUDY=$("$PAPERS_DIR/_shared/real_fmnist.sh" "$BIN" "$QUICK")
-ln -sfn "$STUDY" "$OUT/study"
+CFG="$REPO/experiments/configs/real_fmnist_simple_cnn.ini"
+ARGS=()
+if (( QUICK )); then
+  ARGS=(--study.batch_sizes=8,32,128,512,2048 --train.target=0.85 --study.max_epochs=2
+        --study.max_steps=150 --study.eval_every_examples=16384 --study.eval_every_max=25)
+fi
+[[ -n "${REUSE:-}" ]] && ARGS+=("--study.reuse=$REUSE")
+timed_study_run study "$BIN" "$CFG" "$OUT/study" "${ARGS[@]}"
+if (( ! QUICK )); then
+  timed_study_run study "$BIN" "$CFG" "$OUT/lr_check" --study.batch_sizes=256,512,1024,2048 \
+    --study.lr_grid=scaled:2:2:1 ${REUSE:+"--study.reuse=$REUSE"}
+fi
 finish
