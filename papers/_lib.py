@@ -1,5 +1,7 @@
 """Shared helpers of papers/*/report.py: read batchlab results by column name, write markdown
-tables, and replace the generated section of a README (between the GENERATED markers)."""
+tables and claim checks, replace the generated section of a README (between the GENERATED markers)
+and print it (publish), and the step-ratio claims of the large-batch papers (you2017_lars,
+you2019_lamb, nado2021_reality_check, via papers/_shared/large_batch_report.py)."""
 import csv
 import json
 import math
@@ -73,6 +75,52 @@ def md_table(headers, rows):
     return "\n".join(out)
 
 
+def claims_table(checks):
+    """The markdown table of a report's claim checks [(claim, measured, ok)]: ok is "yes", not ok a
+    bold "**no**"."""
+    return md_table(["claim", "measured", "confirmed"], [[c, m, "yes" if ok else "**no**"] for c, m, ok in checks])
+
+
+def claims_section(checks, heading="Claims checked on these numbers:"):
+    """The lines of a README's claim checks: the heading, a blank line, claims_table(checks)."""
+    return [heading, "", claims_table(checks)]
+
+
+def ratio(a, b):
+    """a / b, or None where either is None (e.g. a step count that did not reach the target)."""
+    return a / b if (a is not None and b is not None) else None
+
+
+def step_ratios(t, base, other):
+    """Per batch size of a large_batch_report.table t: steps of base / steps of other (> 1: other
+    needs fewer steps), None where either did not reach the target."""
+    return [ratio(a, b) for a, b in zip(t["steps"][base], t["steps"][other])]
+
+
+def ratios_text(batches, ratios):
+    """'B=8: 1.23, B=32: —, ...': one step ratio per batch size, — where there is none."""
+    return ", ".join(f"B={b}: {x:.2f}" if x else f"B={b}: —" for b, x in zip(batches, ratios))
+
+
+def fewer_steps_checks(base, ada, base_name, ada_name):
+    """The checks_fn (large_batch_report.report) of You et al.'s claim, LARS (2017) or LAMB (2019):
+    with r(B) = steps of base / steps of ada at each batch size B of the grid,
+      1. ada needs fewer steps at large B: r > 1.2 at the two largest B;
+      2. its advantage grows with B: r(largest B) > r(smallest B).
+    base_name and ada_name are how the claims name the two (e.g. "momentum", "LARS")."""
+    def checks(t):
+        B, r = t["batches"], step_ratios(t, base, ada)
+        big = [x for x in r[-2:] if x is not None]
+        return [
+            (f"{ada_name} needs fewer steps than {base_name} at large B (ratio > 1.2 at the two largest B)",
+             ratios_text(B, r), len(big) == 2 and min(big) > 1.2),
+            (f"{ada_name}'s advantage grows with B (ratio at the largest B > ratio at the smallest)",
+             f"{r[0]:.2f} at B={B[0]} -> {r[-1]:.2f} at B={B[-1]}" if r[0] and r[-1] else "—",
+             bool(r[0] and r[-1] and r[-1] > r[0])),
+        ]
+    return checks
+
+
 def write_csv(path, headers, rows):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -97,6 +145,14 @@ def replace_generated(readme_path, markdown):
     _, tail = rest.split(END, 1)
     with open(readme_path, "w") as f:
         f.write(head + BEGIN + "\n" + markdown.rstrip() + "\n" + END + tail)
+
+
+def publish(here, md):
+    """The last step of every report.py: the markdown lines md become the generated section of
+    here/README.md, and are printed."""
+    text = "\n".join(md)
+    replace_generated(os.path.join(here, "README.md"), text)
+    print(text)
 
 
 def results_arg():

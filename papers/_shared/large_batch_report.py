@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import (best_per_batch, fits, fmt, md_table, plt, read_json, replace_generated,  # noqa: E402
+from _lib import (best_per_batch, fits, fmt, md_table, plt, ratio, read_json, replace_generated,  # noqa: E402
                   steps, timing_line, write_csv)
 
 # (key, link in RESULTS_DIR, heading, landscape in one line, metric name for the axis)
@@ -35,10 +35,6 @@ def table(sweep_dir, optimizers):
             "lr": {o: [float(best[o][b]["lr"]) if steps(best[o].get(b)) else None for b in batches]
                    for o in optimizers},
             "edge": {o: [best[o][b]["lr_on_edge"] == "true" for b in batches] for o in optimizers}}
-
-
-def ratio(a, b):
-    return a / b if (a is not None and b is not None) else None
 
 
 def real_section(real_dir, optimizers, pairs, mode):

@@ -7,8 +7,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import (best_per_batch, md_table, plt, read_csv, read_json, replace_generated, results_arg,  # noqa: E402
-                  steps, timing_line, write_csv)
+from _lib import (best_per_batch, claims_section, claims_table, md_table, plt, publish, read_csv,  # noqa: E402
+                  read_json, results_arg, steps, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = ["linear", "linear_warmup", "sqrt", "tuned", "tuned_warmup"]
@@ -64,7 +64,7 @@ def real_section(real):
         f"lr = 0.03 x B / 128 (linear rule), momentum 0.9, target test accuracy {target}; warm-up: gradual over "
         f"{wsteps} steps from the B = 128 lr. Both studies together took {t['wall_s']:.0f} s here.", "",
         md_table(["B", "linear lr", "no warm-up: steps", "final acc", f"warm-up {wsteps}: steps", "final acc"], rows),
-        "", md_table(["claim", "measured", "confirmed"], [[a, m, "yes" if v else "**no**"] for a, m, v in checks])]
+        "", claims_table(checks)]
 
 
 def main():
@@ -152,12 +152,8 @@ def main():
           "Steps to target per rule (a word where the run did not reach it; `tuned` = best multiplier of the linear "
           "lr on a log grid; last column = steps of the linear rule / steps tuned):", "",
           md_table(["B", "linear lr", "linear", f"linear + warm-up {warm}", "sqrt lr", "sqrt", "tuned",
-                    "best multiplier", "tuned + warm-up", "linear / tuned"], rows), "",
-          "Claims checked on these numbers:", "",
-          md_table(["claim", "measured", "confirmed"], [[a, m, "yes" if ok else "**no**"] for a, m, ok in checks])]
-    md += real_section(os.path.join(res, "real"))
-    replace_generated(os.path.join(HERE, "README.md"), "\n".join(md))
-    print("\n".join(md))
+                    "best multiplier", "tuned + warm-up", "linear / tuned"], rows), ""]
+    publish(HERE, md + claims_section(checks) + real_section(os.path.join(res, "real")))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import md_table, plt, read_csv, read_json, replace_generated, results_arg, timing_line, write_csv  # noqa: E402
+from _lib import (claims_section, claims_table, md_table, plt, publish, read_csv, read_json, results_arg,  # noqa: E402
+                  timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAMES = ["sync", "local", "post-local"]
@@ -66,7 +67,7 @@ def real_section(real):
     return out + [f"Both runs together took {t['wall_s']:.0f} s here. One seed: a difference below ~0.5 "
                   "accuracy points is within seed-to-seed noise on this model, hence the threshold below.", "",
                   md_table(["B", "sync policy", "lr", "steps", "final test accuracy", "rounds"], rows), "",
-                  md_table(["claim", "measured", "confirmed"], [[a, m, "yes" if v else "**no**"] for a, m, v in checks])]
+                  claims_table(checks)]
 
 
 def main():
@@ -120,12 +121,8 @@ def main():
           md_table(["B", "policy", "final test metric", "/ sync", "best lr", f"rounds in {max_steps} steps"], rows),
           "",
           ("Best lr on the edge of the lr grid (widen it): " + ", ".join(edge)) if edge else
-          "No best lr sits on the edge of the lr grid.", "",
-          "Claims checked on these numbers:", "",
-          md_table(["claim", "measured", "confirmed"], [[a, m, "yes" if ok else "**no**"] for a, m, ok in checks])]
-    md += real_section(os.path.join(res, "real"))
-    replace_generated(os.path.join(HERE, "README.md"), "\n".join(md))
-    print("\n".join(md))
+          "No best lr sits on the edge of the lr grid.", ""]
+    publish(HERE, md + claims_section(checks) + real_section(os.path.join(res, "real")))
 
 
 if __name__ == "__main__":

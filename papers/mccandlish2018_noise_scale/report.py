@@ -19,8 +19,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import (best_per_batch, fits, fmt, md_table, plt, read_json, replace_generated,  # noqa: E402
-                  results_arg, steps, timing_line, write_csv)
+from _lib import (best_per_batch, claims_section, claims_table, fits, fmt, md_table, plt, publish,  # noqa: E402
+                  read_json, results_arg, steps, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -67,9 +67,8 @@ def real_section(study):
         r = fo["b_crit"] / med
         out += [f"B_crit (fit, {fo['fit_points']} points) = {fo['b_crit']:.4g}; median B_simple = {med:.4g}; "
                 f"ratio {r:.3g}.", "",
-                md_table(["claim", "measured", "confirmed"],
-                         [["B_crit ~ B_simple within an order of magnitude (Fashion-MNIST)", f"ratio {r:.3g}",
-                           "yes" if 0.1 < r < 10 else "**no**"]])]
+                claims_table([("B_crit ~ B_simple within an order of magnitude (Fashion-MNIST)", f"ratio {r:.3g}",
+                               0.1 < r < 10)])]
     else:
         out += ["B_crit: fewer than 2 batch sizes reached the target, no fit."]
     return out
@@ -165,12 +164,8 @@ def main():
           f"Noise scales \"when reached\": exact moments of the best run at the smallest batch size (B = {b0}) "
           "at the step it reaches the target (closed form, checked against batchlab's final_metric of every "
           "reached best trial to 1e-6 and against `batchlab noise-scale` at t = 0 to 1e-9).", "",
-          md_table(headers, rows), "",
-          "Claims checked on these numbers:", "",
-          md_table(["claim", "measured", "confirmed"], [[a, m, "yes" if ok else "**no**"] for a, m, ok in checks])]
-    md += real_section(os.path.join(res, "real_fmnist"))
-    replace_generated(os.path.join(HERE, "README.md"), "\n".join(md))
-    print("\n".join(md))
+          md_table(headers, rows), ""]
+    publish(HERE, md + claims_section(checks) + real_section(os.path.join(res, "real_fmnist")))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "_shared"))
 sys.path.insert(0, os.path.join(HERE, ".."))
-from _lib import results_arg  # noqa: E402
-from large_batch_report import ratio, report  # noqa: E402
+from _lib import ratios_text, results_arg, step_ratios  # noqa: E402
+from large_batch_report import report  # noqa: E402
 
 
 def suffices(base_steps, ada_steps):
@@ -23,10 +23,8 @@ def checks(t):
     s, B = t["steps"], t["batches"]
     out = []
     for base, ada in (("nesterov", "lars:paper"), ("adam", "lamb:paper")):
-        r = [ratio(a, b) for a, b in zip(s[base], s[ada])]
         out.append((f"Tuned {base} suffices: at most 25% more steps than {ada} (ratio <= 1.25) at every B",
-                    ", ".join(f"B={b}: {x:.2f}" if x else f"B={b}: —" for b, x in zip(B, r)),
-                    suffices(s[base], s[ada])))
+                    ratios_text(B, step_ratios(t, base, ada)), suffices(s[base], s[ada])))
     return out
 
 
