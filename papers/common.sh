@@ -86,6 +86,35 @@ if resumed == 0 or not os.path.exists(p):  # keep the timing of the run that did
 PYEOF
 }
 
+# shared_sweep NAME BIN [QUICK_ARG ...]: the whole of a papers/_shared/<NAME>.sh sweep driver
+# (large_batch_nqm, large_batch_mlp), sourced with --quick or not: timed_study_run of `batchlab sweep
+# experiments/configs/paper_NAME.ini` into papers/_shared/results/NAME, or with --quick into
+# papers/_shared/results/NAME_quick with the driver's reduced grid QUICK_ARGs; prints that directory.
+shared_sweep() {
+  local name=$1 bin=$2; shift 2
+  local out="$PAPERS_DIR/_shared/results/$name" extra=()
+  if (( QUICK )); then out+="_quick"; extra=("$@"); fi
+  timed_study_run sweep "$bin" "$REPO/experiments/configs/paper_$name.ini" "$out" "${extra[@]}"
+  echo "$out"
+}
+
+# real_studies CONFIG NAME[=ARGS] ...: the whole of a run_real.sh whose real-training part is a few
+# `batchlab study CONFIG` runs that differ in a few flags (goyal2017, lin2020): OUT becomes OUT/real,
+# emptied; per NAME one study (trainer build, from the repo root, no plots) into OUT/real/NAME with
+# that study's ARGS (flags separated by spaces, none containing one) before --output.dir; then
+# OUT/real/timing.json with the wall-clock of them all.
+real_studies() {
+  local cfg=$1 bin spec; shift
+  local -a args
+  bin=$(batchlab_bin rt)
+  OUT="$OUT/real"; fresh_out
+  for spec in "$@"; do
+    args=(); [[ "$spec" == *=* ]] && read -ra args <<<"${spec#*=}"
+    (cd "$REPO" && "$bin" study "$cfg" "${args[@]}" --output.dir="$OUT/${spec%%=*}" --no-plot)
+  done
+  write_timing "$OUT"
+}
+
 # The whole of papers/{you2017_lars,you2019_lamb,nado2021_reality_check}/run.sh: the shared
 # large-batch sweeps (_shared/large_batch_nqm.sh, _shared/large_batch_mlp.sh) and real study
 # (_shared/real_large_batch.sh), linked into OUT as sweep/, sweep_mlp/ and real/, then report.py.

@@ -4,10 +4,5 @@
 # warm-up over 50 steps from the B = 128 lr (experiments/configs/paper_goyal2017_real_fmnist.ini).
 # ~10-15 min on this loaded 2-core machine. Writes results/real/{no_warmup,warmup,timing.json}.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-CFG="$REPO/experiments/configs/paper_goyal2017_real_fmnist.ini"
-BIN=$(batchlab_bin rt)
-OUT="$OUT/real"; fresh_out
-cd "$REPO"
-"$BIN" study "$CFG" --output.dir="$OUT/no_warmup" --no-plot
-"$BIN" study "$CFG" --train.warmup=gradual --train.warmup-steps=50 --output.dir="$OUT/warmup" --no-plot
-write_timing "$OUT"
+real_studies "$REPO/experiments/configs/paper_goyal2017_real_fmnist.ini" \
+  no_warmup "warmup=--train.warmup=gradual --train.warmup-steps=50"

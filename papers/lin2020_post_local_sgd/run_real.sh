@@ -4,10 +4,4 @@
 # epoch 1) (experiments/configs/paper_lin2020_real_fmnist.ini). ~5-10 min on this loaded machine.
 # Writes results/real/{sync,post_local,timing.json}.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-CFG="$REPO/experiments/configs/paper_lin2020_real_fmnist.ini"
-BIN=$(batchlab_bin rt)
-OUT="$OUT/real"; fresh_out
-cd "$REPO"
-"$BIN" study "$CFG" --output.dir="$OUT/sync" --no-plot
-"$BIN" study "$CFG" --train.sync=post-local:8@117 --output.dir="$OUT/post_local" --no-plot
-write_timing "$OUT"
+real_studies "$REPO/experiments/configs/paper_lin2020_real_fmnist.ini" sync "post_local=--train.sync=post-local:8@117"
