@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _lib import (best_per_batch, fits, md_table, plt, read_csv, read_json, replace_generated,  # noqa: E402
+from _lib import (best_per_batch, claims_section, fits, md_table, plt, publish, read_csv, read_json,  # noqa: E402
                   results_arg, steps, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -132,10 +132,8 @@ def main():
           (f"Fit (the engine's, on the rule's lr): B_crit = {f['b_crit']:.4g}, S_min = {f['s_min']:.4g}, E_min = {f['e_min']:.4g}, "
            f"rms log error {f['fit_error']:.3g} ({f['fit_points']} points)." if f.get("b_crit") else
            "Fit: fewer than 2 batch sizes reached the target."), "",
-          "Claims checked on these numbers:", "",
-          md_table(["claim", "measured", "confirmed"], [[a, m, "yes" if ok else "**no**"] for a, m, ok in checks])]
-    replace_generated(os.path.join(HERE, "README.md"), "\n".join(md))
-    print("\n".join(md))
+          ] + claims_section(checks)
+    publish(HERE, md)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 # size for their Simple CNN on Fashion-MNIST, real data-parallel training (2 ranks under mpirun),
 # through `batchlab study experiments/configs/real_fmnist_simple_cnn.ini`.
 #   full:    B = 2^5 .. 2^11 (7 sizes), the square-root rule's lr, momentum 0.9, 1 seed; then the
-#            lr check: twice that lr at B = 256 .. 2048, where an untuned lr would hide steps.
+#            lr check: twice that lr at B = 512 and 2048, where an untuned lr would hide steps.
 #            About 2.5-3 h of trials on this 2-core machine (the README gives the measured sums).
 #   --quick: B = 8, 32, 128, 512, 2048 to accuracy 0.85 (~15 min), no lr check.
 # REUSE=DIR[,DIR...] is passed as [study] reuse: finished trials of earlier studies with exactly
@@ -20,7 +20,7 @@ fi
 [[ -n "${REUSE:-}" ]] && ARGS+=("--study.reuse=$REUSE")
 timed_study_run study "$BIN" "$CFG" "$OUT/study" "${ARGS[@]}"
 if (( ! QUICK )); then
-  timed_study_run study "$BIN" "$CFG" "$OUT/lr_check" --study.batch_sizes=256,512,1024,2048 \
+  timed_study_run study "$BIN" "$CFG" "$OUT/lr_check" --study.batch_sizes=512,2048 \
     --study.lr_grid=scaled:2:2:1 ${REUSE:+"--study.reuse=$REUSE"}
 fi
 finish
