@@ -1,12 +1,17 @@
-// batchlab sweep CONFIG.ini [--section.key=value ...] [--no-plot]
+// batchlab sweep CONFIG.ini [--section.key=value ...] [--no-plot] [--check]
 //
 // A simulated study: every trial of the grid through sim::run_trial on a thread pool, results
 // streamed to the output directory (resumable), then the critical-batch fit per optimizer.
+// --check: the same validation, then the resolved grid on stdout and exit 0, nothing written or
+// run (experiments/config_check.h).
 // Exit status: 0 done, 1 failure while working, 2 bad input (one line, nothing written).
 #include <cstdio>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "experiments/commands.h"
+#include "experiments/config_check.h"
 #include "experiments/plots.h"
 #include "experiments/progress.h"
 #include "experiments/provenance.h"
@@ -38,9 +43,21 @@ int cmd_sweep(int argc, char** argv) {
   const char* who = "batchlab sweep";
   SweepConfig cfg;
   StudyGrid grid;
+  // --check is this command's switch, not a setting: taken out before the settings parser.
+  bool check = false;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0 && std::strcmp(argv[i], "--check") == 0) check = true;
+    else args.push_back(argv[i]);
+  }
   // ---- everything that can be wrong with the input, before any work ----
   try {
-    if (!parse_sweep_args(argc, argv, cfg)) return 0;
+    if (!parse_sweep_args(static_cast<int>(args.size()), args.data(), cfg,
+                          "batchlab sweep CONFIG.ini [--section.key=value ...] [--no-plot] [--check]")) {
+      std::printf("  --check               validate the config as a run does, print the resolved grid,\n"
+                  "                        write and run nothing (exit 0; bad config: exit 2)\n");
+      return 0;
+    }
     grid = make_grid(cfg);
   } catch (const optim::ConfigError& e) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
@@ -67,6 +84,19 @@ int cmd_sweep(int argc, char** argv) {
   }
 
   for (const auto& w : cfg.warnings) std::fprintf(stderr, "%s: warning: %s\n", who, w.c_str());
+  if (check) {
+    CheckReport report;
+    report.who = who;
+    report.config_path = cfg.config_path;
+    report.output_dir = cfg.output_dir;
+    std::string budget = "target " + format_number(cfg.target) + " (" + metric_name(cfg) + "), at most " +
+                         std::to_string(cfg.max_steps) + " steps, " +
+                         (cfg.mode == "analytic" ? std::string("exact steps to target")
+                                                 : "evaluated every " + std::to_string(cfg.eval_every) + " steps");
+    report.details = {{"mode", cfg.mode + ", " + std::to_string(cfg.threads) + " thread(s)"}, {"trial", budget}};
+    print_check_report(stdout, grid, report);
+    return 0;
+  }
 
   // ---- the study ----
   try {

@@ -125,7 +125,7 @@ std::string not_a_study_dir(const std::filesystem::path& dir) {
 }  // namespace
 
 bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
-  const char* usage = "batchlab study CONFIG.ini [--section.key=value ...] [--no-plot]";
+  const char* usage = "batchlab study CONFIG.ini [--section.key=value ...] [--no-plot] [--check]";
   realtrain::TrainConfig defaults;
   const po::options_description train_desc = realtrain::train_options(defaults);
   std::map<std::string, bool> train_keys;  // name -> is a switch
@@ -138,6 +138,8 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
                            sw ? "batchlab train switch (true | false)" : "batchlab train option");
   po::options_description cli(usage);
   cli.add_options()("help,h", "this help")("no-plot", "do not call plots/ at the end")(
+      "check", "validate the config as a run does, print the resolved grid and the first trial's "
+               "command line, write and launch nothing (exit 0; bad config: exit 2)")(
       "config", po::value<std::string>(), "INI file");
   cli.add(settings);
   po::positional_options_description pos;
@@ -164,6 +166,7 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
   if (!vm.count("config")) throw ConfigError(std::string("missing CONFIG.ini (usage: ") + usage + ")");
   out.config_path = vm["config"].as<std::string>();
   out.no_plot = vm.count("no-plot") != 0;
+  out.check = vm.count("check") != 0;
   {
     std::ifstream in(out.config_path);
     if (!in) throw ConfigError("config = '" + out.config_path + "': cannot open");

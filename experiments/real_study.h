@@ -107,11 +107,13 @@ struct RealStudyConfig {
   std::vector<std::string> reuse_dirs;    // [study] reuse, checked to be study output dirs
   std::string output_dir;
   bool no_plot = false;
+  bool check = false;  // --check: validate, print the grid, write and launch nothing (config_check.h)
   ResolvedConfig resolved;
   ResolvedConfig defaults;  // [study]/[launcher]/[output] table defaults (resuming older studies)
 };
 
-// Parses `batchlab study` arguments (argv[0] = "study"). Returns false if --help was printed.
+// Parses `batchlab study` arguments (argv[0] = "study"), --check included. Returns false if
+// --help was printed.
 // Throws optim::ConfigError (one line naming section.key and the value) on any bad input.
 bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out);
 

@@ -151,7 +151,8 @@ inline std::vector<std::int64_t> parse_batch_milestones(const std::string& text)
 }
 
 // Throws optim::ConfigError naming the key and the value. `world` = number of ranks.
-// Checks names and ranges only; files are checked when the dataset is opened.
-void validate_train_config(const TrainConfig& c, int world);
+// Checks names and ranges, and that data-dir is a directory (unless !check_data_dir: `batchlab
+// study --check` of a config for another machine); files are checked when the dataset is opened.
+void validate_train_config(const TrainConfig& c, int world, bool check_data_dir = true);
 
 }  // namespace batchlab::realtrain

@@ -133,7 +133,7 @@ void allreduce_mean_host(ProcessGroup& pg, double* values, std::size_t n, torch:
 
 }  // namespace
 
-void validate_train_config(const TrainConfig& c, int world) {
+void validate_train_config(const TrainConfig& c, int world, bool check_data_dir) {
   require(c.batch_size > 0, "batch-size", std::to_string(c.batch_size), "must be > 0");
   require(world > 0 && c.batch_size % world == 0, "batch-size", std::to_string(c.batch_size),
           "global batch must be divisible by the number of ranks (" + std::to_string(world) + ")");
@@ -176,7 +176,7 @@ void validate_train_config(const TrainConfig& c, int world) {
           std::to_string(c.noise_scale_ema), "must be in [0, 1)");
   require(c.checkpoint_every >= 0, "checkpoint-every", std::to_string(c.checkpoint_every), "must be >= 0");
   require(!c.output.empty(), "output", "''", "must name a directory");
-  if (!std::filesystem::is_directory(c.data_dir))
+  if (check_data_dir && !std::filesystem::is_directory(c.data_dir))
     throw ConfigError("train.data-dir = " + c.data_dir + ": directory does not exist");
 }
 

@@ -1,4 +1,4 @@
-// batchlab study CONFIG.ini [--section.key=value ...] [--no-plot]
+// batchlab study CONFIG.ini [--section.key=value ...] [--no-plot] [--check]
 //
 // A critical-batch study on real training (experiments/real_study.h): every trial of the grid is
 // a `batchlab train` child process under the configured launcher, results streamed to the same
@@ -7,6 +7,9 @@
 // Exit status: 0 done, 1 failure while working (a trial that crashed), 2 bad input (one line,
 // nothing written or run): the config and every trial's `batchlab train` options are validated
 // with the trainer's own validation before the first trial starts.
+// --check: that same validation (validate_study below), then the resolved grid, the first trial's
+// command line and what could not be checked on this machine on stdout, and exit 0 with nothing
+// written or launched (experiments/config_check.h).
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +25,7 @@
 #include <boost/program_options.hpp>
 
 #include "experiments/commands.h"
+#include "experiments/config_check.h"
 #include "experiments/plots.h"
 #include "experiments/provenance.h"
 #include "experiments/real_study.h"
@@ -71,10 +75,75 @@ bool runnable(const std::string& prog) {
   return false;
 }
 
+// Everything about the input that a run checks before its first trial: every trial's `batchlab
+// train` options through the trainer's own option table and validate_train_config, and the
+// launcher program. Throws std::invalid_argument with one line (without "batchlab study: ").
+// Under --check (cfg.check) what exists only on the machine the study is meant for is not
+// required; it is returned instead, one line each: a missing train.data-dir, a launcher program
+// not found here, and for backend = nccl the GPU each rank needs (which no run checks before its
+// trials either: each trial's `batchlab train` refuses to start without one).
+std::vector<std::string> validate_study(const RealStudyConfig& cfg, const StudyGrid& grid) {
+  namespace po = boost::program_options;
+  std::vector<std::string> not_checked;
+  const std::filesystem::path out_dir(cfg.output_dir);
+  realtrain::TrainConfig tc;
+  TrialPoint p;
+  try {
+    for (std::int64_t id = 0; id < grid.size(); ++id) {
+      p = grid.point(id);
+      const auto args = trial_train_args(cfg, p, trial_dir(out_dir, id));
+      tc = realtrain::TrainConfig{};
+      po::variables_map vm;
+      try {
+        po::store(po::command_line_parser(args).options(realtrain::train_options(tc)).run(), vm);
+        po::notify(vm);
+      } catch (const po::error& e) {
+        throw optim::ConfigError(std::string("train options: ") + e.what());
+      }
+      const bool data_dir_here = std::filesystem::is_directory(tc.data_dir);
+      realtrain::validate_train_config(tc, cfg.ranks, /*check_data_dir=*/data_dir_here || !cfg.check);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw optim::ConfigError(describe_trial(p) + ": " + e.what());
+  }
+  // [train] is the same for every trial: the last trial's data-dir and backend are all trials'.
+  if (cfg.check && !std::filesystem::is_directory(tc.data_dir))
+    not_checked.push_back("train.data-dir = " + tc.data_dir + " does not exist here (a run refuses it)");
+  if (cfg.check && tc.backend == "nccl")
+    not_checked.push_back("train.backend = nccl needs a CUDA device per rank (each trial's batchlab train checks it)");
+  if (!cfg.launcher_command.empty()) {
+    const std::string prog = child_command(cfg, "x", {}).front();
+    if (!runnable(prog)) {
+      if (!cfg.check)
+        throw optim::ConfigError("launcher.command = '" + cfg.launcher_command + "': '" + prog +
+                                 "' is not an executable program");
+      not_checked.push_back("launcher.command: '" + prog + "' is not an executable program here (a run refuses it)");
+    }
+  }
+  return not_checked;
+}
+
+// A command line as one shell line: tokens with blanks or shell characters single-quoted.
+std::string shell_line(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) {
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                         "0123456789_-+=/.,:@%") == std::string::npos;
+    std::string q = a;
+    if (!plain) {
+      q = "'";
+      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      q += "'";
+    }
+    if (!s.empty()) s += ' ';
+    s += q;
+  }
+  return s;
+}
+
 }  // namespace
 
 int cmd_study(int argc, char** argv) {
-  namespace po = boost::program_options;
   const char* who = "batchlab study";
   RealStudyConfig cfg;
   StudyGrid grid;
@@ -89,34 +158,12 @@ int cmd_study(int argc, char** argv) {
     return 2;
   }
   const std::filesystem::path out_dir(cfg.output_dir);
-  {
-    TrialPoint p;
-    try {
-      for (std::int64_t id = 0; id < grid.size(); ++id) {
-        p = grid.point(id);
-        const auto args = trial_train_args(cfg, p, trial_dir(out_dir, id));
-        realtrain::TrainConfig tc;
-        po::variables_map vm;
-        try {
-          po::store(po::command_line_parser(args).options(realtrain::train_options(tc)).run(), vm);
-          po::notify(vm);
-        } catch (const po::error& e) {
-          throw optim::ConfigError(std::string("train options: ") + e.what());
-        }
-        realtrain::validate_train_config(tc, cfg.ranks);
-      }
-    } catch (const std::invalid_argument& e) {
-      std::fprintf(stderr, "%s: %s: %s\n", who, describe_trial(p).c_str(), e.what());
-      return 2;
-    }
-  }
-  if (!cfg.launcher_command.empty()) {
-    const std::string prog = child_command(cfg, "x", {}).front();
-    if (!runnable(prog)) {
-      std::fprintf(stderr, "%s: launcher.command = '%s': '%s' is not an executable program\n", who,
-                   cfg.launcher_command.c_str(), prog.c_str());
-      return 2;
-    }
+  std::vector<std::string> not_checked;  // --check: what only the target machine has
+  try {
+    not_checked = validate_study(cfg, grid);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s: %s\n", who, e.what());
+    return 2;
   }
   std::string exe;
   try {
@@ -139,6 +186,36 @@ int cmd_study(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 2;
+  }
+  if (cfg.check) {
+    CheckReport report;
+    report.who = who;
+    report.config_path = cfg.config_path;
+    report.output_dir = cfg.output_dir;
+    report.not_checked = not_checked;
+    std::string budget;
+    for (auto b : grid.batch_sizes) {
+      const std::int64_t steps = trial_steps(cfg, b), every = trial_eval_every(cfg, b);
+      if (!budget.empty()) budget += ", ";
+      budget += std::to_string(b) + ": " + (steps > 0 ? std::to_string(steps) : std::string("[train]")) +
+                (every > 0 ? "/" + std::to_string(every) : std::string());
+    }
+    report.details.emplace_back("trial steps", budget + " (batch size: steps/eval interval, unless train.target " +
+                                                   "is reached first)");
+    report.details.emplace_back("launcher", std::to_string(cfg.ranks) + " rank(s) x " +
+                                                std::to_string(cfg.threads_per_rank) + " thread(s) per trial, " +
+                                                std::to_string(cfg.threads) + " trial(s) at a time");
+    if (!cfg.reuse_dirs.empty()) {
+      std::int64_t found = 0;
+      for (std::int64_t id = 0; id < grid.size(); ++id) found += reuse.find(cfg, grid.point(id)) != nullptr;
+      report.details.emplace_back("reuse", std::to_string(found) + " of " + std::to_string(grid.size()) +
+                                               " trials would be copied from study.reuse");
+    }
+    const auto first_args = trial_train_args(cfg, grid.point(0), trial_dir(out_dir, 0));
+    report.details.emplace_back("first trial", shell_line(child_command(cfg, exe, first_args)));
+    report.details.emplace_back("train argv", shell_line(first_args));
+    print_check_report(stdout, grid, report);
+    return 0;
   }
 
   // ---- the study ----
