@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The real-training study shared by papers/shallue2018_data_parallelism and
-# mccandlish2018_noise_scale: `batchlab study experiments/configs/paper_real_fmnist_mlp.ini`
+# The real-training MLP study of papers/mccandlish2018_noise_scale (shallue2018 runs the Simple
+# CNN instead): `batchlab study experiments/configs/paper_real_fmnist_mlp.ini`
 # (Fashion-MNIST MLP, 2 ranks under mpirun, steps to 85% test accuracy vs batch size, B_simple
 # measured by the trainer). Full grid: 5 batch sizes x 3 lrs, about an hour on this loaded
 # 2-core machine; quick: 3 batch sizes x the rule's lr only (~10-15 min). Resumable and reused:

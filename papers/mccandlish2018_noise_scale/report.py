@@ -56,7 +56,7 @@ def real_section(study):
             for p in per]
     med = s["noise_scale"]["optimizers"][opt].get("b_simple_median") if per else None
     st = read_json(os.path.join(study, "study_timing.json"))
-    out = ["", "### Fashion-MNIST (real training, `batchlab study`, shared with shallue2018)", "",
+    out = ["", "### Fashion-MNIST (real training, `batchlab study`)", "",
            ("Quick grid (3 batch sizes, the square-root rule's lr, not tuned per batch size). "
             if study.rstrip("/").endswith("_quick") or os.path.realpath(study).endswith("_quick") else "Full grid. ") +
            f"MLP 784-256-256-10, 2 ranks, target test accuracy {s['target']:g}; the study took {st['wall_s']:.0f} s "

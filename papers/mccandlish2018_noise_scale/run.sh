@@ -13,7 +13,7 @@ fresh_out
 for target in 1 0.3 0.1 0.03 0.01 0.003; do
   "$BIN" sweep "$CFG" --study.target=$target --output.dir="$OUT/target_$target" --no-plot
 done
-# Fashion-MNIST: the real study shared with shallue2018 (B_crit from S(B), B_simple measured by the
+# Fashion-MNIST: the real MLP study of papers/_shared/real_fmnist.sh (B_crit from S(B), B_simple measured by the
 # trainer's two-batch estimator on 2 ranks). Full grid ~1 h here; --quick ~10-15 min.
 STUDY=$("$PAPERS_DIR/_shared/real_fmnist.sh" "$(batchlab_bin rt)" "$QUICK")
 ln -sfn "$STUDY" "$OUT/real_fmnist"
