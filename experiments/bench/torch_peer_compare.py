@@ -34,22 +34,23 @@ def run_batchlab(a, out):
             "wall_s": s["wall_s"], "final_accuracy": s["final_accuracy"]}
 
 
-def run_peer(a):
-    cmd = ["/usr/bin/python3", os.path.join(HERE, "torch_peer_train.py"), "--model", a.model,
-           "--batch-size", str(a.batch_size), "--lr", str(a.lr), "--momentum", "0.9",
-           "--steps", str(a.steps), "--eval-every", str(a.eval_every), "--target", str(a.target),
-           "--threads", str(a.threads), "--seed", "0"]
+def run_python_json(a, script, args):
+    """Runs experiments/bench/SCRIPT with a.threads torch threads; its last stdout line is JSON."""
+    cmd = ["/usr/bin/python3", os.path.join(HERE, script), "--model", a.model,
+           "--batch-size", str(a.batch_size), "--threads", str(a.threads)] + args
     r = subprocess.run(cmd, check=True, capture_output=True, text=True,
                        env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run_peer(a):
+    return run_python_json(a, "torch_peer_train.py",
+                           ["--lr", str(a.lr), "--momentum", "0.9", "--steps", str(a.steps),
+                            "--eval-every", str(a.eval_every), "--target", str(a.target), "--seed", "0"])
 
 
 def run_gemm_floor(a):
-    cmd = ["/usr/bin/python3", os.path.join(HERE, "torch_gemm_floor.py"), "--model", a.model,
-           "--batch-size", str(a.batch_size), "--threads", str(a.threads)]
-    r = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                       env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_python_json(a, "torch_gemm_floor.py", [])
 
 
 def main():
