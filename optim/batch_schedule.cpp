@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <string>
 
 #include "optim/config.h"
@@ -53,6 +54,16 @@ std::int64_t BatchSchedule::batch_at(std::int64_t step) const {
 double BatchSchedule::examples_before(double step) const {
   const Phase& p = phase_of(step);
   return static_cast<double>(p.examples_before) + (step - static_cast<double>(p.first_step)) * static_cast<double>(p.batch);
+}
+
+std::int64_t BatchSchedule::first_step_with_examples(std::int64_t examples) const {
+  if (examples <= 0) return 0;
+  // The last phase that starts with fewer examples done: the step lies in it (the next phase,
+  // if any, starts at or after `examples`).
+  auto p = phases_.begin();
+  while (std::next(p) != phases_.end() && std::next(p)->examples_before < examples) ++p;
+  const std::int64_t left = examples - p->examples_before;
+  return p->first_step + (left + p->batch - 1) / p->batch;
 }
 
 std::int64_t BatchSchedule::examples_before(std::int64_t step) const {

@@ -38,6 +38,10 @@ class BatchSchedule {
   // within a phase.
   double examples_before(double step) const;
   std::int64_t examples_before(std::int64_t step) const;
+  // The first update k with examples_before(k) >= examples (0 for examples <= 0): where a
+  // milestone or a length given in examples (epochs) falls; with a constant batch B,
+  // ceil(examples / B).
+  std::int64_t first_step_with_examples(std::int64_t examples) const;
   std::int64_t max_batch() const;  // the largest batch any phase uses
   bool constant() const { return phases_.size() == 1; }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "optim/config.h"
+#include "realtrain/model_names.h"
 
 namespace batchlab::realtrain {
 
@@ -46,9 +47,6 @@ class Model : public torch::nn::Module {
 
 // Throws optim::ConfigError for an unknown name or a size that does not fit the input.
 std::shared_ptr<Model> make_model(const ModelSpec& spec);
-// Checks the name (and mlp sizes) without building anything: bad input is reported before work.
-void validate_model_name(const std::string& name);
-std::vector<std::string> model_names();
 
 // One optimizer parameter group per parameter tensor, in registration order. Biases and the
 // parameters of normalisation layers are excluded from weight decay and layer adaptation.

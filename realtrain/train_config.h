@@ -3,7 +3,7 @@
 // keys of an INI section [train] have the same names (train_options below), e.g.
 //   batchlab train --dataset fashion-mnist --model mlp --batch-size 128 --lr 0.1 --steps 500
 //   [train]  dataset = fashion-mnist  model = mlp  batch-size = 128  lr = 0.1  steps = 500
-// Validation happens once, in validate_train_config (trainer.cpp), before any work.
+// Validation happens once, in validate_train_config (train_config.cpp), before any work.
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "optim/batch_schedule.h"
 #include "optim/config.h"
 
 namespace batchlab::realtrain {
@@ -149,6 +150,15 @@ inline std::vector<std::int64_t> parse_batch_milestones(const std::string& text)
   }
   return out;
 }
+
+// --milestones: epochs, comma-separated numbers >= 0; "" = none. Throws optim::ConfigError
+// naming train.milestones.
+std::vector<double> parse_epoch_milestones(const std::string& text);
+
+// The global batch of every update (optim::BatchSchedule, the sweep's implementation): base
+// batch c.batch_size, phases rounded to a multiple of `world` and capped at batch-max. Throws
+// optim::ConfigError naming train.batch-* for bad values.
+optim::BatchSchedule make_batch_schedule(const TrainConfig& c, int world);
 
 // Throws optim::ConfigError naming the key and the value. `world` = number of ranks.
 // Checks names and ranges, and that data-dir is a directory (unless !check_data_dir: `batchlab

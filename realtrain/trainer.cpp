@@ -36,81 +36,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::vector<double> parse_number_list(const std::string& key, const std::string& text) {
-  std::vector<double> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    double v = 0.0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || !(v >= 0.0))
-      throw ConfigError("train." + key + " = '" + text + "': '" + item + "' is not a number >= 0");
-    out.push_back(v);
-  }
-  return out;
-}
-
-void require(bool ok, const std::string& key, const std::string& value, const std::string& why) {
-  if (!ok) throw ConfigError("train." + key + " = " + value + ": " + why);
-}
-
-// The global batch of every update, from optim::BatchSchedule (the sweep's implementation):
-// base batch c.batch_size, phases rounded to a multiple of `world` and capped at batch-max.
-// Throws ConfigError naming train.batch-* for bad values.
-optim::BatchSchedule make_batch_schedule(const TrainConfig& c, int world) {
-  optim::BatchScheduleConfig b;
-  b.milestones = parse_batch_milestones(c.batch_milestones);
-  b.factor = c.batch_factor;
-  b.max_batch = c.batch_max;
-  require(std::isfinite(c.batch_factor) && c.batch_factor > 0.0, "batch-factor",
-          std::to_string(c.batch_factor), "must be > 0");
-  require(c.batch_max >= 0, "batch-max", std::to_string(c.batch_max), "must be >= 0 (0 = no cap)");
-  if (b.milestones.empty()) {
-    require(c.batch_factor == 1.0, "batch-factor", std::to_string(c.batch_factor),
-            "has no effect without --batch-milestones");
-    require(c.batch_max == 0, "batch-max", std::to_string(c.batch_max),
-            "has no effect without --batch-milestones");
-  }
-  require(c.batch_max == 0 || c.batch_max >= c.batch_size, "batch-max", std::to_string(c.batch_max),
-          "is below --batch-size " + std::to_string(c.batch_size));
-  // The cap is not rounded (BatchSchedule keeps it as given), so it must split over the ranks.
-  require(c.batch_max == 0 || c.batch_max % world == 0, "batch-max", std::to_string(c.batch_max),
-          "global batch must be divisible by the number of ranks (" + std::to_string(world) + ")");
-  try {
-    optim::BatchSchedule s(c.batch_size, b, world);
-    for (const auto& p : s.phases())
-      require(p.batch % world == 0, "batch-max", std::to_string(c.batch_max),
-              "phase batch " + std::to_string(p.batch) + " is not divisible by the number of ranks (" +
-                  std::to_string(world) + ")");
-    return s;
-  } catch (const ConfigError& e) {
-    const std::string what = e.what();
-    if (what.starts_with("train.")) throw;
-    throw ConfigError("train.batch-milestones / batch-factor / batch-max: " + what);
-  }
-}
-
-// The first update k at which examples_before(k) >= examples: a milestone or a length in
-// examples as a step (with a constant batch B: ceil(examples / B)).
-std::int64_t first_step_with_examples(const optim::BatchSchedule& s, std::int64_t examples) {
-  if (examples <= 0) return 0;
-  std::int64_t lo = 0, hi = 1;  // examples_before(lo) < examples <= examples_before(hi)
-  while (s.examples_before(hi) < examples) {
-    lo = hi;
-    hi *= 2;
-  }
-  while (hi - lo > 1) {
-    const std::int64_t mid = lo + (hi - lo) / 2;
-    (s.examples_before(mid) < examples ? lo : hi) = mid;
-  }
-  return hi;
-}
-
 optim::BufferRef float_ref(const torch::Tensor& t) {
   return {t.data_ptr(), static_cast<std::size_t>(t.numel()), optim::DType::kFloat32};
 }
@@ -132,53 +57,6 @@ void allreduce_mean_host(ProcessGroup& pg, double* values, std::size_t n, torch:
 }
 
 }  // namespace
-
-void validate_train_config(const TrainConfig& c, int world, bool check_data_dir) {
-  require(c.batch_size > 0, "batch-size", std::to_string(c.batch_size), "must be > 0");
-  require(world > 0 && c.batch_size % world == 0, "batch-size", std::to_string(c.batch_size),
-          "global batch must be divisible by the number of ranks (" + std::to_string(world) + ")");
-  validate_model_name(c.model);
-  (void)make_batch_schedule(c, world);
-  {
-    const auto names = optim::rule_names();
-    const std::string canon = optim::canonical_rule_name(c.optimizer);
-    if (std::find(names.begin(), names.end(), canon) == names.end()) {
-      std::string known;
-      for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-      throw ConfigError("train.optimizer = " + c.optimizer + ": unknown (known: " + known + ")");
-    }
-    if (canon == "precond")
-      throw ConfigError("train.optimizer = precond: needs a curvature diagonal, which a real model "
-                        "does not provide (use it in `batchlab sweep`)");
-  }
-  require(std::isfinite(c.lr) && c.lr > 0.0, "lr", std::to_string(c.lr), "must be > 0");
-  optim::parse_scaling(c.scaling);
-  optim::parse_warmup(c.warmup);
-  optim::parse_decay(c.schedule);
-  optim::SyncPolicy::parse(c.sync, c.average_momentum);
-  parse_number_list("milestones", c.milestones);
-  require(c.batch_ref >= 0, "batch-ref", std::to_string(c.batch_ref), "must be >= 0");
-  require(c.warmup_steps >= 0, "warmup-steps", std::to_string(c.warmup_steps), "must be >= 0");
-  require(c.warmup_epochs >= 0.0, "warmup-epochs", std::to_string(c.warmup_epochs), "must be >= 0");
-  require(c.warmup_steps == 0 || c.warmup_epochs == 0.0, "warmup-epochs",
-          std::to_string(c.warmup_epochs), "give --warmup-steps or --warmup-epochs, not both");
-  require((c.epochs > 0.0) != (c.steps > 0), "steps", std::to_string(c.steps),
-          "give exactly one of --epochs and --steps (> 0)");
-  require(c.epochs >= 0.0, "epochs", std::to_string(c.epochs), "must be >= 0");
-  require(c.eval_every > 0, "eval-every", std::to_string(c.eval_every), "must be > 0");
-  require(c.target < 0.0 || c.target <= 1.0, "target", std::to_string(c.target),
-          "is a test accuracy in (0, 1] (or < 0 for none)");
-  require(c.threads >= 0, "threads", std::to_string(c.threads), "must be >= 0");
-  require(c.loader_threads > 0, "loader-threads", std::to_string(c.loader_threads), "must be > 0");
-  require(c.backend == "mpi" || c.backend == "nccl", "backend", c.backend, "must be mpi or nccl");
-  require(c.bucket_mb > 0.0, "bucket-mb", std::to_string(c.bucket_mb), "must be > 0");
-  require(c.noise_scale_ema >= 0.0 && c.noise_scale_ema < 1.0, "noise-scale-ema",
-          std::to_string(c.noise_scale_ema), "must be in [0, 1)");
-  require(c.checkpoint_every >= 0, "checkpoint-every", std::to_string(c.checkpoint_every), "must be >= 0");
-  require(!c.output.empty(), "output", "''", "must name a directory");
-  if (check_data_dir && !std::filesystem::is_directory(c.data_dir))
-    throw ConfigError("train.data-dir = " + c.data_dir + ": directory does not exist");
-}
 
 int resolve_threads(int requested) {
   if (requested > 0) return requested;
@@ -247,7 +125,7 @@ Trainer::Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance)
   m.epoch_examples = spe * c.batch_size;
   // Lengths in epochs become steps through the examples they stand for (train_config.h).
   auto epochs_to_step = [&](double epochs) {
-    return first_step_with_examples(*m.batches, std::llround(epochs * static_cast<double>(spe)) * c.batch_size);
+    return m.batches->first_step_with_examples(std::llround(epochs * static_cast<double>(spe)) * c.batch_size);
   };
   total_steps_ = c.steps > 0 ? c.steps : std::max<std::int64_t>(1, epochs_to_step(c.epochs));
 
@@ -261,7 +139,7 @@ Trainer::Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance)
   optim::ScheduleConfig sc;
   sc.decay = optim::parse_decay(c.schedule);
   sc.total_steps = total_steps_;
-  for (double e : parse_number_list("milestones", c.milestones))
+  for (double e : parse_epoch_milestones(c.milestones))
     sc.milestones.push_back(epochs_to_step(e));
   sc.factor = c.decay_factor;
   sc.warmup = optim::parse_warmup(c.warmup);

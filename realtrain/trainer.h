@@ -27,7 +27,8 @@
 #include <string>
 #include <vector>
 
-#include "realtrain/comm.h"
+#include "realtrain/grad_sync.h"
+#include "realtrain/process_group.h"
 #include "realtrain/models.h"
 #include "realtrain/train_config.h"
 

@@ -12,9 +12,9 @@
 
 #include <unistd.h>
 
-#include "experiments/provenance.h"
-#include "experiments/results_writer.h"
-#include "experiments/study_engine.h"
+#include "experiments/engine/provenance.h"
+#include "experiments/engine/results_writer.h"
+#include "experiments/engine/study_engine.h"
 
 using namespace batchlab::experiments;
 

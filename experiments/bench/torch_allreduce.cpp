@@ -32,7 +32,8 @@
 
 #include <torch/torch.h>
 
-#include "realtrain/comm.h"
+#include "realtrain/grad_sync.h"
+#include "realtrain/process_group.h"
 #include "realtrain/models.h"
 #include "realtrain/provenance.h"
 

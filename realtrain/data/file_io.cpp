@@ -7,10 +7,13 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <system_error>
 
 #include "realtrain/data/data_error.h"
 
@@ -58,6 +61,90 @@ std::vector<std::uint8_t> read_gzip_file(const std::string& path) {
   gzclose(gz);
   if (errnum != Z_OK && errnum != Z_STREAM_END)
     throw DataError(path, "corrupt or truncated gzip stream (" + message + ")");
+  return bytes;
+}
+
+namespace {
+
+// Fixed-size header of a gunzip cache entry; the decoded bytes follow it.
+constexpr std::size_t kCacheHeaderBytes = 96;
+constexpr const char* kCacheMagic = "batchlab-gunzip-cache-v1";
+
+// The source is identified by size, mtime (ns) and inode: a dataset replaced by another file
+// (even of the same size) invalidates its entry.
+std::string cache_header(const struct stat& src, std::size_t decoded) {
+  const std::int64_t mtime_ns = static_cast<std::int64_t>(src.st_mtim.tv_sec) * 1000000000 + src.st_mtim.tv_nsec;
+  char buf[kCacheHeaderBytes];
+  std::memset(buf, ' ', sizeof buf);
+  const int n = std::snprintf(buf, sizeof buf, "%s %jd %" PRId64 " %ju %zu", kCacheMagic,
+                              static_cast<std::intmax_t>(src.st_size), mtime_ns,
+                              static_cast<std::uintmax_t>(src.st_ino), decoded);
+  buf[n] = ' ';  // snprintf's terminator; the header is space-padded to its fixed size
+  buf[sizeof buf - 1] = '\n';
+  return std::string(buf, sizeof buf);
+}
+
+std::uint64_t fnv1a64(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Writes header + bytes to `entry` through a temporary file and a rename; any failure leaves
+// no entry (and is not reported: the cache is only an optimisation).
+void write_cache_entry(const std::filesystem::path& entry, const std::string& header,
+                       const std::vector<std::uint8_t>& bytes) {
+  std::error_code ec;
+  std::filesystem::create_directories(entry.parent_path(), ec);
+  if (ec) return;
+  const std::filesystem::path tmp = entry.string() + ".tmp." + std::to_string(::getpid());
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return;
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
+            std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (ok) std::filesystem::rename(tmp, entry, ec);
+  if (!ok || ec) std::filesystem::remove(tmp, ec);
+}
+
+}  // namespace
+
+std::string gunzip_cache_dir() {
+  if (const char* d = std::getenv("BATCHLAB_CACHE_DIR")) {
+    const std::string s = d;
+    return (s.empty() || s == "off") ? std::string() : s;
+  }
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x != '\0')
+    return std::string(x) + "/batchlab";
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') return std::string(h) + "/.cache/batchlab";
+  return {};
+}
+
+std::vector<std::uint8_t> read_gzip_file_cached(const std::string& path) {
+  namespace fs = std::filesystem;
+  const std::string dir = gunzip_cache_dir();
+  std::error_code ec;
+  const fs::path abs = fs::absolute(path, ec);
+  struct stat st {};
+  if (dir.empty() || ec || ::stat(path.c_str(), &st) != 0) return read_gzip_file(path);
+  std::string name = abs.filename().string();
+  if (name.size() > 3 && name.ends_with(".gz")) name.resize(name.size() - 3);
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016" PRIx64, fnv1a64(abs.string()));
+  const fs::path entry = fs::path(dir) / (std::string(hash) + "-" + name);
+  if (fs::is_regular_file(entry, ec)) {
+    std::vector<std::uint8_t> cached = read_file(entry.string());
+    if (cached.size() >= kCacheHeaderBytes) {
+      const std::size_t decoded = cached.size() - kCacheHeaderBytes;
+      const std::string want = cache_header(st, decoded);
+      if (std::memcmp(cached.data(), want.data(), kCacheHeaderBytes) == 0) {
+        cached.erase(cached.begin(), cached.begin() + kCacheHeaderBytes);
+        return cached;
+      }
+    }
+  }
+  std::vector<std::uint8_t> bytes = read_gzip_file(path);
+  write_cache_entry(entry, cache_header(st, bytes.size()), bytes);
   return bytes;
 }
 

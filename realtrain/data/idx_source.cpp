@@ -22,7 +22,7 @@ std::uint32_t big_endian32(const std::uint8_t* p) {
 
 // idx format: 0 0 <type 0x08 = ubyte> <ndim>, ndim big-endian u32 sizes, then the data.
 IdxArray read_idx(const std::string& path, int expected_ndim) {
-  std::vector<std::uint8_t> bytes = ends_with(path, ".gz") ? read_gzip_file(path) : read_file(path);
+  std::vector<std::uint8_t> bytes = ends_with(path, ".gz") ? read_gzip_file_cached(path) : read_file(path);
   if (bytes.size() < 4) throw DataError(path, "idx file too short (" + std::to_string(bytes.size()) + " bytes)");
   if (bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] != expected_ndim) {
     char magic[16];

@@ -14,7 +14,7 @@
 
 #include <mpi.h>
 
-#include "realtrain/comm.h"
+#include "realtrain/grad_sync.h"
 
 namespace batchlab::realtrain::nccl {
 

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <thread>
 
-#include "experiments/study_engine.h"
+#include "experiments/engine/study_engine.h"
 
 using namespace batchlab::experiments;
 

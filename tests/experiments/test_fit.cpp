@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "experiments/fit.h"
+#include "experiments/engine/fit.h"
 
 using namespace batchlab::experiments;
 

@@ -1,7 +1,7 @@
 // Grid notations of study configs against numpy (tests/reference/exp_grids.py) and hand lists.
 #include <gtest/gtest.h>
 
-#include "experiments/grid.h"
+#include "experiments/engine/grid.h"
 #include "optim/config.h"
 
 using namespace batchlab::experiments;

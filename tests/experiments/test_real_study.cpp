@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "experiments/real_study.h"
+#include "experiments/engine/real_study.h"
 #include "optim/config.h"
 
 namespace fs = std::filesystem;

@@ -8,8 +8,8 @@
 
 #include <unistd.h>
 
-#include "experiments/results_writer.h"
-#include "experiments/study_engine.h"
+#include "experiments/engine/results_writer.h"
+#include "experiments/engine/study_engine.h"
 
 using namespace batchlab::experiments;
 namespace fs = std::filesystem;

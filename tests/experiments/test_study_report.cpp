@@ -1,4 +1,4 @@
-// The console report shared by `batchlab sweep` and `batchlab study` (experiments/study_report.h)
+// The console report shared by `batchlab sweep` and `batchlab study` (experiments/engine/study_report.h)
 // prints, byte for byte, the lines each command printed before they shared it.
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "experiments/study_report.h"
+#include "experiments/engine/study_report.h"
 
 using namespace batchlab::experiments;
 

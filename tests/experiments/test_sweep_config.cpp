@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 
-#include "experiments/sweep_config.h"
+#include "experiments/engine/sweep_config.h"
 #include "optim/config.h"
 
 using namespace batchlab::experiments;

@@ -7,7 +7,8 @@
 
 #include <torch/torch.h>
 
-#include "realtrain/comm.h"
+#include "realtrain/grad_sync.h"
+#include "realtrain/process_group.h"
 #include "realtrain/comm_mpi.h"
 
 namespace br = batchlab::realtrain;

@@ -15,7 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "optim/communicator.h"
-#include "realtrain/comm.h"
+#include "realtrain/grad_sync.h"
+#include "realtrain/process_group.h"
 #include "realtrain/trainer.h"
 #include "tests/realtrain/metrics_csv.h"
 

@@ -74,5 +74,25 @@ TEST(BatchSchedule, BadSettingsNameTheField) {
   EXPECT_NE(msg([] { BatchSchedule(0, {}); }).find("batch_size = 0"), std::string::npos);
 }
 
+// The closed form per phase against the definition: the first update k with
+// examples_before(k) >= examples, for every examples count over three phases.
+TEST(BatchSchedule, FirstStepWithExamplesIsTheFirstUpdateWithThatManyDone) {
+  BatchScheduleConfig cfg;
+  cfg.milestones = {1000, 2500};
+  cfg.factor = 3.0;
+  const BatchSchedule s(64, cfg, 4);
+  ASSERT_EQ(s.phases().size(), 3u);
+  EXPECT_EQ(s.first_step_with_examples(0), 0);
+  EXPECT_EQ(s.first_step_with_examples(-5), 0);
+  std::int64_t k = 0;
+  for (std::int64_t examples = 1; examples <= 20000; ++examples) {
+    while (s.examples_before(k) < examples) ++k;
+    ASSERT_EQ(s.first_step_with_examples(examples), k) << "examples " << examples;
+  }
+  const BatchSchedule constant(96, BatchScheduleConfig{});
+  EXPECT_EQ(constant.first_step_with_examples(960), 10);
+  EXPECT_EQ(constant.first_step_with_examples(961), 11);
+}
+
 }  // namespace
 }  // namespace batchlab::optim

@@ -1,6 +1,7 @@
 // Communication layer in one process with no launcher (MPI singleton), the NCCL no-GPU error,
 // and the GradientSynchronizer over a communicator that has no asynchronous collectives.
 #include <gtest/gtest.h>
+#include <mpi.h>
 
 #include <torch/torch.h>
 
@@ -8,7 +9,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "realtrain/comm.h"
+#include "realtrain/grad_sync.h"
+#include "realtrain/process_group.h"
 #ifdef BATCHLAB_HAVE_NCCL
 #include "realtrain/nccl/comm_nccl.h"
 #endif
@@ -63,6 +65,17 @@ TEST(ProcessGroupSingleton, WithoutLauncherIsOneRankOnOneNode) {
   g.global->barrier();
   EXPECT_EQ(d, (std::vector<double>{2.5, -1.0}));
   EXPECT_NE(error_of([] { br::init_process_group("nccl"); }), "(no error)");
+}
+
+// No launcher, one rank: MPI is never started (an MPI singleton costs ~0.5 s and an orted child).
+TEST(ProcessGroupSingleton, WithoutLauncherDoesNotStartMpi) {
+  ASSERT_FALSE(br::launched_by_mpi_launcher());
+  auto& g = br::init_process_group("mpi");
+  int initialized = 1;
+  MPI_Initialized(&initialized);
+  EXPECT_EQ(initialized, 0);
+  EXPECT_EQ(g.global->name(), "self:world");
+  EXPECT_EQ(g.node->name(), "self:node");
 }
 
 TEST(ProcessGroupSingleton, SingleRankSynchronizerLeavesGradientAndMeasuresIt) {

@@ -1,4 +1,4 @@
-#include "experiments/grid.h"
+#include "experiments/engine/grid.h"
 
 #include <algorithm>
 #include <cerrno>

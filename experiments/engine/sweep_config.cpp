@@ -1,4 +1,4 @@
-#include "experiments/sweep_config.h"
+#include "experiments/engine/sweep_config.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 
 #include <boost/program_options.hpp>
 
-#include "experiments/settings.h"
+#include "experiments/engine/settings.h"
 #include "optim/config.h"
 #include "optim/registry.h"
 #include "sim/landscape.h"

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "experiments/study_engine.h"
+#include "experiments/engine/study_engine.h"
 
 namespace batchlab::experiments {
 

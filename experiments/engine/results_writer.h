@@ -30,8 +30,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/fit.h"
-#include "experiments/study_engine.h"
+#include "experiments/engine/fit.h"
+#include "experiments/engine/study_engine.h"
 
 namespace batchlab::experiments {
 

@@ -3,22 +3,22 @@
 // A simulated study: every trial of the grid through sim::run_trial on a thread pool, results
 // streamed to the output directory (resumable), then the critical-batch fit per optimizer.
 // --check: the same validation, then the resolved grid on stdout and exit 0, nothing written or
-// run (experiments/config_check.h).
+// run (experiments/cli/config_check.h).
 // Exit status: 0 done, 1 failure while working, 2 bad input (one line, nothing written).
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "experiments/commands.h"
-#include "experiments/config_check.h"
-#include "experiments/plots.h"
-#include "experiments/progress.h"
-#include "experiments/provenance.h"
-#include "experiments/results_writer.h"
-#include "experiments/study_engine.h"
-#include "experiments/study_report.h"
-#include "experiments/sweep_config.h"
+#include "experiments/cli/commands.h"
+#include "experiments/cli/config_check.h"
+#include "experiments/engine/plots.h"
+#include "experiments/engine/progress.h"
+#include "experiments/engine/provenance.h"
+#include "experiments/engine/results_writer.h"
+#include "experiments/engine/study_engine.h"
+#include "experiments/engine/study_report.h"
+#include "experiments/engine/sweep_config.h"
 #include "optim/config.h"
 #include "sim/trial.h"
 

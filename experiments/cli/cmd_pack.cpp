@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "experiments/commands.h"
+#include "experiments/cli/commands.h"
 #include "realtrain/data/data_error.h"
 #include "realtrain/data/sources.h"
 

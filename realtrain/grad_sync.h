@@ -1,5 +1,6 @@
-// Communication layer of the real trainer: the process group (MPI or NCCL communicators, one
-// replica per rank) and the bucketed gradient all-reduce that overlaps with backward.
+// The gradient synchroniser of the real trainer: the bucketed gradient all-reduce that overlaps
+// with backward, and the asynchronous-collective interface it drives (MpiCommunicator,
+// NcclCommunicator).
 //
 // Gradient all-reduce follows PyTorch DDP (Li et al. 2020, "PyTorch Distributed: Experiences on
 // Accelerating Data Parallel Training", VLDB): parameters are packed, in reverse registration order
@@ -8,9 +9,6 @@
 // the earlier layers. Buckets are launched strictly in bucket order on every rank, because
 // collectives on one communicator must be issued in the same order everywhere.
 //
-// Failure handling: a rank that dies must make the others stop with a clear error within a minute.
-// Under mpirun/srun the launcher tears the job down when a rank exits abnormally (MPI path); the
-// NCCL path polls ncclCommGetAsyncError while waiting and calls ncclCommAbort after a timeout.
 #pragma once
 
 #include <cstddef>
@@ -23,25 +21,6 @@
 #include "optim/communicator.h"
 
 namespace batchlab::realtrain {
-
-// Started once per process. backend "mpi" (CPU tensors) or "nccl" (CUDA tensors, one rank per GPU,
-// ncclUniqueId broadcast over MPI). Works under mpirun and srun, and as a single process with no
-// launcher (MPI singleton). MPI is initialised with MPI_THREAD_MULTIPLE.
-struct ProcessGroup {
-  int rank = 0, world = 1, local_rank = 0, local_size = 1;  // local = same node
-  std::string backend;                                       // "mpi" | "nccl"
-  std::unique_ptr<optim::Communicator> global;               // all ranks (1 replica per rank)
-  std::unique_ptr<optim::Communicator> node;                 // ranks of this node (hierarchical sync)
-};
-
-// Throws std::runtime_error with a one-line message (unknown backend, no CUDA device for "nccl",
-// NCCL not compiled in, MPI without thread support). Calling it again with the same backend
-// returns the existing group; with another backend it throws.
-ProcessGroup& init_process_group(const std::string& backend);
-// Destroys the communicators and finalizes MPI if init_process_group initialised it. Idempotent.
-void finalize_process_group();
-// From the launcher's environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS), before init.
-bool launched_with_multiple_ranks();
 
 // A collective started now and completed later. Communicators whose collectives can run in the
 // background (MPI_Iallreduce; ncclAllReduce on a communication stream) implement

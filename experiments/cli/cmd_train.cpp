@@ -11,10 +11,10 @@
 
 #include <boost/program_options.hpp>
 
-#include "experiments/commands.h"
-#include "experiments/provenance.h"
+#include "experiments/cli/commands.h"
+#include "experiments/engine/provenance.h"
 #include "optim/config.h"
-#include "realtrain/comm.h"
+#include "realtrain/process_group.h"
 #include "realtrain/data/data_error.h"
 #include "realtrain/train_config.h"
 #include "realtrain/trainer.h"

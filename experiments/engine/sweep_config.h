@@ -26,9 +26,9 @@
 #include <string>
 #include <vector>
 
-#include "experiments/grid.h"
-#include "experiments/results_writer.h"
-#include "experiments/study_engine.h"
+#include "experiments/engine/grid.h"
+#include "experiments/engine/results_writer.h"
+#include "experiments/engine/study_engine.h"
 #include "optim/scaling.h"
 #include "sim/trial.h"
 

@@ -1,4 +1,4 @@
-#include "experiments/fit.h"
+#include "experiments/engine/fit.h"
 
 #include <algorithm>
 #include <cmath>

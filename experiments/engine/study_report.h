@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "experiments/results_writer.h"
-#include "experiments/study_engine.h"
+#include "experiments/engine/results_writer.h"
+#include "experiments/engine/study_engine.h"
 
 namespace batchlab::experiments {
 

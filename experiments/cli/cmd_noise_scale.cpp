@@ -18,10 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/commands.h"
-#include "experiments/provenance.h"
-#include "experiments/results_writer.h"
-#include "experiments/sweep_config.h"
+#include "experiments/cli/commands.h"
+#include "experiments/engine/provenance.h"
+#include "experiments/engine/results_writer.h"
+#include "experiments/engine/sweep_config.h"
 #include "optim/noise_scale.h"
 #include "sim/landscape.h"
 #include "sim/noise_scale_exact.h"

@@ -9,7 +9,7 @@
 // with the trainer's own validation before the first trial starts.
 // --check: that same validation (validate_study below), then the resolved grid, the first trial's
 // command line and what could not be checked on this machine on stdout, and exit 0 with nothing
-// written or launched (experiments/config_check.h).
+// written or launched (experiments/cli/config_check.h).
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,17 +24,16 @@
 
 #include <boost/program_options.hpp>
 
-#include "experiments/commands.h"
-#include "experiments/config_check.h"
-#include "experiments/plots.h"
-#include "experiments/provenance.h"
-#include "experiments/real_study.h"
-#include "experiments/results_writer.h"
-#include "experiments/study_engine.h"
-#include "experiments/study_report.h"
+#include "experiments/cli/commands.h"
+#include "experiments/cli/config_check.h"
+#include "experiments/engine/plots.h"
+#include "experiments/engine/provenance.h"
+#include "experiments/engine/real_study.h"
+#include "experiments/engine/results_writer.h"
+#include "experiments/engine/study_engine.h"
+#include "experiments/engine/study_report.h"
 #include "optim/config.h"
 #include "realtrain/train_config.h"
-#include "realtrain/trainer.h"
 
 namespace batchlab::cli {
 

@@ -1,4 +1,4 @@
-#include "experiments/study_engine.h"
+#include "experiments/engine/study_engine.h"
 
 #include <algorithm>
 #include <chrono>

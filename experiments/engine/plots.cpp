@@ -1,4 +1,4 @@
-#include "experiments/plots.h"
+#include "experiments/engine/plots.h"
 
 #include <spawn.h>
 #include <sys/wait.h>

@@ -1,4 +1,4 @@
-#include "experiments/config_check.h"
+#include "experiments/cli/config_check.h"
 
 #include <fstream>
 #include <string>

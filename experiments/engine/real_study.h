@@ -71,9 +71,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/grid.h"
-#include "experiments/results_writer.h"
-#include "experiments/study_engine.h"
+#include "experiments/engine/grid.h"
+#include "experiments/engine/results_writer.h"
+#include "experiments/engine/study_engine.h"
 
 namespace batchlab::experiments {
 

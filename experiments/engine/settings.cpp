@@ -1,10 +1,10 @@
-#include "experiments/settings.h"
+#include "experiments/engine/settings.h"
 
 #include <stdexcept>
 
 #include <boost/program_options.hpp>
 
-#include "experiments/grid.h"
+#include "experiments/engine/grid.h"
 
 namespace batchlab::experiments {
 

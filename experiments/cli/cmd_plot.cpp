@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "experiments/commands.h"
-#include "experiments/plots.h"
+#include "experiments/cli/commands.h"
+#include "experiments/engine/plots.h"
 
 namespace batchlab::cli {
 

@@ -1,4 +1,4 @@
-#include "experiments/study_report.h"
+#include "experiments/engine/study_report.h"
 
 namespace batchlab::experiments {
 

@@ -1,4 +1,4 @@
-#include "experiments/real_study.h"
+#include "experiments/engine/real_study.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -20,7 +20,7 @@
 #include <boost/any.hpp>
 #include <boost/program_options.hpp>
 
-#include "experiments/settings.h"
+#include "experiments/engine/settings.h"
 #include "optim/config.h"
 #include "optim/scaling.h"
 #include "realtrain/train_config.h"

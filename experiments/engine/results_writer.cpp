@@ -1,4 +1,4 @@
-#include "experiments/results_writer.h"
+#include "experiments/engine/results_writer.h"
 
 #include <fcntl.h>
 #include <unistd.h>

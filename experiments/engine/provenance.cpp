@@ -1,4 +1,4 @@
-#include "experiments/provenance.h"
+#include "experiments/engine/provenance.h"
 
 #include <unistd.h>
 
