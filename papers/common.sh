@@ -3,7 +3,12 @@
 # results (never by hand).
 #
 #   BATCHLAB_BIN=/path/to/batchlab  use this binary instead of building one
-#   --quick                         the paper's reduced grid (results_quick/)
+#   --quick                         the paper's reduced grid: results and report in results_quick/
+#
+# A --quick run never touches the paper's committed record (README.md's generated section,
+# figure.png, summary.csv): write_timing records the mode in OUT/timing.json, and report.py sends
+# its outputs by that mode (papers/_lib.py report_dir and publish): the paper folder for a full run,
+# OUT = results_quick/ for a quick one (report.md, figure.png, summary.csv there).
 #
 # Sets PAPERS_DIR, REPO, PY, QUICK (0|1), HERE (the folder of the script that sourced this one)
 # and OUT (HERE/results, or HERE/results_quick with --quick).

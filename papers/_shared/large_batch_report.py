@@ -3,7 +3,8 @@
 sampled teacher-student MLP) and the real study (papers/_shared/real_large_batch.sh). Per simulated
 arm: steps to target and best lr per batch size for the paper's optimizers, the ratio of each pair
 (baseline / layer-wise), the S(B) fit and the paper's claim checked on that arm's numbers; one
-figure with a panel per arm; summary.csv with an `arm` column; the README's generated section.
+figure with a panel per arm; summary.csv with an `arm` column; the README's generated section
+(a --quick run's go to its results folder instead: _lib.report_dir and publish).
 
 Used by papers/you2017_lars, you2019_lamb and nado2021_reality_check report.py:
     report(here, results_dir, optimizers, pairs, checks_fn, title, ...)
@@ -15,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import (best_per_batch, fits, fmt, md_table, plt, ratio, read_json, replace_generated,  # noqa: E402
+from _lib import (best_per_batch, fits, fmt, md_table, plt, publish, ratio, read_json, report_dir,  # noqa: E402
                   steps, timing_line, write_csv)
 
 # (key, link in RESULTS_DIR, heading, landscape in one line, metric name for the axis)
@@ -114,6 +115,7 @@ def arm_section(key, heading, sweep_dir, t, optimizers, pairs, checks):
 
 def report(here, results_dir, optimizers, pairs, checks_fn, title, real_mode="fewer",
            real_optimizers=None, real_pairs=None):
+    out = report_dir(here, results_dir)  # the paper folder, or results_quick/ for --quick
     arms = []
     for key, link, heading, landscape, metric in ARMS:
         d = os.path.join(results_dir, link)
@@ -143,15 +145,14 @@ def report(here, results_dir, optimizers, pairs, checks_fn, title, real_mode="fe
         ax.set_title(f"{landscape}\n{title}", fontsize=8)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(here, "figure.png"), dpi=120)
-    write_csv(os.path.join(here, "summary.csv"),
+    fig.savefig(os.path.join(out, "figure.png"), dpi=120)
+    write_csv(os.path.join(out, "summary.csv"),
               ["arm", "batch_size"] + [f"steps_{o}" for o in optimizers] + [f"ratio_{a}_over_{c}" for a, c in pairs]
               + [f"lr_{o}" for o in optimizers], csv_rows)
 
     md += real_section(os.path.join(results_dir, "real"), real_optimizers or optimizers, real_pairs or pairs,
                        real_mode)
-    replace_generated(os.path.join(here, "README.md"), "\n".join(md))
-    print("\n".join(md))
+    publish(here, results_dir, md)
     return {a[0]: a[5] for a in arms}
 
 

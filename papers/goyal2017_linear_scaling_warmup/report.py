@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from _lib import (best_per_batch, claims_section, claims_table, md_table, plt, publish, read_csv,  # noqa: E402
-                  read_json, results_arg, steps, timing_line, write_csv)
+                  read_json, report_dir, results_arg, steps, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = ["linear", "linear_warmup", "sqrt", "tuned", "tuned_warmup"]
@@ -69,6 +69,7 @@ def real_section(real):
 
 def main():
     res = results_arg()
+    out = report_dir(HERE, res)  # the paper folder, or results_quick/ for --quick
     cfg = configparser.ConfigParser(inline_comment_prefixes=("#",))
     cfg.read(os.path.join(res, "linear", "config.ini"))
     b_ref = float(cfg["scaling"]["batch_ref"])
@@ -96,7 +97,7 @@ def main():
                      (l_steps / t_steps) if (l_steps and t_steps) else None])
         csv_rows.append([b, lin_lr, l_steps, steps(best["linear_warmup"][b]), steps(best["sqrt"][b]), t_steps, mult,
                          steps(best["tuned_warmup"][b])])
-    write_csv(os.path.join(HERE, "summary.csv"),
+    write_csv(os.path.join(out, "summary.csv"),
               ["batch_size", "linear_lr", "steps_linear", "steps_linear_warmup", "steps_sqrt", "steps_tuned",
                "tuned_multiplier", "steps_tuned_warmup"], csv_rows)
 
@@ -145,7 +146,7 @@ def main():
     a2.set_ylabel("lr")
     a2.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(HERE, "figure.png"), dpi=120)
+    fig.savefig(os.path.join(out, "figure.png"), dpi=120)
 
     md = [timing_line(res), "",
           f"lr_ref = {lr_ref:.4g}: the best lr at batch_ref = {b_ref:g} (tuned by run.sh, step 1). "
@@ -153,7 +154,7 @@ def main():
           "lr on a log grid; last column = steps of the linear rule / steps tuned):", "",
           md_table(["B", "linear lr", "linear", f"linear + warm-up {warm}", "sqrt lr", "sqrt", "tuned",
                     "best multiplier", "tuned + warm-up", "linear / tuned"], rows), ""]
-    publish(HERE, md + claims_section(checks) + real_section(os.path.join(res, "real")))
+    publish(HERE, res, md + claims_section(checks) + real_section(os.path.join(res, "real")))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import (claims_section, claims_table, md_table, plt, publish, read_csv, read_json, results_arg,  # noqa: E402
-                  timing_line, write_csv)
+from _lib import (claims_section, claims_table, md_table, plt, publish, read_csv, read_json,  # noqa: E402
+                  report_dir, results_arg, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAMES = ["sync", "local", "post-local"]
@@ -72,6 +72,7 @@ def real_section(real):
 
 def main():
     res = results_arg()
+    out = report_dir(HERE, res)  # the paper folder, or results_quick/ for --quick
     pol, fin = {}, {}
     for n in NAMES:
         pol[n], max_steps, _, workers = policy_of(os.path.join(res, f"final_{n}"))
@@ -82,7 +83,7 @@ def main():
         for n in NAMES:
             err, lr = fin[n][b]
             rows.append([b, pol[n], err, err / fin["sync"][b][0], lr, rounds(pol[n], max_steps)])
-    write_csv(os.path.join(HERE, "summary.csv"),
+    write_csv(os.path.join(out, "summary.csv"),
               ["batch_size", "policy", "final_test_metric", "relative_to_sync", "best_lr", "rounds"], rows)
 
     grid = sorted({float(r["lr"]) for n in NAMES
@@ -113,7 +114,7 @@ def main():
         a.legend(fontsize=8)
     a1.set_title(f"teacher-student MLP, {workers} simulated workers, equal global batch", fontsize=9)
     fig.tight_layout()
-    fig.savefig(os.path.join(HERE, "figure.png"), dpi=120)
+    fig.savefig(os.path.join(out, "figure.png"), dpi=120)
 
     md = [timing_line(res), "",
           f"Per global batch and policy: the test metric after {max_steps} steps (best lr of the grid, mean "
@@ -122,7 +123,7 @@ def main():
           "",
           ("Best lr on the edge of the lr grid (widen it): " + ", ".join(edge)) if edge else
           "No best lr sits on the edge of the lr grid.", ""]
-    publish(HERE, md + claims_section(checks) + real_section(os.path.join(res, "real")))
+    publish(HERE, res, md + claims_section(checks) + real_section(os.path.join(res, "real")))
 
 
 if __name__ == "__main__":

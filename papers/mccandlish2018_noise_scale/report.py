@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from _lib import (best_per_batch, claims_section, claims_table, fits, fmt, md_table, plt, publish,  # noqa: E402
-                  read_json, results_arg, steps, timing_line, write_csv)
+                  read_json, report_dir, results_arg, steps, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -76,6 +76,7 @@ def real_section(study):
 
 def main():
     res = results_arg()
+    out = report_dir(HERE, res)  # the paper folder, or results_quick/ for --quick
     ns = read_json(os.path.join(res, "noise_scale", "noise_scale.json"))
     dirs = sorted(glob.glob(os.path.join(res, "target_*")), key=lambda d: -float(d.rsplit("_", 1)[1]))
     h, c, s0 = nqm_spectrum(os.path.join(dirs[0], "config.ini"))
@@ -112,7 +113,7 @@ def main():
                      fs["b_crit"] / bsimple if fs["b_crit"] else None])
     headers = ["target E[L]", "B_crit (fit)", "S_min", "E_min", "fit rms", "B_simple when reached",
                "B_noise when reached", "B_crit / B_noise", "B_crit / B_simple"]
-    write_csv(os.path.join(HERE, "summary.csv"),
+    write_csv(os.path.join(out, "summary.csv"),
               ["target", "b_crit", "s_min", "e_min", "fit_rms_log", "b_simple", "b_noise", "ratio_b_noise",
                "ratio_b_simple"], rows)
 
@@ -152,7 +153,7 @@ def main():
     a2.set_ylabel("batch size")
     a2.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(HERE, "figure.png"), dpi=120)
+    fig.savefig(os.path.join(out, "figure.png"), dpi=120)
 
     at0 = ns["exact_at_theta0"]
     md = [timing_line(res), "",
@@ -165,7 +166,7 @@ def main():
           "at the step it reaches the target (closed form, checked against batchlab's final_metric of every "
           "reached best trial to 1e-6 and against `batchlab noise-scale` at t = 0 to 1e-9).", "",
           md_table(headers, rows), ""]
-    publish(HERE, md + claims_section(checks) + real_section(os.path.join(res, "real_fmnist")))
+    publish(HERE, res, md + claims_section(checks) + real_section(os.path.join(res, "real_fmnist")))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _lib import (best_per_batch, claims_section, fits, md_table, plt, publish, read_csv, read_json,  # noqa: E402
-                  results_arg, steps, timing_line, write_csv)
+from _lib import (best_per_batch, claims_section, fits, md_table, plt, publish, read_csv,  # noqa: E402
+                  read_json, report_dir, results_arg, steps, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["perfect scaling", "diminishing returns", "maximal data parallelism"]
@@ -41,6 +41,7 @@ def fmt_steps(s):
 
 def main():
     res = results_arg()
+    out = report_dir(HERE, res)  # the paper folder, or results_quick/ for --quick
     study = os.path.join(res, "study")
     best = best_per_batch(study)
     opt = next(iter(best))
@@ -80,7 +81,7 @@ def main():
                      S[i] if S[i] else "not reached", S[i] * b if S[i] else None, best_lr[b], ns.get(b), ratio,
                      f"{reg} (to B={B[i + 1]})" if reg != "—" else "—"])
     mult_names = " / ".join(f"{m:g}x" for m in mults)
-    write_csv(os.path.join(HERE, "summary.csv"),
+    write_csv(os.path.join(out, "summary.csv"),
               ["batch_size", "steps_rule_lr", f"steps_at_{mult_names.replace(' / ', '_').replace('x', 'x_lr')}"
                if mults else "steps_other_lr", "steps_to_target", "examples_to_target", "best_lr",
                "b_simple", "steps_ratio_to_next", "regime_to_next"], rows)
@@ -126,7 +127,7 @@ def main():
     fig.suptitle("Shallue et al. 2019 on this machine: Fashion-MNIST Simple CNN, 2 ranks (mpirun), real training",
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(os.path.join(HERE, "figure.png"), dpi=120)
+    fig.savefig(os.path.join(out, "figure.png"), dpi=120)
 
     # The trials of this run: the main study's, and the lr check's other multipliers (its 1x trials
     # are the main study's, reused). A trial that started before the main study did was copied from
@@ -155,7 +156,7 @@ def main():
            f"rms log error {f['fit_error']:.3g} ({f['fit_points']} points)." if f.get("b_crit") else
            "Fit: fewer than 2 batch sizes reached the target."), "",
           ] + claims_section(checks)
-    publish(HERE, md)
+    publish(HERE, res, md)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _lib import md_table, plt, read_csv, read_json, replace_generated, results_arg, timing_line, write_csv  # noqa: E402
+from _lib import (md_table, plt, publish, read_csv, read_json, report_dir, results_arg, timing_line,  # noqa: E402
+                  write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REAL_ARMS = [("decay_lr", "decay lr x0.2 (B = 128)"), ("increase_batch", "increase B x5 (lr constant)"),
@@ -46,8 +47,9 @@ def mean(xs):
     return sum(xs) / len(xs)
 
 
-def real_section(real, axes):
-    """Markdown lines and claim checks of the real arm; draws test accuracy vs examples / steps."""
+def real_section(real, axes, out):
+    """Markdown lines and claim checks of the real arm; draws test accuracy vs examples / steps and
+    writes out/real_summary.csv (out: report_dir)."""
     head = ["", "### Real training (Fashion-MNIST MLP, 2 ranks, `batchlab train`)", ""]
     if not os.path.exists(os.path.join(real, "timing.json")):
         return head + ["Not run (no results in " + real + "; run run_real.sh)."], []
@@ -77,7 +79,7 @@ def real_section(real, axes):
         for r in rs:
             csv_rows.append([arm, r["seed"], batches, r["steps"], r["examples"]]
                             + [(at_examples(r, e) or (None, None, None))[2] for e in ends])
-    write_csv(os.path.join(HERE, "real_summary.csv"),
+    write_csv(os.path.join(out, "real_summary.csv"),
               ["arm", "seed", "batch_sizes", "updates", "examples"] + [f"test_acc_at_{e}" for e in ends], csv_rows)
 
     fin = {arm: mean([r["final"] for r in runs[arm]]) for arm, _ in REAL_ARMS}
@@ -156,6 +158,7 @@ def arm(res, name):
 
 def main():
     res = results_arg()
+    out = report_dir(HERE, res)  # the paper folder, or results_quick/ for --quick
     dec, inc = arm(res, "lr_decay"), arm(res, "batch_increase")
     cfg = dec[0][3]
     L, S = cfg["landscape"], cfg["schedule"]
@@ -181,7 +184,7 @@ def main():
     arms = [["decay lr", " -> ".join(f"{v:g}" for v in phases(final_d[4])), str(b0), final_d[0], f"{final_d[1]:,}", final_d[2]],
             ["increase batch", " -> ".join(f"{v:g}" for v in phases(final_i[4])), " -> ".join(map(str, batches)),
              final_i[0], f"{final_i[1]:,}", final_i[2]]]
-    write_csv(os.path.join(HERE, "summary.csv"), ["arm", "lrs", "batch_sizes", "steps", "examples", "final_loss"], arms)
+    write_csv(os.path.join(out, "summary.csv"), ["arm", "lrs", "batch_sizes", "steps", "examples", "final_loss"], arms)
     ratio = final_i[2] / final_d[2]
     checks = [
         ("Both arms process the same examples by each phase end (batchlab's examples column)",
@@ -209,9 +212,9 @@ def main():
         a.set_ylabel("expected loss (exact, analytic NQM)")
         a.legend()
     a1.set_title(f"NQM d={L['dim']}, SGD, B0={b0}, lr0={lr0:g}", fontsize=9)
-    real_md, _ = real_section(real, axs[1] if has_real else None)
+    real_md, _ = real_section(real, axs[1] if has_real else None, out)
     fig.tight_layout()
-    fig.savefig(os.path.join(HERE, "figure.png"), dpi=120)
+    fig.savefig(os.path.join(out, "figure.png"), dpi=120)
 
     md = [timing_line(res), "",
           md_table(["arm", "lr per phase", "batch per phase", "steps", "examples", "final loss"], arms), "",
@@ -220,8 +223,7 @@ def main():
           "Claims checked on these numbers:", "",
           md_table(["claim", "measured", "confirmed"], [[a, m, "yes" if ok else "**no**"] for a, m, ok in checks])]
     md = md[:2] + ["### Simulated (analytic NQM, `batchlab sweep`)", ""] + md[2:] + real_md
-    replace_generated(os.path.join(HERE, "README.md"), "\n".join(md))
-    print("\n".join(md))
+    publish(HERE, res, md)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import (best_per_batch, claims_section, fits, fmt, md_table, plt, publish, results_arg,  # noqa: E402
-                  steps, timing_line, write_csv)
+from _lib import (best_per_batch, claims_section, fits, fmt, md_table, plt, publish, report_dir,  # noqa: E402
+                  results_arg, steps, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPTS = ["sgd", "momentum", "precond", "ema"]
@@ -15,6 +15,7 @@ OPTS = ["sgd", "momentum", "precond", "ema"]
 
 def main():
     res = results_arg()
+    out = report_dir(HERE, res)  # the paper folder, or results_quick/ for --quick
     sweep = os.path.join(res, "sweep")
     best = best_per_batch(sweep)
     fit, summary = fits(sweep)
@@ -29,7 +30,7 @@ def main():
     rows = []
     for i, b in enumerate(batches):
         rows.append([b] + [S[o][i] for o in OPTS] + [S["sgd"][i] / S[o][i] for o in OPTS[1:]] + [lr_sgd[i]])
-    write_csv(os.path.join(HERE, "summary.csv"),
+    write_csv(os.path.join(out, "summary.csv"),
               ["batch_size"] + [f"steps_{o}" for o in OPTS] + ["speedup_momentum", "speedup_precond",
                                                                "speedup_ema", "best_lr_sgd"], rows)
 
@@ -90,7 +91,7 @@ def main():
     a2.set_yscale("log")
     a2.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(HERE, "figure.png"), dpi=120)
+    fig.savefig(os.path.join(out, "figure.png"), dpi=120)
 
     # ---- README ----
     md = [timing_line(res), "",
@@ -104,7 +105,7 @@ def main():
           ("Best lr on the edge of the grid at batch sizes: " + ", ".join(map(str, edges)))
           if edges else "No best lr sits on the edge of the lr grid.",
           "", "Trials: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary["trials"].items()) + "."]
-    publish(HERE, md)
+    publish(HERE, res, md)
 
 
 if __name__ == "__main__":
