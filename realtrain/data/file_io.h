@@ -10,6 +10,8 @@
 namespace batchlab::data {
 
 std::vector<std::uint8_t> read_file(const std::string& path);
+// The bytes of a file from byte `offset` on.
+std::vector<std::uint8_t> read_file_from(const std::string& path, std::size_t offset);
 // gzip-compressed file (zlib); a truncated or corrupt stream is an error, not a short read.
 std::vector<std::uint8_t> read_gzip_file(const std::string& path);
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <utility>
 
 #include "realtrain/data/data_error.h"
 #include "realtrain/data/sources.h"
@@ -42,7 +43,8 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
   if (bytes.size() != header + expected)
     throw DataError(path, "wrong size: " + std::to_string(bytes.size()) + " bytes, the header implies " +
                               std::to_string(header + expected) + " (truncated?)");
-  a.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
+  bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(header));  // a move, not a copy
+  a.data = std::move(bytes);
   return a;
 }
 
