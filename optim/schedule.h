@@ -1,6 +1,6 @@
 // Learning-rate schedules: pure functions of the step (number of updates already taken).
 //
-//   lr_at(step) = base_lr x warmup(step) x decay(step)          (DESIGN.md)
+//   lr_at(step) = base_lr x warmup(step) x decay(step)   (docs/science.md#warm-up-and-decay-schedules)
 //
 // where base_lr is the lr after the batch-size scaling rule (scaling.h). Nothing here keeps
 // state: the same step always gives the same lr, so a resumed run and the analytic simulator

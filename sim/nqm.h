@@ -28,7 +28,8 @@
 //    sum_{j<t} f_j^2 = Q11 - z_t' Q z_t,  z_t = (f_t, f_{t-1}),  Q = e1 e1' + A' Q A  (A the 2x2
 //    companion of the recursion), which solves to
 //      Q11 = (1+b) / ((1-b)((1+b)^2 - tau^2)),  Q12 = -b tau Q11 / (1+b),  Q22 = b^2 Q11.
-//    (Steady state: 1/2 h sigma^2 Q11 = (1+b) lr c / (2B(1-b)(2+2b-k)), as in REFERENCES.md.)
+//    (Steady state: 1/2 h sigma^2 Q11 = (1+b) lr c / (2B(1-b)(2+2b-k)), as in
+//    docs/science.md#steady-states-and-stability.)
 //  * SGD + EMA is the same two-root recursion with roots (gamma, 1-k): tau = gamma + 1 - k,
 //    b = gamma (1-k), and the noise term multiplied by (1-gamma)^2 (derived in nqm_analytic.cpp).
 //  f_t and p_t are read off powers of the 2x2 companion matrix A (tables of A^(2^j)), so

@@ -3,10 +3,11 @@
 
 Same model, global batch, data, optimizer, torch threads and machine; the two programs are run
 alternately, --repeats times each, and the median img/s of the training loop (evaluation
-excluded) is reported with the ratio batchlab / PyTorch (goal >= 1.2, DESIGN.md). With
---target, also steps and training wall time to that test accuracy. With --gemm-floor (MLP only),
-also the img/s of the step's matrix products alone (torch_gemm_floor.py, run in turn with the
-two), the ceiling for any trainer that calls the same sgemm.
+excluded) is reported with the ratio batchlab / PyTorch (goal >= 1.2,
+docs/architecture.md#performance-goals). With --target, also steps and training wall time to that
+test accuracy. With --gemm-floor (MLP only), also the img/s of the step's matrix products alone
+(torch_gemm_floor.py, run in turn with the two), the ceiling for any trainer that calls the same
+sgemm.
 
   /usr/bin/python3 experiments/bench/torch_peer_compare.py --batchlab build/rt/experiments/batchlab \
       --model mlp --batch-size 128 --steps 200 --threads 1 --repeats 3

@@ -125,7 +125,7 @@ const std::vector<std::string>& trials_columns() {
   static const std::vector<std::string> c = {
       "study", "landscape", "optimizer", "batch_size", "lr", "momentum", "seed", "status",
       "steps_to_target", "examples_to_target", "final_metric", "wall_s",
-      // extra columns (after the DESIGN.md ones)
+      // added later, so after the original columns (readers find columns by name)
       "trial_id", "ema_decay", "lr_multiplier"};
   return c;
 }

@@ -1,4 +1,4 @@
-// Results of a study on disk (DESIGN.md "Studies and results"):
+// Results of a study on disk (every column and key: docs/results_schema.md):
 //
 //   config.ini          resolved settings, every default written out (written before any trial)
 //   trials.csv          one row per trial, in trial_id order

@@ -5,8 +5,8 @@ B_crit(target) comes from batchlab's fit of S(B) = S_min (1 + B_crit / B) per ta
 The noise scale "as training proceeds" is the one an estimator would see during the training run
 that reaches the target: the best run at the smallest batch size (perfect-scaling regime), at
 the step where it reaches the target. Its exact second moments are the closed form of
-REFERENCES.md (SGD, constant lr): s_i(t) = s*_i + (1 - lr h_i)^(2t) (s0 - s*_i),
-s*_i = lr c_i / (B h_i (2 - lr h_i)); then
+docs/science.md#closed-forms-for-a-constant-lr (SGD, constant lr):
+s_i(t) = s*_i + (1 - lr h_i)^(2t) (s0 - s*_i), s*_i = lr c_i / (B h_i (2 - lr h_i)); then
     B_simple = sum c_i / sum h_i^2 s_i,   B_noise = sum h_i c_i / sum h_i^3 s_i
 (ratios of expectations, as batchlab noise-scale reports them). Two cross-checks run before any
 number is written: at t = 0 this equals `batchlab noise-scale`'s exact_expected values, and

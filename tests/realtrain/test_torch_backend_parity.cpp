@@ -1,5 +1,6 @@
 // Every registered update rule gives the same parameters on torch tensors (float32) as on the
-// Eigen backend (float and double), with the same data: the "written once" claim of DESIGN.md.
+// Eigen backend (float and double), with the same data: the "written once" claim of
+// docs/architecture.md#the-optim-backend.
 #include <gtest/gtest.h>
 
 #include <random>

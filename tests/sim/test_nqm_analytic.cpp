@@ -1,5 +1,5 @@
-// Analytic NQM: closed forms vs the step-by-step recursion, steady states vs REFERENCES.md,
-// exact first crossing, stability.
+// Analytic NQM: closed forms vs the step-by-step recursion, steady states vs the formulas of
+// docs/science.md#steady-states-and-stability, exact first crossing, stability.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -27,7 +27,8 @@ TrialSpec nqm_spec(const std::string& opt, double lr, std::int64_t batch, std::i
 }
 
 TEST(NqmAnalytic, SgdSteadyStateMatchesReferenceFormula) {
-  // REFERENCES.md: s*_i = lr c_i / (B h_i (2 - lr h_i)); E[L*] = 1/2 sum h_i s*_i.
+  // docs/science.md#steady-states-and-stability: s*_i = lr c_i / (B h_i (2 - lr h_i));
+  // E[L*] = 1/2 sum h_i s*_i.
   TrialSpec s = nqm_spec("sgd", 0.7, 8, 50);
   const auto sp = nqm_spectrum(s.landscape);
   const double want = (0.5 * sp.h * (s.lr * sp.c / (8.0 * sp.h * (2.0 - s.lr * sp.h)))).sum();
@@ -37,7 +38,7 @@ TEST(NqmAnalytic, SgdSteadyStateMatchesReferenceFormula) {
 }
 
 TEST(NqmAnalytic, MomentumSteadyStateMatchesReferenceFormula) {
-  // REFERENCES.md: E[l_i*] = (1+b) lr c_i / (2B (1-b)(2 + 2b - lr h_i)).
+  // docs/science.md#steady-states-and-stability: E[l_i*] = (1+b) lr c_i / (2B (1-b)(2 + 2b - lr h_i)).
   TrialSpec s = nqm_spec("momentum", 0.3, 16, 40);
   s.optimizer.momentum = 0.9;
   const auto sp = nqm_spectrum(s.landscape);
@@ -50,7 +51,8 @@ TEST(NqmAnalytic, MomentumSteadyStateMatchesReferenceFormula) {
 }
 
 TEST(NqmAnalytic, EmaLowersSteadyStateByReferenceFactor) {
-  // REFERENCES.md: per dimension the EMA multiplies the SGD steady-state risk by
+  // docs/science.md#steady-states-and-stability: per dimension the EMA multiplies the SGD
+  // steady-state risk by
   // (1-g)(1 + (1-k) g) / ((1+g)(1 - (1-k) g)), k = lr h_i.
   TrialSpec s = nqm_spec("ema", 0.5, 4, 30);
   s.ema_decay = 0.8;

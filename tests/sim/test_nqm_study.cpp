@@ -1,8 +1,8 @@
 // The default NQM study (Zhang et al. 2019 setting: d = 1e4, h_i = 1/i, c_i = h_i, target 0.01)
-// reproduces the paper's qualitative findings (REFERENCES.md): SGD's best lr grows linearly in B
-// and then saturates near 2/h_max; momentum and preconditioning move the critical batch up; EMA
-// helps at small B. B_crit comes from fitting S(B) = S_min (1 + B_crit/B) by least squares on
-// log S, done here so the test does not depend on the study engine.
+// reproduces the paper's qualitative findings (docs/science.md#what-zhang-et-al-found): SGD's best
+// lr grows linearly in B and then saturates near 2/h_max; momentum and preconditioning move the
+// critical batch up; EMA helps at small B. B_crit comes from fitting S(B) = S_min (1 + B_crit/B)
+// by least squares on log S, done here so the test does not depend on the study engine.
 #include <gtest/gtest.h>
 
 #include <cmath>
