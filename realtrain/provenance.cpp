@@ -15,7 +15,8 @@ std::string mpi_library_version() {
   int len = 0;
   MPI_Get_library_version(buf, &len);
   std::string s(buf, static_cast<std::size_t>(len));
-  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  // Open MPI counts the terminating NUL in len; it ended up in summary.json as "\u0000".
+  if (auto end = s.find_first_of(std::string("\n\0", 2)); end != std::string::npos) s.resize(end);
   return s;
 }
 

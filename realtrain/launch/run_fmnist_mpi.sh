@@ -4,7 +4,9 @@
 # below, e.g.
 #   realtrain/launch/run_fmnist_mpi.sh --model mlp --epochs 2 --output /tmp/fmnist_mlp
 # Environment: BATCHLAB_BIN (default build/release/experiments/batchlab), NP (ranks),
-# FMNIST_DIR (default /usr/share/datasets/fashion-mnist).
+# FMNIST_DIR (default /usr/share/datasets/fashion-mnist), LAUNCH (mpirun, the default, also inside
+# a Slurm allocation; or srun: ranks started by Slurm through PMIx, SRUN_MPI default pmix, as
+# realtrain/launch/fmnist_cpu.slurm does).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=${BATCHLAB_BIN:-$repo/build/release/experiments/batchlab}
@@ -37,6 +39,12 @@ default --lr 0.05
 default --momentum 0.9
 given --steps || default --epochs 1  # training length: --epochs or --steps, not both
 default --output "${OUTPUT:-fmnist_mpi_out}"
+
+if [[ ${LAUNCH:-mpirun} == srun ]]; then
+  export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+  exec srun --mpi="${SRUN_MPI:-pmix}" --kill-on-bad-exit=1 -n "$np" "$bin" train "${args[@]}"
+fi
+[[ ${LAUNCH:-mpirun} == mpirun ]] || { echo "run_fmnist_mpi.sh: LAUNCH='$LAUNCH' (expected mpirun or srun)" >&2; exit 2; }
 
 # One torch thread per rank; --bind-to none lets the loader and all-reduce progress threads use
 # whatever core is idle instead of sharing the compute thread's core. A rank that dies makes
