@@ -1,8 +1,10 @@
 # Shared setup of the `batchlab study` CLI tests (rt_study.sh, rt_study_reuse.sh); sourced, not
 # run (tests/CMakeLists.txt registers every other tests/cli/*.sh as a test):
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib_study.sh" "$@"   # BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
-# sets BIN, SRC and TMP (emptied), and `set -euo pipefail`.
+# sets BIN, SRC, TMP (emptied) and FMNIST (lib_fmnist.sh: skips the test without the dataset),
+# and `set -euo pipefail`.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib_fmnist.sh"
 BIN=$1
 SRC=$2
 TMP=$3
@@ -25,6 +27,7 @@ eval_every_examples = 1280
 [launcher]
 threads = 1
 [train]
+data-dir = $FMNIST
 model = mlp:32
 target = 0.5
 loader-threads = 1

@@ -5,7 +5,8 @@
 #   bash rt_train_bad_input.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
 set -u
 bin=$1 scratch=$3
-data=/usr/share/datasets/fashion-mnist
+source "$(dirname "${BASH_SOURCE[0]}")/lib_fmnist.sh"
+data=$FMNIST
 fail() { echo "rt_train_bad_input: FAIL: $*"; exit 1; }
 rm -rf "$scratch" && mkdir -p "$scratch"
 out=$scratch/out

@@ -7,9 +7,9 @@
 #   bash rt_train_batch_schedule.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
 set -u
 bin=$1 scratch=$3
-data=/usr/share/datasets/fashion-mnist
+source "$(dirname "${BASH_SOURCE[0]}")/lib_fmnist.sh"
+data=$FMNIST
 fail() { echo "rt_train_batch_schedule: FAIL: $*"; exit 1; }
-[[ -d $data ]] || { echo "rt_train_batch_schedule: no dataset at $data (nothing checked)"; exit 0; }
 rm -rf "$scratch" && mkdir -p "$scratch"
 common=(--data-dir "$data" --model mlp:64 --batch-size 100 --optimizer momentum --lr 0.05
         --batch-milestones 1000,2000 --batch-factor 2 --eval-every 6 --threads 1 --seed 3)

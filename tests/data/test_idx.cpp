@@ -7,6 +7,7 @@
 #include "data_test_util.h"
 #include "realtrain/data/data_error.h"
 #include "realtrain/data/sources.h"
+#include "tests/fashion_mnist.h"
 
 using namespace batchlab::data;
 using namespace batchlab::data::testing;
@@ -104,7 +105,7 @@ TEST(IdxSource, BadMagicAndLabelCountMismatchAndMissingFileAreErrors) {
 }
 
 TEST(IdxSource, RealFashionMnistLoadsWhenInstalled) {
-  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  const std::string dir = batchlab::testing::fashion_mnist_dir();
   if (!std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz") &&
       !std::filesystem::exists(dir + "/train-images-idx3-ubyte"))
     GTEST_SKIP() << "Fashion-MNIST not installed in " << dir;

@@ -10,6 +10,7 @@
 #include "realtrain/grad_sync.h"
 #include "realtrain/process_group.h"
 #include "realtrain/comm_mpi.h"
+#include "tests/mpi/run_on_all_ranks.h"
 
 namespace br = batchlab::realtrain;
 using batchlab::optim::BufferRef;
@@ -244,14 +245,7 @@ TEST(GradientSynchronizer, FinishWithoutPrepareIsAnError) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   auto& g = br::init_process_group("mpi");
-  if (g.rank != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int failed = RUN_ALL_TESTS() != 0 ? 1 : 0;
-  // A failure on rank 1 must fail the job even though only rank 0 prints.
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  if (failed && g.rank == 0) std::fprintf(stderr, "test_comm: a test failed on some rank\n");
+  const int status = batchlab::testing::run_on_all_ranks(g.rank, "test_comm");
   br::finalize_process_group();
-  return failed;
+  return status;
 }

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -96,9 +97,15 @@ TEST(ProcessGroup, UnknownBackendIsAOneLineError) {
 
 TEST(ProcessGroup, NcclWithoutGpuIsAClearError) {
 #ifdef BATCHLAB_HAVE_NCCL
+  // Hide every device so the error is provoked on a GPU node too: CUDA reads the variable at its
+  // first call in the process, and ctest runs each test in a process of its own. (Run with other
+  // tests in one process after CUDA started, the device stays visible: that is a skip, which CI
+  // reports, not a pass.)
+  ::setenv("CUDA_VISIBLE_DEVICES", "-1", 1);
   try {
     br::nccl::require_cuda_devices();
-    GTEST_SKIP() << "a CUDA device is visible; the no-GPU error cannot be provoked here";
+    GTEST_SKIP() << "CUDA was started earlier in this process, so CUDA_VISIBLE_DEVICES cannot hide the GPU; "
+                    "run this test alone (--gtest_filter)";
   } catch (const std::runtime_error&) {
   }
   const std::string msg = error_of([] { br::init_process_group("nccl"); });

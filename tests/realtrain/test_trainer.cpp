@@ -10,6 +10,7 @@
 #include "optim/communicator.h"
 #include "optim/config.h"
 #include "realtrain/trainer.h"
+#include "tests/fashion_mnist.h"
 #include "tests/realtrain/metrics_csv.h"
 
 namespace {
@@ -17,7 +18,7 @@ namespace {
 namespace rt = batchlab::realtrain;
 namespace fs = std::filesystem;
 
-const char* kFashion = "/usr/share/datasets/fashion-mnist";
+const std::string kFashion = batchlab::testing::fashion_mnist_dir();
 
 rt::ProcessGroup single_rank() {
   rt::ProcessGroup pg;
@@ -312,6 +313,8 @@ TEST(Trainer, BatchScheduleGrownPastTheInt64RangeStaysAtTheCap) {
 }
 
 TEST(Trainer, BadInputIsAConfigErrorBeforeAnyWork) {
+  // The valid base config must pass validation, data-dir included.
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
   using batchlab::optim::ConfigError;
   rt::TrainConfig c = small_run("momentum", scratch("bad"));
   auto expect_bad = [&](rt::TrainConfig x, int world) {
