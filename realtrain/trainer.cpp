@@ -1,3 +1,7 @@
+// The trainer in named pieces, in the manner of init2winit's base_trainer: the constructor sets
+// up (execution, data, schedule, model); Trainer::run composes restore (resume), train_step
+// (the loop body), evaluate_and_log (evaluation + the metrics log), save (checkpointing) and
+// finish / write_summary (the summary).
 #include "realtrain/trainer.h"
 
 #include <algorithm>
@@ -8,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -31,6 +36,7 @@ namespace {
 
 using optim::ConfigError;
 using Clock = std::chrono::steady_clock;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -56,149 +62,26 @@ void allreduce_mean_host(ProcessGroup& pg, double* values, std::size_t n, torch:
   std::memcpy(values, back.data_ptr<double>(), n * sizeof(double));
 }
 
-}  // namespace
-
-int resolve_threads(int requested) {
-  if (requested > 0) return requested;
-  if (launched_with_multiple_ranks()) return 1;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+std::string fmt_double(double v) {
+  if (!std::isfinite(v)) return "";
+  std::ostringstream os;
+  os.precision(8);
+  os << v;
+  return os.str();
 }
 
-struct Trainer::Impl {
-  TrainConfig cfg;
-  ProcessGroup& pg;
-  nlohmann::json provenance;
-  int threads = 1;
-  torch::Device device = torch::kCPU;
-  std::shared_ptr<const data::ExampleSource> train_set, test_set;
-  std::unique_ptr<data::ShardedSampler> sampler;
-  std::unique_ptr<optim::BatchSchedule> batches;  // global batch per update
-  std::int64_t epoch_examples = 0;                // one epoch: steps_per_epoch x base batch
-  std::vector<ParamGroup> groups;
-  std::vector<torch::Tensor> params;
-  std::unique_ptr<optim::Optimizer<TorchBackend>> opt;
-  std::unique_ptr<optim::LrSchedule> schedule;
-  optim::SyncPolicy policy;
-  std::unique_ptr<GradientSynchronizer> grad_sync;
-  std::unique_ptr<optim::NoiseScaleEstimator> noise;
-  optim::OptimizerConfig ocfg;
-  double base_lr = 0.0;
-  // B_small, B_big of the last noise-scale update (NaN before the first).
-  std::array<double, 2> noise_batches{std::numeric_limits<double>::quiet_NaN(),
-                                      std::numeric_limits<double>::quiet_NaN()};
-
-  Impl(TrainConfig c, ProcessGroup& p, nlohmann::json prov)
-      : cfg(std::move(c)), pg(p), provenance(std::move(prov)) {}
-};
-
-Trainer::Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance)
-    : impl_(std::make_unique<Impl>(std::move(cfg), pg, std::move(provenance))) {
-  Impl& m = *impl_;
-  const TrainConfig& c = m.cfg;
-  validate_train_config(c, pg.world);
-  m.policy = optim::SyncPolicy::parse(c.sync, c.average_momentum);
-  if (m.policy.kind == optim::SyncKind::kHierarchical && !pg.node)
-    throw ConfigError("train.sync = " + c.sync + ": hierarchical sync needs a node communicator");
-  m.threads = resolve_threads(c.threads);
-  torch::set_num_threads(m.threads);
-  if (c.backend == "nccl") {
-    if (!torch::cuda::is_available())
-      throw ConfigError("train.backend = nccl: this LibTorch build sees no CUDA device");
-    m.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(pg.local_rank));
+void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+    f << text;
+    if (!f) throw std::runtime_error("cannot write " + tmp);
   }
-
-  m.train_set = data::open_dataset(c.dataset, c.data_dir, "train");
-  m.test_set = data::open_dataset(c.dataset, c.data_dir, "test");
-  m.batches = std::make_unique<optim::BatchSchedule>(make_batch_schedule(c, pg.world));
-  if (c.batch_size > m.train_set->size())
-    throw ConfigError("train.batch-size = " + std::to_string(c.batch_size) + ": larger than the " +
-                      std::to_string(m.train_set->size()) + " training examples");
-  if (m.batches->max_batch() > m.train_set->size())
-    throw ConfigError("train.batch-max = " + std::to_string(c.batch_max) + ": the batch schedule grows the batch to " +
-                      std::to_string(m.batches->max_batch()) + ", more than the " +
-                      std::to_string(m.train_set->size()) + " training examples (cap it with --batch-max)");
-  std::vector<data::BatchPhase> phases;
-  for (const auto& p : m.batches->phases()) phases.push_back({p.first_step, p.batch});
-  m.sampler = std::make_unique<data::ShardedSampler>(m.train_set->size(), std::move(phases), pg.rank,
-                                                     pg.world, c.seed);
-  const std::int64_t spe = m.sampler->steps_per_epoch();
-  m.epoch_examples = spe * c.batch_size;
-  // Lengths in epochs become steps through the examples they stand for (train_config.h).
-  auto epochs_to_step = [&](double epochs) {
-    return m.batches->first_step_with_examples(std::llround(epochs * static_cast<double>(spe)) * c.batch_size);
-  };
-  total_steps_ = c.steps > 0 ? c.steps : std::max<std::int64_t>(1, epochs_to_step(c.epochs));
-
-  // lr = scaling(B) x warmup(step) x decay(step), all from optim/.
-  optim::ScalingRule scaling;
-  scaling.kind = optim::parse_scaling(c.scaling);
-  scaling.batch_ref = static_cast<double>(c.batch_ref > 0 ? c.batch_ref : c.batch_size);
-  const optim::ScaledHyper h =
-      scaling.apply(static_cast<double>(c.batch_size), c.lr, c.beta1, c.beta2, c.eps);
-  m.base_lr = h.lr;
-  optim::ScheduleConfig sc;
-  sc.decay = optim::parse_decay(c.schedule);
-  sc.total_steps = total_steps_;
-  for (double e : parse_epoch_milestones(c.milestones))
-    sc.milestones.push_back(epochs_to_step(e));
-  sc.factor = c.decay_factor;
-  sc.warmup = optim::parse_warmup(c.warmup);
-  sc.warmup_steps = c.warmup_steps > 0 ? c.warmup_steps : epochs_to_step(c.warmup_epochs);
-  sc.warmup_start_lr = c.lr;
-  m.schedule = std::make_unique<optim::LrSchedule>(h.lr, sc);
-
-  m.ocfg.name = c.optimizer;
-  m.ocfg.momentum = c.momentum;
-  m.ocfg.beta1 = h.beta1;
-  m.ocfg.beta2 = h.beta2;
-  m.ocfg.eps = h.eps;
-  m.ocfg.weight_decay = c.weight_decay;
-  m.ocfg.trust_coefficient = c.trust_coefficient;
-  m.ocfg.max_grad_norm = c.max_grad_norm;
-  optim::validate_config(m.ocfg);
-
-  // Same seed on every rank gives the same initial model; rank 0's is broadcast anyway so that
-  // nothing depends on that.
-  torch::manual_seed(c.seed);
-  const data::ImageShape shape = m.train_set->shape();
-  ModelSpec spec;
-  spec.name = c.model;
-  spec.in_channels = shape.channels;
-  spec.height = shape.height;
-  spec.width = shape.width;
-  spec.num_classes = m.train_set->num_classes();
-  spec.zero_init_residual = c.zero_init_residual;
-  model_ = make_model(spec);
-  model_->to(m.device);
-  m.groups = param_groups(*model_);
-  std::vector<optim::GroupOptions> gopts;
-  for (auto& g : m.groups) {
-    m.params.push_back(g.param);
-    gopts.push_back(g.options);
-  }
-  if (pg.world > 1) {
-    torch::NoGradGuard no_grad;
-    for (auto& p : m.params) {
-      const optim::BufferRef r = float_ref(p);
-      pg.global->broadcast({&r, 1}, 0);
-    }
-  }
-  m.opt = std::make_unique<optim::Optimizer<TorchBackend>>(m.ocfg, gopts);
-  if (pg.world > 1) {
-    m.grad_sync = std::make_unique<GradientSynchronizer>(
-        m.params, *pg.global, static_cast<std::size_t>(c.bucket_mb * 1024.0 * 1024.0), !c.no_overlap);
-    m.noise = std::make_unique<optim::NoiseScaleEstimator>(c.noise_scale_ema);
-  }
+  std::filesystem::rename(tmp, path);
 }
 
-Trainer::~Trainer() = default;
-
-std::vector<torch::Tensor> Trainer::parameters() const { return impl_->params; }
-std::int64_t Trainer::steps_per_epoch() const { return impl_->sampler->steps_per_epoch(); }
-std::int64_t Trainer::global_batch(std::int64_t step) const { return impl_->batches->batch_at(step); }
-std::int64_t Trainer::examples_before(std::int64_t step) const { return impl_->batches->examples_before(step); }
-
-namespace {
+nlohmann::json nullable(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 struct EvalResult {
   double loss = 0.0, accuracy = 0.0;
@@ -242,295 +125,588 @@ EvalResult evaluate(Model& model, const data::ExampleSource& test, ProcessGroup&
   return out;
 }
 
-std::string fmt_double(double v) {
-  if (!std::isfinite(v)) return "";
-  std::ostringstream os;
-  os.precision(8);
-  os << v;
-  return os.str();
-}
+// One line of metrics.csv. Non-finite values print as empty columns (not measured).
+struct MetricsRow {
+  std::int64_t step = 0, examples = 0;
+  double epoch = 0.0, lr = 0.0, train_loss = 0.0, eval_loss = 0.0, eval_accuracy = 0.0;
+  double img_per_s = 0.0, b_simple = kNaN, grad_sq = kNaN, trace_sigma = kNaN, wall_s = 0.0;
+};
 
-void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write " + tmp);
-    f << text;
-    if (!f) throw std::runtime_error("cannot write " + tmp);
+// metrics.csv: the header and one row per evaluation. Every rank keeps the text (its checkpoint
+// saves it, and a resume starts from the saved rows, dropping any a stopped run wrote after its
+// checkpoint); rank 0 rewrites the file atomically after each row, so a killed run leaves whole rows.
+class MetricsLog {
+ public:
+  static constexpr const char* kHeader =
+      "step,examples,epoch,lr,train_loss,eval_loss,eval_accuracy,img_per_s,b_simple,grad_sq,"
+      "trace_sigma,wall_s\n";
+
+  MetricsLog(std::filesystem::path path, bool writer) : path_(std::move(path)), writer_(writer) {}
+  // Starts from `text` (the header alone, or a checkpoint's rows) and writes it.
+  void reset(std::string text) {
+    text_ = std::move(text);
+    flush();
   }
-  std::filesystem::rename(tmp, path);
-}
+  void append(const MetricsRow& r) {
+    std::ostringstream row;
+    row << r.step << ',' << r.examples << ',' << fmt_double(r.epoch) << ',' << fmt_double(r.lr) << ','
+        << fmt_double(r.train_loss) << ',' << fmt_double(r.eval_loss) << ',' << fmt_double(r.eval_accuracy)
+        << ',' << fmt_double(r.img_per_s) << ',' << fmt_double(r.b_simple) << ',' << fmt_double(r.grad_sq)
+        << ',' << fmt_double(r.trace_sigma) << ',' << fmt_double(r.wall_s) << '\n';
+    text_ += row.str();
+    flush();
+  }
+  const std::string& text() const { return text_; }
 
-nlohmann::json nullable(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+ private:
+  void flush() const {
+    if (writer_) write_file_atomic(path_, text_);
+  }
+  std::filesystem::path path_;
+  bool writer_;
+  std::string text_;
+};
+
+// Everything besides the model, the optimizer and the metrics rows that a metrics row or the
+// summary depends on.
+struct RunProgress {
+  std::int64_t step = 0;      // updates done
+  std::int64_t examples = 0;  // global examples of those updates (the sum of B_k)
+  // The evaluation window: the updates since the last metrics row.
+  double window_loss_sum = 0.0;  // this rank's training losses (all-reduced at the row)
+  std::int64_t window_steps = 0;
+  std::int64_t window_start_examples = 0;
+  double window_start_wall_s = 0.0;
+  // Seconds over every process of the run: training-loop wall time (evaluation excluded), and
+  // the communication and data-wait seconds of the processes before this one.
+  double wall_s = 0.0, comm_s_before = 0.0, data_s_before = 0.0;
+  EvalResult last_eval{kNaN, 0.0};
+  std::array<double, 2> noise_batches{kNaN, kNaN};  // B_small, B_big of the last noise-scale update
+};
 
 }  // namespace
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  if (launched_with_multiple_ranks()) return 1;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+struct Trainer::Impl {
+  // Set up by the constructor.
+  TrainConfig cfg;
+  ProcessGroup& pg;
+  nlohmann::json provenance;
+  int threads = 1;
+  torch::Device device = torch::kCPU;
+  std::shared_ptr<const data::ExampleSource> train_set, test_set;
+  std::unique_ptr<data::ShardedSampler> sampler;
+  std::unique_ptr<optim::BatchSchedule> batches;  // global batch per update
+  std::int64_t epoch_examples = 0;                // one epoch: steps_per_epoch x base batch
+  std::int64_t total_steps = 0;
+  std::shared_ptr<Model> model;
+  std::vector<ParamGroup> groups;
+  std::vector<torch::Tensor> params;
+  std::unique_ptr<optim::Optimizer<TorchBackend>> opt;
+  std::unique_ptr<optim::LrSchedule> schedule;
+  optim::SyncPolicy policy;
+  std::unique_ptr<GradientSynchronizer> grad_sync;
+  std::unique_ptr<optim::NoiseScaleEstimator> noise;
+  optim::OptimizerConfig ocfg;
+  double base_lr = 0.0;
+
+  // Per run (Trainer::run).
+  std::filesystem::path out_dir;
+  std::unique_ptr<MetricsLog> metrics;
+  RunProgress progress;
+  std::vector<torch::Tensor> model_buffers;
+  std::vector<optim::BufferRef> param_refs, state_refs;
+  std::unique_ptr<data::Loader> loader;
+  // This process's clocks: parameter-averaging seconds (not in the synchroniser's clock), and
+  // the synchroniser's and the loader's clocks when the loop began.
+  double comm_avg_s = 0.0, sync_comm_start = 0.0, data_wait_start = 0.0;
+
+  Impl(TrainConfig c, ProcessGroup& p, nlohmann::json prov)
+      : cfg(std::move(c)), pg(p), provenance(std::move(prov)) {}
+
+  // Constructor pieces.
+  void setup_execution();
+  void open_data();
+  std::int64_t epochs_to_step(double epochs) const;
+  void plan_schedule();
+  void build_model();
+
+  // Run pieces.
+  void begin_run();
+  std::vector<torch::Tensor> state_buffers();
+  std::string checkpoint_path() const;
+  void restore();
+  void restore_tensors(const CheckpointState& s);
+  void restore_progress(const CheckpointState& s);
+  void start_loop();
+  double train_step();
+  void average_parameters(std::int64_t step);
+  EvalResult evaluate_and_log();
+  void save();
+  double comm_seconds() const;
+  double data_seconds() const;
+  TrainResult finish(const std::string& status, std::int64_t steps_to_target) const;
+  nlohmann::json config_json() const;
+  void write_summary(const TrainResult& r) const;
+};
+
+// ---- Setting up (the constructor) ----
+
+// Sync policy, threads and device: what the process group and the machine must provide.
+void Trainer::Impl::setup_execution() {
+  policy = optim::SyncPolicy::parse(cfg.sync, cfg.average_momentum);
+  if (policy.kind == optim::SyncKind::kHierarchical && !pg.node)
+    throw ConfigError("train.sync = " + cfg.sync + ": hierarchical sync needs a node communicator");
+  threads = resolve_threads(cfg.threads);
+  torch::set_num_threads(threads);
+  if (cfg.backend == "nccl") {
+    if (!torch::cuda::is_available())
+      throw ConfigError("train.backend = nccl: this LibTorch build sees no CUDA device");
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(pg.local_rank));
+  }
+}
+
+// The datasets, the batch of every update and this rank's sampler.
+void Trainer::Impl::open_data() {
+  train_set = data::open_dataset(cfg.dataset, cfg.data_dir, "train");
+  test_set = data::open_dataset(cfg.dataset, cfg.data_dir, "test");
+  batches = std::make_unique<optim::BatchSchedule>(make_batch_schedule(cfg, pg.world));
+  if (cfg.batch_size > train_set->size())
+    throw ConfigError("train.batch-size = " + std::to_string(cfg.batch_size) + ": larger than the " +
+                      std::to_string(train_set->size()) + " training examples");
+  if (batches->max_batch() > train_set->size())
+    throw ConfigError("train.batch-max = " + std::to_string(cfg.batch_max) + ": the batch schedule grows the batch to " +
+                      std::to_string(batches->max_batch()) + ", more than the " +
+                      std::to_string(train_set->size()) + " training examples (cap it with --batch-max)");
+  std::vector<data::BatchPhase> phases;
+  for (const auto& p : batches->phases()) phases.push_back({p.first_step, p.batch});
+  sampler = std::make_unique<data::ShardedSampler>(train_set->size(), std::move(phases), pg.rank, pg.world,
+                                                   cfg.seed);
+  epoch_examples = sampler->steps_per_epoch() * cfg.batch_size;
+}
+
+// Lengths in epochs become steps through the examples they stand for (train_config.h).
+std::int64_t Trainer::Impl::epochs_to_step(double epochs) const {
+  return batches->first_step_with_examples(std::llround(epochs * static_cast<double>(sampler->steps_per_epoch())) *
+                                           cfg.batch_size);
+}
+
+// The run's length, lr = scaling(B) x warmup(step) x decay(step) and the optimizer's
+// hyperparameters, all from optim/.
+void Trainer::Impl::plan_schedule() {
+  const TrainConfig& c = cfg;
+  total_steps = c.steps > 0 ? c.steps : std::max<std::int64_t>(1, epochs_to_step(c.epochs));
+  optim::ScalingRule scaling;
+  scaling.kind = optim::parse_scaling(c.scaling);
+  scaling.batch_ref = static_cast<double>(c.batch_ref > 0 ? c.batch_ref : c.batch_size);
+  const optim::ScaledHyper h = scaling.apply(static_cast<double>(c.batch_size), c.lr, c.beta1, c.beta2, c.eps);
+  base_lr = h.lr;
+  optim::ScheduleConfig sc;
+  sc.decay = optim::parse_decay(c.schedule);
+  sc.total_steps = total_steps;
+  for (double e : parse_epoch_milestones(c.milestones)) sc.milestones.push_back(epochs_to_step(e));
+  sc.factor = c.decay_factor;
+  sc.warmup = optim::parse_warmup(c.warmup);
+  sc.warmup_steps = c.warmup_steps > 0 ? c.warmup_steps : epochs_to_step(c.warmup_epochs);
+  sc.warmup_start_lr = c.lr;
+  schedule = std::make_unique<optim::LrSchedule>(h.lr, sc);
+
+  ocfg.name = c.optimizer;
+  ocfg.momentum = c.momentum;
+  ocfg.beta1 = h.beta1;
+  ocfg.beta2 = h.beta2;
+  ocfg.eps = h.eps;
+  ocfg.weight_decay = c.weight_decay;
+  ocfg.trust_coefficient = c.trust_coefficient;
+  ocfg.max_grad_norm = c.max_grad_norm;
+  optim::validate_config(ocfg);  // the scaled hyperparameters (the settings were validated already)
+}
+
+// The model (rank 0's on every rank), its parameter groups, the optimizer, and with several
+// ranks the gradient synchroniser and the noise-scale estimator.
+void Trainer::Impl::build_model() {
+  // Same seed on every rank gives the same initial model; rank 0's is broadcast anyway so that
+  // nothing depends on that.
+  torch::manual_seed(cfg.seed);
+  const data::ImageShape shape = train_set->shape();
+  ModelSpec spec;
+  spec.name = cfg.model;
+  spec.in_channels = shape.channels;
+  spec.height = shape.height;
+  spec.width = shape.width;
+  spec.num_classes = train_set->num_classes();
+  spec.zero_init_residual = cfg.zero_init_residual;
+  model = make_model(spec);
+  model->to(device);
+  groups = param_groups(*model);
+  std::vector<optim::GroupOptions> gopts;
+  for (auto& g : groups) {
+    params.push_back(g.param);
+    gopts.push_back(g.options);
+  }
+  if (pg.world > 1) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : params) {
+      const optim::BufferRef r = float_ref(p);
+      pg.global->broadcast({&r, 1}, 0);
+    }
+  }
+  opt = std::make_unique<optim::Optimizer<TorchBackend>>(ocfg, gopts);
+  if (pg.world > 1) {
+    grad_sync = std::make_unique<GradientSynchronizer>(
+        params, *pg.global, static_cast<std::size_t>(cfg.bucket_mb * 1024.0 * 1024.0), !cfg.no_overlap);
+    noise = std::make_unique<optim::NoiseScaleEstimator>(cfg.noise_scale_ema);
+  }
+}
+
+Trainer::Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance)
+    : impl_(std::make_unique<Impl>(std::move(cfg), pg, std::move(provenance))) {
+  validate_train_config(impl_->cfg, pg.world);
+  impl_->setup_execution();
+  impl_->open_data();
+  impl_->plan_schedule();
+  impl_->build_model();
+}
+
+Trainer::~Trainer() = default;
+
+Model& Trainer::model() { return *impl_->model; }
+std::vector<torch::Tensor> Trainer::parameters() const { return impl_->params; }
+std::int64_t Trainer::steps_per_epoch() const { return impl_->sampler->steps_per_epoch(); }
+std::int64_t Trainer::total_steps() const { return impl_->total_steps; }
+std::int64_t Trainer::global_batch(std::int64_t step) const { return impl_->batches->batch_at(step); }
+std::int64_t Trainer::examples_before(std::int64_t step) const { return impl_->batches->examples_before(step); }
+
+// ---- Restore: a fresh start or a resume ----
+
+// Optimizer state exists from the start so checkpoints (and momentum averaging) see it.
+std::vector<torch::Tensor> Trainer::Impl::state_buffers() {
+  std::vector<torch::Tensor> out;
+  for (std::size_t i = 0; i < params.size(); ++i)
+    for (auto& [name, buf] : opt->rule().state(i)) out.push_back(*buf);
+  return out;
+}
+
+// Every rank its own file: local SGD and BN statistics differ per rank.
+std::string Trainer::Impl::checkpoint_path() const {
+  return (out_dir / "checkpoint" / ("rank" + std::to_string(pg.rank) + ".pt")).string();
+}
+
+void Trainer::Impl::begin_run() {
+  out_dir = cfg.output;
+  if (pg.rank == 0) std::filesystem::create_directories(out_dir);
+  metrics = std::make_unique<MetricsLog>(out_dir / "metrics.csv", pg.rank == 0);
+  opt->init_state(params);
+  model_buffers = model->buffers();
+  progress = RunProgress{};
+  if (cfg.resume) {
+    restore();
+  } else {
+    metrics->reset(MetricsLog::kHeader);
+  }
+  param_refs.clear();
+  for (auto& p : params) param_refs.push_back(float_ref(p));
+  state_refs.clear();
+  for (auto& b : state_buffers()) state_refs.push_back(float_ref(b));
+}
+
+// Parameters, model buffers, optimizer state and counters, the metrics rows, the noise scale and
+// the run's progress from this rank's checkpoint; every rank must be at the same step.
+void Trainer::Impl::restore() {
+  const std::string path = checkpoint_path();
+  const CheckpointState s = load_checkpoint(path);
+  restore_tensors(s);
+  opt->restore_counters(s.step, s.prev_lr);
+  if (noise && !s.noise_scale.empty()) noise->restore_state(s.noise_scale);
+  restore_progress(s);
+  if (pg.world > 1) {
+    double v = static_cast<double>(s.step);
+    allreduce_mean_host(pg, &v, 1, device);
+    if (v != static_cast<double>(s.step))
+      throw std::runtime_error("checkpoints of the ranks are at different steps (rank " + std::to_string(pg.rank) +
+                               " at " + std::to_string(s.step) + ")");
+  }
+  metrics->reset(s.metrics_csv);  // rows a stopped run wrote after its checkpoint are dropped
+}
+
+void Trainer::Impl::restore_tensors(const CheckpointState& s) {
+  std::vector<torch::Tensor> state = state_buffers();
+  if (s.params.size() != params.size() || s.buffers.size() != model_buffers.size() ||
+      s.optimizer_state.size() != state.size())
+    throw std::runtime_error("checkpoint " + checkpoint_path() + " does not match model '" + cfg.model +
+                             "' / optimizer '" + cfg.optimizer + "'");
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(s.params[i]);
+  for (std::size_t i = 0; i < model_buffers.size(); ++i) model_buffers[i].copy_(s.buffers[i]);
+  for (std::size_t i = 0; i < state.size(); ++i) state[i].copy_(s.optimizer_state[i]);
+}
+
+void Trainer::Impl::restore_progress(const CheckpointState& s) {
+  RunProgress& p = progress;
+  p.step = s.step;
+  p.examples = batches->examples_before(s.step);
+  if (s.counters.size() >= 3) {
+    p.wall_s = s.counters[0];
+    p.comm_s_before = s.counters[1];
+    p.data_s_before = s.counters[2];
+  }
+  // The examples done (counter 3, absent in older checkpoints) must be what this run's batch
+  // schedule says for that step: a resume with other batch settings would silently shift the
+  // data order and the examples column.
+  if (s.counters.size() >= 4 && s.counters[3] != static_cast<double>(p.examples))
+    throw std::runtime_error("checkpoint " + checkpoint_path() + " was written after " +
+                             std::to_string(static_cast<std::int64_t>(s.counters[3])) + " examples at step " +
+                             std::to_string(s.step) + ", but this run's batch size / schedule gives " +
+                             std::to_string(p.examples));
+  p.window_start_examples = p.examples;
+  p.window_start_wall_s = p.wall_s;
+}
+
+// ---- The training loop ----
+
+void Trainer::Impl::start_loop() {
+  loader = std::make_unique<data::Loader>(train_set, *sampler, /*train=*/true, cfg.seed, cfg.loader_threads,
+                                          /*prefetch=*/4, progress.step);
+  comm_avg_s = 0.0;
+  sync_comm_start = grad_sync ? grad_sync->comm_seconds() : 0.0;
+  data_wait_start = loader->wait_seconds();
+  model->train();
+}
+
+// Communication and data-wait seconds of the whole run so far (earlier processes included).
+double Trainer::Impl::comm_seconds() const {
+  return progress.comm_s_before + (grad_sync ? grad_sync->comm_seconds() - sync_comm_start : 0.0) + comm_avg_s;
+}
+double Trainer::Impl::data_seconds() const {
+  return progress.data_s_before + (loader ? loader->wait_seconds() - data_wait_start : 0.0);
+}
+
+// One update (update number progress.step): forward/backward on this rank's slice of B_k,
+// gradients all-reduced when the sync policy says so, the noise-scale observation, the
+// optimizer step at lr_at(step), parameters averaged when due. Returns this rank's loss.
+double Trainer::Impl::train_step() {
+  const auto t0 = Clock::now();
+  const std::int64_t step = progress.step;
+  data::Batch batch = loader->next();
+  const std::int64_t global_batch = batches->batch_at(step);  // the schedule's B_k
+  if (batch.step != step || batch.count * pg.world != global_batch)
+    throw std::logic_error("loader delivered step " + std::to_string(batch.step) + " with " +
+                           std::to_string(batch.count) + " examples per rank for step " + std::to_string(step) +
+                           " of global batch " + std::to_string(global_batch));
+  const data::ImageShape shape = train_set->shape();
+  torch::Tensor x = torch::from_blob(batch.images.data(), {batch.count, shape.channels, shape.height, shape.width},
+                                     torch::kFloat).to(device);
+  torch::Tensor y = torch::from_blob(batch.labels.data(), {batch.count}, torch::kLong).to(device);
+  const bool reduce = pg.world > 1 && policy.allreduce_gradients(step);
+  if (grad_sync) grad_sync->prepare(reduce);
+  // Gradients are reset to undefined rather than zeroed: backward then hands its fresh
+  // gradient tensors over (AccumulateGrad steals them) instead of adding them to zeros, which
+  // saves two passes over every gradient per step. Values are identical (0 + g == g).
+  for (auto& p : params) p.mutable_grad().reset();
+  torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+  loss.backward();
+  if (grad_sync) grad_sync->finish();
+  std::vector<torch::Tensor> grads;
+  grads.reserve(params.size());
+  for (auto& p : params) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // unused this step
+    grads.push_back(p.grad());
+  }
+  if (reduce && noise) {
+    // small batch = this rank's gradient, big batch = the all-reduced one (McCandlish et al.).
+    // Under a batch schedule both are this update's: B_small = B_k / ranks, B_big = B_k.
+    progress.noise_batches = {static_cast<double>(batch.count), static_cast<double>(global_batch)};
+    noise->update(grad_sync->local_grad_sq_norm(), progress.noise_batches[0], grad_sync->reduced_grad_sq_norm(),
+                  progress.noise_batches[1]);
+  }
+  {
+    torch::NoGradGuard no_grad;
+    opt->step(params, grads, schedule->lr_at(step));
+  }
+  if (pg.world > 1) average_parameters(step);
+  const double l = loss.item<double>();
+  progress.step = step + 1;
+  progress.examples += global_batch;
+  progress.window_loss_sum += l;
+  ++progress.window_steps;
+  progress.wall_s += seconds_since(t0);
+  return l;
+}
+
+// Parameters (and, if asked, optimizer state) averaged when the sync policy says so.
+void Trainer::Impl::average_parameters(std::int64_t step) {
+  const auto t0 = Clock::now();
+  std::vector<std::vector<optim::BufferRef>> mom;
+  if (policy.average_momentum) mom.push_back(state_refs);
+  optim::apply_parameter_averaging(policy, step, *pg.global, pg.node.get(), {param_refs}, mom);
+  comm_avg_s += seconds_since(t0);
+}
+
+// ---- Evaluation and the metrics log ----
+
+// One metrics row after update progress.step: the window's mean training loss over all ranks,
+// the test set, images/s of the window's training time, the noise scale; then a new window.
+EvalResult Trainer::Impl::evaluate_and_log() {
+  RunProgress& p = progress;
+  double train_loss[2] = {p.window_loss_sum, static_cast<double>(p.window_steps)};
+  allreduce_mean_host(pg, train_loss, 2, device);
+  p.last_eval = evaluate(*model, *test_set, pg, device);
+  const double interval = p.wall_s - p.window_start_wall_s;
+  MetricsRow row;
+  row.step = p.step;
+  row.examples = p.examples;
+  row.epoch = static_cast<double>(p.examples) / static_cast<double>(epoch_examples);  // train_config.h's epochs
+  row.lr = schedule->lr_at(p.step - 1);  // of the last update
+  row.train_loss = train_loss[0] / train_loss[1];
+  row.eval_loss = p.last_eval.loss;
+  row.eval_accuracy = p.last_eval.accuracy;
+  row.img_per_s = interval > 0.0 ? static_cast<double>(p.examples - p.window_start_examples) / interval : 0.0;
+  if (noise) {
+    row.b_simple = noise->b_simple();
+    row.grad_sq = noise->grad_sq();
+    row.trace_sigma = noise->trace_sigma();
+  }
+  row.wall_s = p.wall_s;
+  metrics->append(row);
+  p.window_loss_sum = 0.0;
+  p.window_steps = 0;
+  p.window_start_examples = p.examples;
+  p.window_start_wall_s = p.wall_s;
+  return p.last_eval;
+}
+
+// ---- Checkpointing ----
+
+void Trainer::Impl::save() {
+  CheckpointState s;
+  s.step = progress.step;
+  s.prev_lr = opt->prev_lr();
+  s.params = params;
+  s.buffers = model_buffers;
+  s.optimizer_state = state_buffers();
+  s.metrics_csv = metrics->text();
+  if (noise) s.noise_scale = noise->save_state();
+  s.counters = {progress.wall_s, comm_seconds(), data_seconds(), static_cast<double>(progress.examples)};
+  save_checkpoint(checkpoint_path(), s);
+}
+
+// ---- The summary ----
+
+TrainResult Trainer::Impl::finish(const std::string& status, std::int64_t steps_to_target) const {
+  const RunProgress& p = progress;
+  TrainResult r;
+  r.status = status;
+  r.steps = p.step;
+  r.steps_to_target = steps_to_target;
+  r.final_accuracy = p.last_eval.accuracy;
+  r.final_eval_loss = p.last_eval.loss;
+  r.wall_s = p.wall_s;
+  r.comm_s = comm_seconds();
+  r.data_s = data_seconds();
+  r.compute_s = std::max(0.0, p.wall_s - r.comm_s - r.data_s);
+  // p.examples counts the batches the loader delivered (each checked against the schedule)
+  // and, from the schedule, those before a resume.
+  r.examples = batches->examples_before(r.steps);
+  if (r.examples != p.examples)
+    throw std::logic_error("trained on " + std::to_string(p.examples) + " examples, the batch schedule says " +
+                           std::to_string(r.examples) + " after " + std::to_string(r.steps) + " steps");
+  r.img_per_s = p.wall_s > 0.0 ? static_cast<double>(r.examples) / p.wall_s : 0.0;
+  r.noise_small_batch = p.noise_batches[0];
+  r.noise_big_batch = p.noise_batches[1];
+  r.b_simple = noise ? noise->b_simple() : kNaN;
+  return r;
+}
+
+// Every setting as resolved (defaults written out, lr after scaling, warm-up in steps).
+nlohmann::json Trainer::Impl::config_json() const {
+  const TrainConfig& c = cfg;
+  return {{"dataset", c.dataset}, {"data-dir", c.data_dir}, {"model", c.model},
+          {"zero-init-residual", c.zero_init_residual}, {"batch-size", c.batch_size},
+          {"batch-milestones", c.batch_milestones}, {"batch-factor", c.batch_factor}, {"batch-max", c.batch_max},
+          {"optimizer", c.optimizer}, {"lr", c.lr}, {"lr_scaled", base_lr}, {"momentum", c.momentum},
+          {"weight-decay", c.weight_decay}, {"beta1", ocfg.beta1}, {"beta2", ocfg.beta2},
+          {"eps", ocfg.eps}, {"trust-coefficient", c.trust_coefficient},
+          {"max-grad-norm", c.max_grad_norm}, {"scaling", c.scaling}, {"batch-ref", c.batch_ref},
+          {"warmup", c.warmup}, {"warmup-steps", schedule->config().warmup_steps},
+          {"schedule", c.schedule}, {"milestones", c.milestones}, {"decay-factor", c.decay_factor},
+          {"sync", policy.to_string()}, {"average-momentum", c.average_momentum},
+          {"backend", c.backend}, {"bucket-mb", c.bucket_mb}, {"no-overlap", c.no_overlap},
+          {"noise-scale-ema", c.noise_scale_ema}, {"epochs", c.epochs}, {"steps", total_steps},
+          {"eval-every", c.eval_every}, {"target", c.target}, {"seed", c.seed},
+          {"threads", threads}, {"loader-threads", c.loader_threads}, {"output", c.output},
+          {"checkpoint-every", c.checkpoint_every}, {"resume", c.resume}};
+}
+
+// OUTPUT/summary.json (rank 0): the result, the resolved settings and the provenance.
+void Trainer::Impl::write_summary(const TrainResult& r) const {
+  nlohmann::json prov = provenance;
+  prov["torch_version"] = torch_version();
+  prov["mpi_version"] = mpi_library_version();
+  prov["ranks"] = pg.world;
+  prov["threads_per_rank"] = threads;
+  prov["backend"] = pg.backend;
+  prov["device"] = device.str();
+  const bool reached = r.steps_to_target >= 0;
+  nlohmann::json j = {
+      {"status", r.status},
+      {"steps", r.steps},
+      {"examples", r.examples},
+      {"steps_to_target", reached ? nlohmann::json(r.steps_to_target) : nlohmann::json()},
+      {"examples_to_target", reached ? nlohmann::json(batches->examples_before(r.steps_to_target)) : nlohmann::json()},
+      {"target", cfg.target > 0.0 ? nlohmann::json(cfg.target) : nlohmann::json()},
+      {"final_accuracy", nullable(r.final_accuracy)},
+      {"final_eval_loss", nullable(r.final_eval_loss)},
+      {"wall_s", r.wall_s},
+      {"img_per_s", r.img_per_s},
+      {"time_split", {{"compute_s", r.compute_s}, {"communication_s", r.comm_s}, {"data_s", r.data_s}}},
+      {"b_simple", nullable(r.b_simple)},
+      {"config", config_json()},
+      {"provenance", prov}};
+  if (!batches->constant()) {
+    nlohmann::json phases = nlohmann::json::array();
+    for (const auto& p : batches->phases())
+      phases.push_back({{"first_step", p.first_step}, {"examples_before", p.examples_before}, {"batch", p.batch}});
+    j["batch_phases"] = phases;
+  }
+  if (!noise) j["b_simple_note"] = "not measured: the noise scale needs >= 2 ranks (per-rank vs all-reduced gradient)";
+  write_file_atomic(out_dir / "summary.json", j.dump(2) + "\n");
+}
+
+// ---- The run: restore, loop (train, evaluate + log, checkpoint), summary ----
 
 TrainResult Trainer::run() {
   Impl& m = *impl_;
   const TrainConfig& c = m.cfg;
-  ProcessGroup& pg = m.pg;
-  const bool writer = pg.rank == 0;
-  const std::filesystem::path out_dir(c.output);
-  const std::string ckpt_path =
-      (out_dir / "checkpoint" / ("rank" + std::to_string(pg.rank) + ".pt")).string();
-  if (writer) std::filesystem::create_directories(out_dir);
-
-  const std::string header =
-      "step,examples,epoch,lr,train_loss,eval_loss,eval_accuracy,img_per_s,b_simple,grad_sq,"
-      "trace_sigma,wall_s\n";
-  std::string metrics = header;
-  // Accumulators carried across a resume: wall, compute, comm, data seconds.
-  double wall_s = 0.0, comm_s = 0.0, data_s = 0.0;
-  std::int64_t start_step = 0;
-
-  // Optimizer state exists from the start so checkpoints (and momentum averaging) see it.
-  m.opt->init_state(m.params);
-  auto state_buffers = [&] {
-    std::vector<torch::Tensor> out;
-    for (std::size_t i = 0; i < m.params.size(); ++i)
-      for (auto& [name, buf] : m.opt->rule().state(i)) out.push_back(*buf);
-    return out;
-  };
-  std::vector<torch::Tensor> model_buffers = model_->buffers();
-
-  if (c.resume) {
-    CheckpointState s = load_checkpoint(ckpt_path);
-    std::vector<torch::Tensor> state = state_buffers();
-    if (s.params.size() != m.params.size() || s.buffers.size() != model_buffers.size() ||
-        s.optimizer_state.size() != state.size())
-      throw std::runtime_error("checkpoint " + ckpt_path + " does not match model '" + c.model +
-                               "' / optimizer '" + c.optimizer + "'");
-    torch::NoGradGuard no_grad;
-    for (std::size_t i = 0; i < m.params.size(); ++i) m.params[i].copy_(s.params[i]);
-    for (std::size_t i = 0; i < model_buffers.size(); ++i) model_buffers[i].copy_(s.buffers[i]);
-    for (std::size_t i = 0; i < state.size(); ++i) state[i].copy_(s.optimizer_state[i]);
-    m.opt->restore_counters(s.step, s.prev_lr);
-    start_step = s.step;
-    metrics = s.metrics_csv;
-    if (s.counters.size() >= 3) {
-      wall_s = s.counters[0];
-      comm_s = s.counters[1];
-      data_s = s.counters[2];
-    }
-    if (m.noise && !s.noise_scale.empty()) m.noise->restore_state(s.noise_scale);
-    // The examples done (counter 3, absent in older checkpoints) must be what this run's batch
-    // schedule says for that step: a resume with other batch settings would silently shift the
-    // data order and the examples column.
-    if (s.counters.size() >= 4 &&
-        s.counters[3] != static_cast<double>(m.batches->examples_before(start_step)))
-      throw std::runtime_error("checkpoint " + ckpt_path + " was written after " +
-                               std::to_string(static_cast<std::int64_t>(s.counters[3])) + " examples at step " +
-                               std::to_string(start_step) + ", but this run's batch size / schedule gives " +
-                               std::to_string(m.batches->examples_before(start_step)));
-    // Every rank must resume from the same step.
-    if (pg.world > 1) {
-      double v = static_cast<double>(start_step);
-      allreduce_mean_host(pg, &v, 1, m.device);
-      if (v != static_cast<double>(start_step))
-        throw std::runtime_error("checkpoints of the ranks are at different steps (rank " +
-                                 std::to_string(pg.rank) + " at " + std::to_string(start_step) + ")");
-    }
-  }
-  if (writer) write_file_atomic(out_dir / "metrics.csv", metrics);
-
-  data::Loader loader(m.train_set, *m.sampler, /*train=*/true, c.seed, c.loader_threads,
-                      /*prefetch=*/4, start_step);
-  const data::ImageShape shape = m.train_set->shape();
-  const auto epochs_done = [&](std::int64_t examples) {  // in epochs of train_config.h
-    return static_cast<double>(examples) / static_cast<double>(m.epoch_examples);
-  };
-
-  std::vector<optim::BufferRef> param_refs;
-  for (auto& p : m.params) param_refs.push_back(float_ref(p));
-  std::vector<optim::BufferRef> state_refs;
-  for (auto& b : state_buffers()) state_refs.push_back(float_ref(b));
-
-  TrainResult result;
-  result.b_simple = std::numeric_limits<double>::quiet_NaN();
-  double loss_sum = 0.0;
-  std::int64_t loss_count = 0;
-  double row_wall = wall_s;
-  double comm_avg_s = 0.0;  // parameter averaging (not in the synchronizer's clock)
-  const double comm_sync_start = m.grad_sync ? m.grad_sync->comm_seconds() : 0.0;
-  const double data_start = loader.wait_seconds();
-  // Examples actually trained on (global), counted from the batches the loader delivered.
-  std::int64_t examples_done = m.batches->examples_before(start_step);
-  std::int64_t row_start_examples = examples_done;
-  EvalResult last_eval{std::numeric_limits<double>::quiet_NaN(), 0.0};
-  model_->train();
-
-  for (std::int64_t step = start_step; step < total_steps_; ++step) {
-    const auto t0 = Clock::now();
-    data::Batch batch = loader.next();
-    const std::int64_t global_batch = m.batches->batch_at(step);  // the schedule's B_k
-    if (batch.step != step || batch.count * pg.world != global_batch)
-      throw std::logic_error("loader delivered step " + std::to_string(batch.step) + " with " +
-                             std::to_string(batch.count) + " examples per rank for step " + std::to_string(step) +
-                             " of global batch " + std::to_string(global_batch));
-    examples_done += global_batch;
-    torch::Tensor x = torch::from_blob(batch.images.data(),
-                                       {batch.count, shape.channels, shape.height, shape.width},
-                                       torch::kFloat).to(m.device);
-    torch::Tensor y = torch::from_blob(batch.labels.data(), {batch.count}, torch::kLong).to(m.device);
-    const bool reduce = pg.world > 1 && m.policy.allreduce_gradients(step);
-    if (m.grad_sync) m.grad_sync->prepare(reduce);
-    // Gradients are reset to undefined rather than zeroed: backward then hands its fresh
-    // gradient tensors over (AccumulateGrad steals them) instead of adding them to zeros, which
-    // saves two passes over every gradient per step. Values are identical (0 + g == g).
-    for (auto& p : m.params) p.mutable_grad().reset();
-    torch::Tensor loss = torch::nn::functional::cross_entropy(model_->forward(x), y);
-    loss.backward();
-    if (m.grad_sync) m.grad_sync->finish();
-    std::vector<torch::Tensor> grads;
-    grads.reserve(m.params.size());
-    for (auto& p : m.params) {
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // unused this step
-      grads.push_back(p.grad());
-    }
-    if (reduce && m.noise) {
-      // small batch = this rank's gradient, big batch = the all-reduced one (McCandlish et al.).
-      // Under a batch schedule both are this update's: B_small = B_k / ranks, B_big = B_k.
-      m.noise_batches = {static_cast<double>(batch.count), static_cast<double>(global_batch)};
-      m.noise->update(m.grad_sync->local_grad_sq_norm(), m.noise_batches[0],
-                      m.grad_sync->reduced_grad_sq_norm(), m.noise_batches[1]);
-    }
-    {
-      torch::NoGradGuard no_grad;
-      m.opt->step(m.params, grads, m.schedule->lr_at(step));
-    }
-    if (pg.world > 1) {
-      const auto ta = Clock::now();
-      std::vector<std::vector<optim::BufferRef>> mom;
-      if (m.policy.average_momentum) mom.push_back(state_refs);
-      optim::apply_parameter_averaging(m.policy, step, *pg.global, pg.node.get(), {param_refs}, mom);
-      comm_avg_s += seconds_since(ta);
-    }
-    const double l = loss.item<double>();
-    loss_sum += l;
-    ++loss_count;
-    wall_s += seconds_since(t0);
-
-    const std::int64_t done = step + 1;
-    const bool last = done == total_steps_;
-    const bool diverged = !std::isfinite(l);
-    if (done % c.eval_every == 0 || last || diverged) {
-      double train_loss[2] = {loss_sum, static_cast<double>(loss_count)};
-      allreduce_mean_host(pg, train_loss, 2, m.device);
-      last_eval = evaluate(*model_, *m.test_set, pg, m.device);
-      const double interval = wall_s - row_wall;
-      const double ips = interval > 0.0
-                             ? static_cast<double>(examples_done - row_start_examples) / interval
-                             : 0.0;
-      const double bs = m.noise ? m.noise->b_simple() : std::numeric_limits<double>::quiet_NaN();
-      std::ostringstream row;
-      row << done << ',' << examples_done << ',' << fmt_double(epochs_done(examples_done))
-          << ',' << fmt_double(m.schedule->lr_at(step)) << ',' << fmt_double(train_loss[0] / train_loss[1])
-          << ',' << fmt_double(last_eval.loss) << ',' << fmt_double(last_eval.accuracy) << ','
-          << fmt_double(ips) << ',' << fmt_double(bs) << ','
-          << fmt_double(m.noise ? m.noise->grad_sq() : std::nan("")) << ','
-          << fmt_double(m.noise ? m.noise->trace_sigma() : std::nan("")) << ',' << fmt_double(wall_s)
-          << '\n';
-      metrics += row.str();
-      if (writer) write_file_atomic(out_dir / "metrics.csv", metrics);
-      loss_sum = 0.0;
-      loss_count = 0;
-      row_start_examples = examples_done;
-      row_wall = wall_s;
-      result.steps = done;
-      if (diverged || !std::isfinite(last_eval.loss)) {
-        result.status = "diverged";
+  m.begin_run();
+  m.start_loop();
+  std::string status = "not_reached";
+  std::int64_t steps_to_target = -1;
+  while (m.progress.step < m.total_steps) {
+    const double loss = m.train_step();
+    const std::int64_t done = m.progress.step;
+    const bool diverged = !std::isfinite(loss);
+    if (done % c.eval_every == 0 || done == m.total_steps || diverged) {
+      const EvalResult e = m.evaluate_and_log();
+      if (diverged || !std::isfinite(e.loss)) {
+        status = "diverged";
         break;
       }
-      if (c.target > 0.0 && last_eval.accuracy >= c.target) {
-        result.status = "reached";
-        result.steps_to_target = done;
+      if (c.target > 0.0 && e.accuracy >= c.target) {
+        status = "reached";
+        steps_to_target = done;
         break;
       }
     }
-    if (c.checkpoint_every > 0 && done % c.checkpoint_every == 0) {
-      CheckpointState s;
-      s.step = done;
-      s.prev_lr = m.opt->prev_lr();
-      s.params = m.params;
-      s.buffers = model_buffers;
-      s.optimizer_state = state_buffers();
-      s.metrics_csv = metrics;
-      if (m.noise) s.noise_scale = m.noise->save_state();
-      const double sync_comm = m.grad_sync ? m.grad_sync->comm_seconds() - comm_sync_start : 0.0;
-      s.counters = {wall_s, comm_s + sync_comm + comm_avg_s, data_s + loader.wait_seconds() - data_start,
-                    static_cast<double>(examples_done)};
-      save_checkpoint(ckpt_path, s);
-    }
+    if (c.checkpoint_every > 0 && done % c.checkpoint_every == 0) m.save();
   }
-  result.steps = std::max(result.steps, m.opt->steps());
-  result.final_accuracy = last_eval.accuracy;
-  result.final_eval_loss = last_eval.loss;
-  result.wall_s = wall_s;
-  result.comm_s = comm_s + (m.grad_sync ? m.grad_sync->comm_seconds() - comm_sync_start : 0.0) + comm_avg_s;
-  result.data_s = data_s + loader.wait_seconds() - data_start;
-  result.compute_s = std::max(0.0, wall_s - result.comm_s - result.data_s);
-  // examples_done covers the updates of this process and, from the schedule, those before a
-  // resume; after the loop it is examples_before(steps) (the loop checks every batch's size).
-  result.examples = m.batches->examples_before(result.steps);
-  if (result.examples != examples_done)
-    throw std::logic_error("trained on " + std::to_string(examples_done) + " examples, the batch schedule says " +
-                           std::to_string(result.examples) + " after " + std::to_string(result.steps) + " steps");
-  result.img_per_s = wall_s > 0.0 ? static_cast<double>(result.examples) / wall_s : 0.0;
-  result.noise_small_batch = m.noise_batches[0];
-  result.noise_big_batch = m.noise_batches[1];
-  if (m.noise) result.b_simple = m.noise->b_simple();
-
-  if (writer) {
-    nlohmann::json prov = m.provenance;
-    prov["torch_version"] = torch_version();
-    prov["mpi_version"] = mpi_library_version();
-    prov["ranks"] = pg.world;
-    prov["threads_per_rank"] = m.threads;
-    prov["backend"] = pg.backend;
-    prov["device"] = m.device.str();
-    nlohmann::json cfgj = {
-        {"dataset", c.dataset}, {"data-dir", c.data_dir}, {"model", c.model},
-        {"zero-init-residual", c.zero_init_residual}, {"batch-size", c.batch_size},
-        {"batch-milestones", c.batch_milestones}, {"batch-factor", c.batch_factor}, {"batch-max", c.batch_max},
-        {"optimizer", c.optimizer}, {"lr", c.lr}, {"lr_scaled", m.base_lr}, {"momentum", c.momentum},
-        {"weight-decay", c.weight_decay}, {"beta1", m.ocfg.beta1}, {"beta2", m.ocfg.beta2},
-        {"eps", m.ocfg.eps}, {"trust-coefficient", c.trust_coefficient},
-        {"max-grad-norm", c.max_grad_norm}, {"scaling", c.scaling}, {"batch-ref", c.batch_ref},
-        {"warmup", c.warmup}, {"warmup-steps", m.schedule->config().warmup_steps},
-        {"schedule", c.schedule}, {"milestones", c.milestones}, {"decay-factor", c.decay_factor},
-        {"sync", m.policy.to_string()}, {"average-momentum", c.average_momentum},
-        {"backend", c.backend}, {"bucket-mb", c.bucket_mb}, {"no-overlap", c.no_overlap},
-        {"noise-scale-ema", c.noise_scale_ema}, {"epochs", c.epochs}, {"steps", total_steps_},
-        {"eval-every", c.eval_every}, {"target", c.target}, {"seed", c.seed},
-        {"threads", m.threads}, {"loader-threads", c.loader_threads}, {"output", c.output},
-        {"checkpoint-every", c.checkpoint_every}, {"resume", c.resume}};
-    nlohmann::json j = {
-        {"status", result.status},
-        {"steps", result.steps},
-        {"examples", result.examples},
-        {"steps_to_target", result.steps_to_target >= 0 ? nlohmann::json(result.steps_to_target) : nlohmann::json()},
-        {"examples_to_target", result.steps_to_target >= 0
-                                   ? nlohmann::json(m.batches->examples_before(result.steps_to_target))
-                                   : nlohmann::json()},
-        {"target", c.target > 0.0 ? nlohmann::json(c.target) : nlohmann::json()},
-        {"final_accuracy", nullable(result.final_accuracy)},
-        {"final_eval_loss", nullable(result.final_eval_loss)},
-        {"wall_s", result.wall_s},
-        {"img_per_s", result.img_per_s},
-        {"time_split", {{"compute_s", result.compute_s}, {"communication_s", result.comm_s}, {"data_s", result.data_s}}},
-        {"b_simple", nullable(result.b_simple)},
-        {"config", cfgj},
-        {"provenance", prov}};
-    if (!m.batches->constant()) {
-      nlohmann::json phases = nlohmann::json::array();
-      for (const auto& p : m.batches->phases())
-        phases.push_back({{"first_step", p.first_step}, {"examples_before", p.examples_before}, {"batch", p.batch}});
-      j["batch_phases"] = phases;
-    }
-    if (!m.noise)
-      j["b_simple_note"] = "not measured: the noise scale needs >= 2 ranks (per-rank vs all-reduced gradient)";
-    write_file_atomic(out_dir / "summary.json", j.dump(2) + "\n");
-  }
+  const TrainResult result = m.finish(status, steps_to_target);
+  if (m.pg.rank == 0) m.write_summary(result);
+  m.loader.reset();
   return result;
 }
 

@@ -55,13 +55,16 @@ class Trainer {
   // ranks, threads and device added.
   Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance = nlohmann::json::object());
   ~Trainer();
+  // Restores the checkpoint (cfg.resume), trains to total_steps() (or the target, or
+  // divergence), evaluating every eval_every updates and checkpointing every checkpoint_every,
+  // and writes summary.json.
   TrainResult run();
 
-  Model& model() { return *model_; }
+  Model& model();
   // This rank's parameters in registration order (one per optimizer group).
   std::vector<torch::Tensor> parameters() const;
   std::int64_t steps_per_epoch() const;
-  std::int64_t total_steps() const { return total_steps_; }
+  std::int64_t total_steps() const;
   // The global batch of update `step` and the examples of updates 0 .. step-1 (BatchSchedule).
   std::int64_t global_batch(std::int64_t step) const;
   std::int64_t examples_before(std::int64_t step) const;
@@ -69,8 +72,6 @@ class Trainer {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::shared_ptr<Model> model_;
-  std::int64_t total_steps_ = 0;
 };
 
 // torch threads for this rank: `requested`, or (0) 1 under a multi-rank launcher, else all cores.
