@@ -366,7 +366,7 @@ void Trainer::Impl::build_model() {
 
 Trainer::Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance)
     : impl_(std::make_unique<Impl>(std::move(cfg), pg, std::move(provenance))) {
-  validate_train_config(impl_->cfg, pg.world);
+  validate_train_config(impl_->cfg, pg.world);  // the one validation of the settings
   impl_->setup_execution();
   impl_->open_data();
   impl_->plan_schedule();

@@ -50,9 +50,11 @@ struct TrainResult {
 
 class Trainer {
  public:
-  // Validates cfg (optim::ConfigError), opens the datasets (data::DataError) and builds the model.
-  // `provenance` (argv, git SHA, ...) is copied into summary.json with the torch/MPI versions,
-  // ranks, threads and device added.
+  // Validates cfg with validate_train_config (optim::ConfigError) -- the one place a training
+  // run's settings are validated, so callers (the CLI, tests) do not validate them first --
+  // then checks what the process group and machine must provide (ConfigError), opens the
+  // datasets (data::DataError) and builds the model. `provenance` (argv, git SHA, ...) is copied
+  // into summary.json with the torch/MPI versions, ranks, threads and device added.
   Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance = nlohmann::json::object());
   ~Trainer();
   // Restores the checkpoint (cfg.resume), trains to total_steps() (or the target, or

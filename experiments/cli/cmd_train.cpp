@@ -63,8 +63,7 @@ int cmd_train(int argc, char** argv) {
   int status = 0;
   try {
     std::unique_ptr<realtrain::Trainer> trainer;
-    try {
-      realtrain::validate_train_config(cfg, pg->world);
+    try {  // the Trainer validates the settings (validate_train_config) before anything else
       trainer = std::make_unique<realtrain::Trainer>(cfg, *pg,
                                                      experiments::provenance(argc + 1, argv - 1));
     } catch (const optim::ConfigError& e) {
