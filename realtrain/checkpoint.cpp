@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
+#include <sstream>
 #include <stdexcept>
 
 namespace batchlab::realtrain {
@@ -19,6 +21,58 @@ void write_list(torch::serialize::OutputArchive& a, const std::string& key,
   a.write(key + ".count", torch::tensor(static_cast<std::int64_t>(ts.size())));
   for (std::size_t i = 0; i < ts.size(); ++i)
     a.write(key + "." + std::to_string(i), ts[i].detach().to(torch::kCPU).contiguous());
+}
+
+// A fresh tensor each time: reading into a defined tensor of another size throws.
+torch::Tensor read_tensor(torch::serialize::InputArchive& a, const std::string& key) {
+  torch::Tensor t;
+  a.read(key, t);
+  return t;
+}
+
+std::string string_of(const torch::Tensor& bytes) {
+  const torch::Tensor b = bytes.contiguous();
+  return {reinterpret_cast<const char*>(b.data_ptr<std::uint8_t>()), static_cast<std::size_t>(b.numel())};
+}
+
+std::vector<double> doubles_of(const torch::Tensor& t) {
+  const torch::Tensor d = t.to(torch::kDouble).contiguous();
+  return {d.data_ptr<double>(), d.data_ptr<double>() + d.numel()};
+}
+
+// Names joined by '\n' (no name holds one) beside a double tensor of the values, same order.
+void write_progress(torch::serialize::OutputArchive& a, const std::map<std::string, double>& progress) {
+  std::string names;
+  std::vector<double> values;
+  for (const auto& [name, value] : progress) {
+    if (name.empty() || name.find('\n') != std::string::npos)
+      throw std::invalid_argument("progress value name '" + name + "' is empty or holds a newline");
+    names += (names.empty() ? "" : "\n") + name;
+    values.push_back(value);
+  }
+  a.write("progress.names", bytes_tensor(names));
+  a.write("progress.values", torch::tensor(values, torch::kDouble));
+}
+
+std::map<std::string, double> read_progress(torch::serialize::InputArchive& a) {
+  std::map<std::string, double> out;
+  torch::Tensor names;
+  if (a.try_read("progress.names", names)) {
+    const std::vector<double> v = doubles_of(read_tensor(a, "progress.values"));
+    std::stringstream ss(string_of(names));
+    std::string name;
+    for (std::size_t i = 0; std::getline(ss, name, '\n'); ++i) {
+      if (i >= v.size()) throw std::runtime_error("progress has more names than values");
+      out[name] = v[i];
+    }
+    if (out.size() != v.size()) throw std::runtime_error("progress has more values than names");
+    return out;
+  }
+  // The positional format that preceded names.
+  const std::vector<double> v = doubles_of(read_tensor(a, "counters"));
+  const char* legacy[] = {"wall_s", "comm_s", "data_s", "examples"};
+  for (std::size_t i = 0; i < v.size() && i < std::size(legacy); ++i) out[legacy[i]] = v[i];
+  return out;
 }
 
 std::vector<torch::Tensor> read_list(torch::serialize::InputArchive& a, const std::string& key) {
@@ -42,8 +96,8 @@ void save_checkpoint(const std::string& path, const CheckpointState& s) {
     write_list(a, "buffers", s.buffers);
     write_list(a, "optimizer_state", s.optimizer_state);
     a.write("metrics_csv", bytes_tensor(s.metrics_csv));
-    a.write("counters", torch::tensor(s.counters, torch::kDouble));
     a.write("noise_scale", torch::tensor(s.noise_scale, torch::kDouble));
+    write_progress(a, s.progress);
     a.save_to(tmp);
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot write checkpoint " + tmp + ": " + e.what());
@@ -59,28 +113,15 @@ CheckpointState load_checkpoint(const std::string& path) {
   try {
     torch::serialize::InputArchive a;
     a.load_from(path);
-    torch::Tensor t;
-    a.read("step", t);
-    s.step = t.item<std::int64_t>();
-    a.read("prev_lr", t);
-    s.prev_lr = t.item<double>();
+    s.step = read_tensor(a, "step").item<std::int64_t>();
+    s.prev_lr = read_tensor(a, "prev_lr").item<double>();
     s.params = read_list(a, "params");
     s.buffers = read_list(a, "buffers");
     s.optimizer_state = read_list(a, "optimizer_state");
-    torch::Tensor bytes;
-    a.read("metrics_csv", bytes);
-    bytes = bytes.contiguous();
-    s.metrics_csv.assign(reinterpret_cast<const char*>(bytes.data_ptr<std::uint8_t>()),
-                         static_cast<std::size_t>(bytes.numel()));
-    torch::Tensor c;
-    a.read("counters", c);
-    c = c.to(torch::kDouble).contiguous();
-    s.counters.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+    s.metrics_csv = string_of(read_tensor(a, "metrics_csv"));
     torch::Tensor ns;
-    if (a.try_read("noise_scale", ns)) {  // absent in checkpoints written before it was saved
-      ns = ns.to(torch::kDouble).contiguous();
-      s.noise_scale.assign(ns.data_ptr<double>(), ns.data_ptr<double>() + ns.numel());
-    }
+    if (a.try_read("noise_scale", ns)) s.noise_scale = doubles_of(ns);  // absent in older checkpoints
+    s.progress = read_progress(a);
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot read checkpoint " + path + ": " + e.what());
   }

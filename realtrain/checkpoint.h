@@ -1,14 +1,17 @@
 // Training checkpoints: everything needed to continue a run bit-identically on CPU.
 // Parameters, model buffers (BN running statistics), optimizer state buffers and counters, the
 // number of updates done (the data sampler and augmentation RNG are pure functions of the step,
-// so the step *is* their position), the metrics rows written so far and the online noise-scale
-// EMAs (B_simple), so a resumed run's noise-scale column continues the uninterrupted one.
+// so the step *is* their position), the metrics rows written so far, the online noise-scale
+// EMAs (B_simple), and the trainer's named progress values (the train-loss sum of the evaluation
+// window open at the checkpoint, examples, timings, ...), so that every metrics column but the
+// timings of a resumed run continues the uninterrupted one, even inside an evaluation window.
 // Written to PATH.tmp and renamed onto PATH, so a run killed mid-write keeps the previous one.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,8 +24,11 @@ struct CheckpointState {
   std::vector<torch::Tensor> buffers;          // model buffers, registration order
   std::vector<torch::Tensor> optimizer_state;  // per group, the rule's state() order
   std::string metrics_csv;                     // metrics.csv content up to `step`
-  std::vector<double> counters;                // trainer accumulators (times, examples)
   std::vector<double> noise_scale;             // NoiseScaleEstimator::save_state(); empty: none
+  // The trainer's progress values by name (the trainer says which); stored as names + values.
+  // Checkpoints written before names were stored held only wall_s, comm_s, data_s and (later)
+  // examples, in that order: they load under those names and lack the others.
+  std::map<std::string, double> progress;
 };
 
 // Atomic: temp file + rename. Throws std::runtime_error naming the path.

@@ -167,8 +167,19 @@ class MetricsLog {
   std::string text_;
 };
 
+// The step of the last row of a metrics.csv text (0 with none): where the evaluation window
+// open at the end of that text began.
+std::int64_t last_row_step(const std::string& csv) {
+  if (csv.size() < 2) return 0;
+  const std::size_t newline = csv.rfind('\n', csv.size() - 2);  // before the last line
+  if (newline == std::string::npos) return 0;                     // the header alone
+  return std::stoll(csv.substr(newline + 1, csv.find(',', newline + 1) - newline - 1));
+}
+
 // Everything besides the model, the optimizer and the metrics rows that a metrics row or the
-// summary depends on.
+// summary depends on. A checkpoint carries all of it (by the names in Impl::progress_values), so
+// a resumed run continues each value where the stopped one left it, inside an evaluation
+// window too: the train_loss of the row after a resume averages the losses of both processes.
 struct RunProgress {
   std::int64_t step = 0;      // updates done
   std::int64_t examples = 0;  // global examples of those updates (the sum of B_k)
@@ -247,6 +258,7 @@ struct Trainer::Impl {
   double train_step();
   void average_parameters(std::int64_t step);
   EvalResult evaluate_and_log();
+  std::map<std::string, double> progress_values() const;
   void save();
   double comm_seconds() const;
   double data_seconds() const;
@@ -446,25 +458,66 @@ void Trainer::Impl::restore_tensors(const CheckpointState& s) {
   for (std::size_t i = 0; i < state.size(); ++i) state[i].copy_(s.optimizer_state[i]);
 }
 
+// The names under which RunProgress travels in a checkpoint (CheckpointState::progress). wall_s,
+// comm_s, data_s and examples are the names older checkpoints load under (checkpoint.h).
+std::map<std::string, double> Trainer::Impl::progress_values() const {
+  const RunProgress& p = progress;
+  return {{"examples", static_cast<double>(p.examples)},
+          {"wall_s", p.wall_s},
+          {"comm_s", comm_seconds()},
+          {"data_s", data_seconds()},
+          {"window_loss_sum", p.window_loss_sum},
+          {"window_steps", static_cast<double>(p.window_steps)},
+          {"window_start_examples", static_cast<double>(p.window_start_examples)},
+          {"window_start_wall_s", p.window_start_wall_s},
+          {"last_eval_loss", p.last_eval.loss},
+          {"last_eval_accuracy", p.last_eval.accuracy},
+          {"noise_small_batch", p.noise_batches[0]},
+          {"noise_big_batch", p.noise_batches[1]}};
+}
+
 void Trainer::Impl::restore_progress(const CheckpointState& s) {
+  const std::map<std::string, double>& v = s.progress;
+  auto get = [&](const std::string& name, double fallback) {
+    const auto it = v.find(name);
+    return it == v.end() ? fallback : it->second;
+  };
   RunProgress& p = progress;
   p.step = s.step;
   p.examples = batches->examples_before(s.step);
-  if (s.counters.size() >= 3) {
-    p.wall_s = s.counters[0];
-    p.comm_s_before = s.counters[1];
-    p.data_s_before = s.counters[2];
-  }
-  // The examples done (counter 3, absent in older checkpoints) must be what this run's batch
-  // schedule says for that step: a resume with other batch settings would silently shift the
-  // data order and the examples column.
-  if (s.counters.size() >= 4 && s.counters[3] != static_cast<double>(p.examples))
+  // The examples done must be what this run's batch schedule says for that step: a resume with
+  // other batch settings would silently shift the data order and the examples column.
+  if (v.count("examples") && v.at("examples") != static_cast<double>(p.examples))
     throw std::runtime_error("checkpoint " + checkpoint_path() + " was written after " +
-                             std::to_string(static_cast<std::int64_t>(s.counters[3])) + " examples at step " +
+                             std::to_string(static_cast<std::int64_t>(v.at("examples"))) + " examples at step " +
                              std::to_string(s.step) + ", but this run's batch size / schedule gives " +
                              std::to_string(p.examples));
-  p.window_start_examples = p.examples;
-  p.window_start_wall_s = p.wall_s;
+  p.wall_s = get("wall_s", 0.0);
+  p.comm_s_before = get("comm_s", 0.0);
+  p.data_s_before = get("data_s", 0.0);
+  auto need = [&](const std::string& name) {
+    const auto it = v.find(name);
+    if (it == v.end()) throw std::runtime_error("checkpoint " + checkpoint_path() + " lacks " + name);
+    return it->second;
+  };
+  if (!v.count("window_loss_sum")) {
+    // Written before the window was saved: exact only if no window was open (a row at s.step).
+    const std::int64_t last_row = last_row_step(s.metrics_csv);
+    if (last_row != s.step)
+      throw std::runtime_error("checkpoint " + checkpoint_path() + " (step " + std::to_string(s.step) +
+                               ") predates saving the train losses since the row at step " +
+                               std::to_string(last_row) +
+                               ", so that window's train_loss cannot be continued: run again without --resume");
+    p.window_start_examples = p.examples;
+    p.window_start_wall_s = p.wall_s;
+    return;
+  }
+  p.window_loss_sum = need("window_loss_sum");
+  p.window_steps = static_cast<std::int64_t>(need("window_steps"));
+  p.window_start_examples = static_cast<std::int64_t>(need("window_start_examples"));
+  p.window_start_wall_s = need("window_start_wall_s");
+  p.last_eval = {need("last_eval_loss"), need("last_eval_accuracy")};
+  p.noise_batches = {need("noise_small_batch"), need("noise_big_batch")};
 }
 
 // ---- The training loop ----
@@ -591,7 +644,7 @@ void Trainer::Impl::save() {
   s.optimizer_state = state_buffers();
   s.metrics_csv = metrics->text();
   if (noise) s.noise_scale = noise->save_state();
-  s.counters = {progress.wall_s, comm_seconds(), data_seconds(), static_cast<double>(progress.examples)};
+  s.progress = progress_values();
   save_checkpoint(checkpoint_path(), s);
 }
 

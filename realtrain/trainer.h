@@ -16,7 +16,9 @@
 //
 // Outputs (rank 0 only): OUTPUT/metrics.csv, one row per evaluation, and OUTPUT/summary.json.
 // Checkpoints (every rank its own file, since local SGD and BN statistics differ per rank):
-// OUTPUT/checkpoint/rank<r>.pt, written to a temporary file and renamed.
+// OUTPUT/checkpoint/rank<r>.pt, written to a temporary file and renamed. A resumed run's
+// metrics.csv and summary.json equal the uninterrupted run's in everything but the timings, also
+// when the checkpoint lies between two evaluations (the open window's losses are saved).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -59,7 +61,7 @@ class Trainer {
   ~Trainer();
   // Restores the checkpoint (cfg.resume), trains to total_steps() (or the target, or
   // divergence), evaluating every eval_every updates and checkpointing every checkpoint_every,
-  // and writes summary.json.
+  // and writes summary.json. A resume that cannot continue exactly throws std::runtime_error.
   TrainResult run();
 
   Model& model();

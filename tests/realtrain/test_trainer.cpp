@@ -2,13 +2,15 @@
 // is a ConfigError before any work. Uses the real Fashion-MNIST files.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "optim/communicator.h"
 #include "optim/config.h"
+#include "realtrain/checkpoint.h"
 #include "realtrain/trainer.h"
 #include "tests/fashion_mnist.h"
 #include "tests/realtrain/metrics_csv.h"
@@ -62,6 +64,26 @@ std::vector<torch::Tensor> snapshot(rt::Trainer& t) {
   return out;
 }
 
+using batchlab::realtrain::testing::read_metrics_csv;
+
+// Every metrics.csv column of two runs agrees row for row, except the pure timings (img_per_s,
+// wall_s), found by their header names so that a new column is compared by default.
+void expect_same_metrics_but_timings(const fs::path& a_dir, const fs::path& b_dir) {
+  const auto a = read_metrics_csv(a_dir), b = read_metrics_csv(b_dir);
+  ASSERT_FALSE(a.empty());
+  ASSERT_EQ(a.size(), b.size()) << "rows";
+  const auto& header = a[0];
+  ASSERT_EQ(b[0], header);
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].size(), header.size()) << "row " << i;
+    ASSERT_EQ(b[i].size(), header.size()) << "row " << i;
+    for (std::size_t k = 0; k < header.size(); ++k) {
+      if (header[k] == "img_per_s" || header[k] == "wall_s") continue;
+      EXPECT_EQ(a[i][k], b[i][k]) << "row " << i << " (step " << a[i][0] << ") column " << header[k];
+    }
+  }
+}
+
 class ResumeTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ResumeTest, CheckpointAtNThenResumeToTwoNEqualsUninterruptedRunBitForBit) {
@@ -95,17 +117,132 @@ TEST_P(ResumeTest, CheckpointAtNThenResumeToTwoNEqualsUninterruptedRunBitForBit)
     EXPECT_TRUE(torch::equal(resumed[i], reference[i])) << "parameter " << i;
 
   // The resumed metrics.csv has the rows of both halves, as the straight run's.
-  std::ifstream fa(a_dir / "metrics.csv"), fb(b_dir / "metrics.csv");
-  std::string la, lb;
-  int rows = 0;
-  while (std::getline(fa, la)) {
-    ASSERT_TRUE(static_cast<bool>(std::getline(fb, lb)));
-    EXPECT_EQ(la.substr(0, la.find(',')), lb.substr(0, lb.find(',')));
-    ++rows;
-  }
-  EXPECT_EQ(rows, 3);  // header + steps 6 and 12
+  EXPECT_EQ(read_metrics_csv(b_dir).size(), 3u);  // header + steps 6 and 12
+  expect_same_metrics_but_timings(a_dir, b_dir);
   fs::remove_all(a_dir);
   fs::remove_all(b_dir);
+}
+
+TEST_P(ResumeTest, StoppedBetweenTwoEvaluationsResumesEveryMetricsColumnButTheTimings) {
+  // Evaluations at 6 and 12, checkpoints every 4: the first run stops at 10 (as if killed
+  // there), so the checkpoint it leaves is the one at 8, inside the window 7..12 whose train_loss
+  // needs the losses of updates 7 and 8 from the first process. The first run's own final row
+  // (step 10) is not part of the straight run and must not survive the resume.
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+  const std::string opt = GetParam();
+  const fs::path a_dir = scratch("window_straight_" + opt), b_dir = scratch("window_resumed_" + opt);
+  auto pg = single_rank();
+  rt::Trainer a(small_run(opt, a_dir), pg);
+  const rt::TrainResult ra = a.run();
+
+  rt::TrainConfig first = small_run(opt, b_dir);
+  first.steps = 10;
+  first.checkpoint_every = 4;
+  rt::Trainer(first, pg).run();
+  ASSERT_EQ(read_metrics_csv(b_dir).size(), 3u);  // header + steps 6 and 10
+  rt::TrainConfig second = small_run(opt, b_dir);
+  second.checkpoint_every = 4;
+  second.resume = true;
+  rt::Trainer b(second, pg);
+  const rt::TrainResult rb = b.run();
+
+  EXPECT_EQ(read_metrics_csv(b_dir).size(), 3u);  // header + steps 6 and 12
+  expect_same_metrics_but_timings(a_dir, b_dir);
+  const auto x = snapshot(a), y = snapshot(b);
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_TRUE(torch::equal(x[i], y[i])) << "parameter " << i;
+  EXPECT_EQ(rb.steps, ra.steps);
+  EXPECT_EQ(rb.examples, ra.examples);
+  EXPECT_EQ(rb.final_accuracy, ra.final_accuracy);
+  EXPECT_EQ(rb.final_eval_loss, ra.final_eval_loss);
+  fs::remove_all(a_dir);
+  fs::remove_all(b_dir);
+}
+
+// Rewrites a checkpoint in the layout batchlab wrote before it saved named progress values:
+// positional counters (wall, comm, data seconds, examples) and no evaluation window.
+void rewrite_in_the_older_layout(const fs::path& file) {
+  const rt::CheckpointState s = rt::load_checkpoint(file.string());
+  torch::serialize::OutputArchive a;
+  auto list = [&](const std::string& key, const std::vector<torch::Tensor>& ts) {
+    a.write(key + ".count", torch::tensor(static_cast<std::int64_t>(ts.size())));
+    for (std::size_t i = 0; i < ts.size(); ++i) a.write(key + "." + std::to_string(i), ts[i]);
+  };
+  a.write("step", torch::tensor(s.step));
+  a.write("prev_lr", torch::tensor(s.prev_lr, torch::kDouble));
+  list("params", s.params);
+  list("buffers", s.buffers);
+  list("optimizer_state", s.optimizer_state);
+  torch::Tensor csv = torch::empty({static_cast<std::int64_t>(s.metrics_csv.size())}, torch::kUInt8);
+  std::memcpy(csv.data_ptr<std::uint8_t>(), s.metrics_csv.data(), s.metrics_csv.size());
+  a.write("metrics_csv", csv);
+  const std::vector<double> counters{s.progress.at("wall_s"), s.progress.at("comm_s"), s.progress.at("data_s"),
+                                     s.progress.at("examples")};
+  a.write("counters", torch::tensor(counters, torch::kDouble));
+  a.write("noise_scale", torch::tensor(s.noise_scale, torch::kDouble));
+  a.save_to(file.string());
+}
+
+TEST(Trainer, OlderCheckpointResumesExactlyAtAnEvaluationAndIsRefusedInsideAWindow) {
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+  auto pg = single_rank();
+  const fs::path a_dir = scratch("old_straight"), b_dir = scratch("old_at_eval"), c_dir = scratch("old_in_window");
+  rt::Trainer(small_run("momentum", a_dir), pg).run();
+
+  // Checkpoint at 6 = an evaluation step: no window was open, so nothing is missing.
+  rt::TrainConfig first = small_run("momentum", b_dir);
+  first.steps = 6;
+  first.checkpoint_every = 6;
+  rt::Trainer(first, pg).run();
+  rewrite_in_the_older_layout(b_dir / "checkpoint" / "rank0.pt");
+  rt::TrainConfig second = small_run("momentum", b_dir);
+  second.resume = true;
+  rt::Trainer(second, pg).run();
+  expect_same_metrics_but_timings(a_dir, b_dir);
+
+  // Checkpoint at 8, inside the window 7..12: its train_loss cannot be continued.
+  first = small_run("momentum", c_dir);
+  first.steps = 10;
+  first.checkpoint_every = 4;
+  rt::Trainer(first, pg).run();
+  rewrite_in_the_older_layout(c_dir / "checkpoint" / "rank0.pt");
+  second = small_run("momentum", c_dir);
+  second.resume = true;
+  rt::Trainer refused(second, pg);
+  try {
+    refused.run();
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("(step 8) predates saving the train losses since the row at step 6"), std::string::npos)
+        << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << "one line: " << what;
+  }
+  EXPECT_EQ(read_metrics_csv(c_dir).size(), 3u) << "the refused resume left metrics.csv (rows 6, 10) as it was";
+  for (const auto& d : {a_dir, b_dir, c_dir}) fs::remove_all(d);
+}
+
+TEST(Trainer, ResumingACheckpointAtTheLastStepRewritesTheSameSummary) {
+  // Nothing is left to train, so the final evaluation must come from the checkpoint.
+  if (!fs::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+  const fs::path dir = scratch("resume_done");
+  auto pg = single_rank();
+  rt::TrainConfig c = small_run("momentum", dir);
+  c.checkpoint_every = 12;
+  const rt::TrainResult done = rt::Trainer(c, pg).run();
+  std::ifstream f0(dir / "summary.json");
+  const nlohmann::json j0 = nlohmann::json::parse(f0);
+  c.resume = true;
+  const rt::TrainResult again = rt::Trainer(c, pg).run();
+  EXPECT_EQ(again.steps, done.steps);
+  EXPECT_EQ(again.status, done.status);
+  EXPECT_EQ(again.final_accuracy, done.final_accuracy);
+  EXPECT_EQ(again.final_eval_loss, done.final_eval_loss);
+  std::ifstream f1(dir / "summary.json");
+  const nlohmann::json j1 = nlohmann::json::parse(f1);
+  for (const char* key : {"status", "steps", "examples", "final_accuracy", "final_eval_loss", "b_simple"})
+    EXPECT_EQ(j1[key], j0[key]) << key;
+  EXPECT_EQ(read_metrics_csv(dir).size(), 3u);
+  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, ResumeTest, ::testing::Values("momentum", "adam"));
@@ -134,8 +271,6 @@ TEST(Trainer, WritesSummaryWithTimeSplitAndNullNoiseScaleOnOneRank) {
               j["wall_s"].get<double>(), 1e-6);
   fs::remove_all(dir);
 }
-
-using batchlab::realtrain::testing::read_metrics_csv;
 
 // Batch 32 -> 64 once 128 examples are done (after 4 updates) -> 128 once 384 are (after 4
 // more); 60000 / 32 = 1875 steps per epoch, so an epoch is 60000 examples.
