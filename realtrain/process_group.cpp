@@ -134,7 +134,7 @@ ProcessGroup& init_process_group(const std::string& backend) {
       g->node = std::make_unique<MpiCommunicator>(node_comm, "mpi:node");
     } else {
 #ifdef BATCHLAB_HAVE_NCCL
-      nccl::select_device(g->local_rank, g->local_size);
+      g->cuda_device = nccl::select_device(g->local_rank, g->local_size);
       const double timeout_s = nccl::default_timeout_s();
       g->global = nccl::make_communicator(MPI_COMM_WORLD, "nccl:world", timeout_s);
       g->node = nccl::make_communicator(node_comm, "nccl:node", timeout_s);

@@ -22,6 +22,9 @@ namespace batchlab::realtrain {
 // MPI is initialised with MPI_THREAD_MULTIPLE.
 struct ProcessGroup {
   int rank = 0, world = 1, local_rank = 0, local_size = 1;  // local = same node
+  // The CUDA device this rank's NCCL communicators use (nccl::select_device); -1 for "mpi".
+  // Not always local_rank: a launcher that binds one GPU per task shows each rank only device 0.
+  int cuda_device = -1;
   std::string backend;                                       // "mpi" | "nccl"
   std::unique_ptr<optim::Communicator> global;               // all ranks (1 replica per rank)
   std::unique_ptr<optim::Communicator> node;                 // ranks of this node (hierarchical sync)

@@ -279,7 +279,7 @@ void Trainer::Impl::setup_execution() {
   if (cfg.backend == "nccl") {
     if (!torch::cuda::is_available())
       throw ConfigError("train.backend = nccl: this LibTorch build sees no CUDA device");
-    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(pg.local_rank));
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(pg.cuda_device));
   }
 }
 
