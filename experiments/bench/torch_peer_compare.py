@@ -11,6 +11,10 @@ sgemm.
 
   /usr/bin/python3 experiments/bench/torch_peer_compare.py --batchlab build/rt/experiments/batchlab \
       --model mlp --batch-size 128 --steps 200 --threads 1 --repeats 3
+
+--device cuda compares `batchlab train --backend nccl` (one rank, one GPU) with the peer on the
+GPU, run by --python (a CUDA PyTorch); --json FILE also writes the runs, medians and ratio
+(scripts/gpu_check reads it).
 """
 import argparse
 import json
@@ -24,11 +28,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run_batchlab(a, out):
-    cmd = [a.batchlab, "train", "--model", a.model, "--batch-size", str(a.batch_size),
+    cmd = [a.batchlab, "train", "--data-dir", a.data_dir, "--model", a.model, "--batch-size", str(a.batch_size),
            "--optimizer", "momentum", "--lr", str(a.lr), "--momentum", "0.9",
            "--steps", str(a.steps), "--eval-every", str(a.eval_every), "--target", str(a.target),
            "--threads", str(a.threads), "--loader-threads", str(a.loader_threads),
            "--seed", "0", "--output", out]
+    if a.device != "cpu":
+        cmd += ["--backend", "nccl"]  # batchlab trains on a GPU through its NCCL process group
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
     s = json.load(open(os.path.join(out, "summary.json")))
     return {"img_per_s": s["img_per_s"], "steps": s["steps"], "steps_to_target": s["steps_to_target"],
@@ -37,7 +43,7 @@ def run_batchlab(a, out):
 
 def run_python_json(a, script, args):
     """Runs experiments/bench/SCRIPT with a.threads torch threads; its last stdout line is JSON."""
-    cmd = ["/usr/bin/python3", os.path.join(HERE, script), "--model", a.model,
+    cmd = [a.python, os.path.join(HERE, script), "--model", a.model,
            "--batch-size", str(a.batch_size), "--threads", str(a.threads)] + args
     r = subprocess.run(cmd, check=True, capture_output=True, text=True,
                        env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
@@ -47,11 +53,23 @@ def run_python_json(a, script, args):
 def run_peer(a):
     return run_python_json(a, "torch_peer_train.py",
                            ["--lr", str(a.lr), "--momentum", "0.9", "--steps", str(a.steps),
-                            "--eval-every", str(a.eval_every), "--target", str(a.target), "--seed", "0"])
+                            "--eval-every", str(a.eval_every), "--target", str(a.target), "--seed", "0",
+                            "--data-dir", a.data_dir, "--device", a.device])
 
 
 def run_gemm_floor(a):
     return run_python_json(a, "torch_gemm_floor.py", [])
+
+
+def write_json(a, ours, peer, o, q):
+    """The comparison as data: each program's runs and median img/s, and their ratio."""
+    doc = {"model": a.model, "batch_size": a.batch_size, "device": a.device, "threads": a.threads,
+           "steps": a.steps, "repeats": a.repeats, "torch": peer[0].get("torch"),
+           "batchlab": {"img_per_s": o, "runs": ours}, "pytorch": {"img_per_s": q, "runs": peer},
+           "ratio": o / q}
+    with open(a.json + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(a.json + ".tmp", a.json)
 
 
 def main():
@@ -67,7 +85,14 @@ def main():
     p.add_argument("--loader-threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--gemm-floor", action="store_true", help="also time the step's GEMMs alone (MLP)")
+    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--python", default="/usr/bin/python3", help="interpreter of the PyTorch peer")
+    p.add_argument("--json", help="also write the runs, medians and ratio to this file")
     a = p.parse_args()
+    if a.gemm_floor and a.device != "cpu":
+        print("torch_peer_compare.py: --gemm-floor is a CPU measurement (not with --device cuda)", file=sys.stderr)
+        sys.exit(2)
     if a.gemm_floor and a.model != "mlp" and not a.model.startswith("mlp:"):
         print(f"torch_peer_compare.py: --gemm-floor with --model {a.model}: only for mlp models", file=sys.stderr)
         sys.exit(2)
@@ -82,7 +107,10 @@ def main():
                 floor.append(run_gemm_floor(a))
     med = lambda rs, k: statistics.median(r[k] for r in rs)
     o, q = med(ours, "img_per_s"), med(peer, "img_per_s")
-    print(f"model={a.model} batch={a.batch_size} threads={a.threads} steps={a.steps} repeats={a.repeats}")
+    if a.json:
+        write_json(a, ours, peer, o, q)
+    print(f"model={a.model} batch={a.batch_size} device={a.device} threads={a.threads} steps={a.steps} "
+          f"repeats={a.repeats}")
     print(f"  batchlab train : {o:10.1f} img/s   runs: {[round(r['img_per_s']) for r in ours]}")
     print(f"  PyTorch (py)   : {q:10.1f} img/s   runs: {[round(r['img_per_s']) for r in peer]}")
     print(f"  ratio          : {o / q:.2f}x")

@@ -13,6 +13,11 @@ steps and training wall time to --target test accuracy.
   /usr/bin/python3 experiments/bench/torch_peer_train.py --model mlp --batch-size 128 \
       --threads 1 --steps 400 --lr 0.05
 Use Debian's /usr/bin/python3 (python3-torch 1.13.1, the same LibTorch as batchlab).
+
+--device cuda is the peer of `batchlab train --backend nccl` on one GPU (scripts/gpu_check): the
+model on the GPU, each batch normalised on the host and copied to it, as batchlab's loader does.
+--model resnet20 is batchlab's CIFAR ResNet-20 (He et al. 2016, option A shortcuts) on the
+dataset's images. Needs only torch (no numpy), so any CUDA PyTorch install can run it.
 """
 import argparse
 import gzip
@@ -20,26 +25,26 @@ import json
 import os
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
 def read_idx(path):
+    """An idx(.gz) file of uint8 values as a uint8 tensor of its dimensions."""
     with gzip.open(path, "rb") as f:
         data = f.read()
     ndim = data[3]
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def load(split, data_dir):
     prefix = "train" if split == "train" else "t10k"
     x = read_idx(os.path.join(data_dir, f"{prefix}-images-idx3-ubyte.gz"))
     y = read_idx(os.path.join(data_dir, f"{prefix}-labels-idx1-ubyte.gz"))
-    x = (torch.from_numpy(x.astype(np.float32)) / 255.0 - 0.2860) / 0.3530
-    return x.unsqueeze(1).contiguous(), torch.from_numpy(y.astype(np.int64))
+    x = (x.to(torch.float32) / 255.0 - 0.2860) / 0.3530
+    return x.unsqueeze(1).contiguous(), y.to(torch.int64)
 
 
 class Mlp(nn.Module):
@@ -71,14 +76,65 @@ class SimpleCnn(nn.Module):
         return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
+class BasicBlockA(nn.Module):
+    """He et al. 2016 basic block with the CIFAR option A shortcut (stride-2 subsampling, zero
+    channels padded half before, half after), as batchlab's BasicBlockA."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.stride, self.pad = stride, cout - cin
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        s = x[:, :, ::self.stride, ::self.stride] if self.stride != 1 else x
+        if self.pad > 0:
+            s = F.pad(s, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+        return F.relu(y + s)
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2): 3x3-16 stem, 3 stages of n blocks (16, 32, 64 channels), global average
+    pool, fc; Kaiming-normal (fan out) convolutions, BN gamma 1 and beta 0 (batchlab's init)."""
+
+    def __init__(self, blocks_per_stage, channels=1, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        blocks, cin = [], 16
+        for s, width in enumerate((16, 32, 64)):
+            for b in range(blocks_per_stage):
+                blocks.append(BasicBlockA(cin, width, 2 if s > 0 and b == 0 else 1))
+                cin = width
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(64, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.bn1(self.conv1(x))))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+MODELS = {"mlp": Mlp, "simple-cnn": SimpleCnn, "resnet20": lambda: CifarResNet(3)}
+
+
 @torch.no_grad()
-def evaluate(model, x, y):
+def evaluate(model, x, y, device):
     model.eval()
     correct, loss = 0, 0.0
     for i in range(0, len(x), 1000):
-        logits = model(x[i:i + 1000])
-        loss += F.cross_entropy(logits, y[i:i + 1000], reduction="sum").item()
-        correct += (logits.argmax(1) == y[i:i + 1000]).sum().item()
+        xb, yb = x[i:i + 1000].to(device), y[i:i + 1000].to(device)
+        logits = model(xb)
+        loss += F.cross_entropy(logits, yb, reduction="sum").item()
+        correct += (logits.argmax(1) == yb).sum().item()
     model.train()
     return loss / len(x), correct / len(x)
 
@@ -86,7 +142,8 @@ def evaluate(model, x, y):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    p.add_argument("--model", choices=["mlp", "simple-cnn"], default="mlp")
+    p.add_argument("--model", choices=sorted(MODELS), default="mlp")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--momentum", type=float, default=0.9)
@@ -97,11 +154,14 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
 
+    device = torch.device(a.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.exit(2, f"torch_peer_train.py: --device {a.device}: torch {torch.__version__} sees no CUDA device\n")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     xtr, ytr = load("train", a.data_dir)
     xte, yte = load("test", a.data_dir)
-    model = Mlp() if a.model == "mlp" else SimpleCnn()
+    model = MODELS[a.model]().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
     steps_per_epoch = len(xtr) // a.batch_size
     gen = torch.Generator().manual_seed(a.seed)
@@ -115,7 +175,7 @@ def main():
         if k == 0:
             perm = torch.randperm(len(xtr), generator=gen)
         idx = perm[k * a.batch_size:(k + 1) * a.batch_size]
-        x, y = xtr[idx], ytr[idx]
+        x, y = xtr[idx].to(device), ytr[idx].to(device)
         opt.zero_grad(set_to_none=False)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
@@ -124,13 +184,14 @@ def main():
         wall += time.perf_counter() - t0
         done = step + 1
         if done % a.eval_every == 0 or done == a.steps:
-            _, acc = evaluate(model, xte, yte)
+            _, acc = evaluate(model, xte, yte, device)
             if a.target > 0 and acc >= a.target:
                 result = {"status": "reached", "steps_to_target": done}
                 break
     result.update({"steps": done, "final_accuracy": acc, "wall_s": wall,
                    "img_per_s": done * a.batch_size / wall, "threads": a.threads,
-                   "model": a.model, "batch_size": a.batch_size, "torch": torch.__version__})
+                   "model": a.model, "batch_size": a.batch_size, "torch": torch.__version__,
+                   "device": str(device)})
     print(json.dumps(result))
 
 
