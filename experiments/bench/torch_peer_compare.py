@@ -27,6 +27,16 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def run_child(cmd, what, threads):
+    """Runs one program of the comparison; if it fails, says so in one line (its last stderr
+    line) and stops, instead of a traceback."""
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["(no output on stderr)"])[-1]
+        sys.exit(f"torch_peer_compare.py: {what} exited with status {r.returncode}: {last}")
+    return r
+
+
 def run_batchlab(a, out):
     cmd = [a.batchlab, "train", "--data-dir", a.data_dir, "--model", a.model, "--batch-size", str(a.batch_size),
            "--optimizer", "momentum", "--lr", str(a.lr), "--momentum", "0.9",
@@ -35,7 +45,7 @@ def run_batchlab(a, out):
            "--seed", "0", "--output", out]
     if a.device != "cpu":
         cmd += ["--backend", "nccl"]  # batchlab trains on a GPU through its NCCL process group
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
+    run_child(cmd, "batchlab train", a.threads)
     s = json.load(open(os.path.join(out, "summary.json")))
     return {"img_per_s": s["img_per_s"], "steps": s["steps"], "steps_to_target": s["steps_to_target"],
             "wall_s": s["wall_s"], "final_accuracy": s["final_accuracy"]}
@@ -45,8 +55,7 @@ def run_python_json(a, script, args):
     """Runs experiments/bench/SCRIPT with a.threads torch threads; its last stdout line is JSON."""
     cmd = [a.python, os.path.join(HERE, script), "--model", a.model,
            "--batch-size", str(a.batch_size), "--threads", str(a.threads)] + args
-    r = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                       env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
+    r = run_child(cmd, script, a.threads)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
