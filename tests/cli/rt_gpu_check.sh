@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/gpu_check rehearsed without a GPU: everything it calls that does not need one.
-#  1. On this machine (no GPU, CPU-only torch) it prints one line saying which and exits 2,
-#     writing nothing; a bad option is one line and exit 2 too.
+#  1. Without a usable GPU (none here; hidden by CUDA_VISIBLE_DEVICES=-1 on a GPU node) or with a
+#     CPU-only torch it prints one line saying which and exits 2, writing nothing; a bad option is
+#     one line and exit 2 too.
 #  2. The CUDA test programs it runs (from its build's program list) exist, list the tests it
 #     reports on, and without a GPU fail (never skip or pass) with a message saying why; their
 #     GoogleTest report carries what gpu_check reads.
@@ -17,8 +18,8 @@ bin=$1 src=$2 scratch=$3
 py=/usr/bin/python3  # Debian's python3-torch (CPU)
 fail() { echo "rt_gpu_check: FAIL: $*"; exit 1; }
 rm -rf "$scratch" && mkdir -p "$scratch"
-gpu_visible=0
-command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU' && gpu_visible=1
+# No device for anything below, on any machine: the no-GPU paths are what this test checks.
+export CUDA_VISIBLE_DEVICES=-1
 
 # ---- 1. not a CUDA machine: one line, exit 2, nothing written --------------------------------
 # one_line PATTERN ARGS...: scripts/gpu_check ARGS exits 2 with one line matching PATTERN.
@@ -34,13 +35,11 @@ one_line() {
 one_line "unknown option '--fast'" --fast
 one_line "jobs: expected a positive integer, got 'x'" --jobs x
 one_line "'/nonexistent/python3' not found" --python /nonexistent/python3
-if ((gpu_visible)); then
-  echo "rt_gpu_check: a GPU is visible here; the no-GPU line cannot be provoked (part 1 checks options only)"
-else
-  one_line "^gpu_check: no CUDA GPU visible (nvidia-smi not found).*nothing checked$" --json "$scratch/report.json"
-  one_line "torch 1.*, a CPU-only build (torch.version.cuda is None); nothing checked$" --python "$py" \
-    --json "$scratch/report.json"
-fi
+# Here: "no CUDA GPU visible (nvidia-smi not found) and ..."; on a GPU node with a CUDA torch:
+# "torch ... sees no GPU (torch.cuda.device_count() = 0) ...".
+one_line "^gpu_check: .*GPU.*; nothing checked$" --json "$scratch/report.json"
+one_line "^gpu_check: .*/usr/bin/python3 has torch 1.*, a CPU-only build (torch.version.cuda is None); nothing checked$" \
+  --python "$py" --json "$scratch/report.json"
 
 # ---- 2. the CUDA test programs ------------------------------------------------------------
 progs=${BATCHLAB_GPU_CHECK_PROGRAMS:?set by ctest (tests/CMakeLists.txt)}
@@ -54,22 +53,20 @@ for t in CudaParity. EveryRegisteredRuleMatchesEigenFloatAndDouble CudaTorchBack
 done
 work=$scratch/work  # a gpu_check work dir, filled below
 mkdir -p "$work/cuda_parity" "$work/nccl_comm" "$work/canned"
-if ((!gpu_visible)); then
-  "$parity" --gtest_output="json:$work/cuda_parity/gtest.json" >"$work/cuda_parity/log" 2>&1
+"$parity" --gtest_output="json:$work/cuda_parity/gtest.json" >"$work/cuda_parity/log" 2>&1
+status=$?
+((status == 1)) || fail "cuda_test_parity without a GPU: exit $status, expected 1"
+grep -q "no CUDA device visible to LibTorch" "$work/cuda_parity/log" || fail "cuda_test_parity: no reason given"
+grep -q "SKIPPED" "$work/cuda_parity/log" && fail "cuda_test_parity skipped a test"
+echo "{\"rc\": $status, \"wall_s\": 0.5, \"limit_s\": 300}" >"$work/cuda_parity/status.json"
+if [[ -n $nccl ]]; then
+  "$nccl" --gtest_output="json:$work/nccl_comm/gtest.json" >"$work/nccl_comm/log" 2>&1
   status=$?
-  ((status == 1)) || fail "cuda_test_parity without a GPU: exit $status, expected 1"
-  grep -q "no CUDA device visible to LibTorch" "$work/cuda_parity/log" || fail "cuda_test_parity: no reason given"
-  grep -q "SKIPPED" "$work/cuda_parity/log" && fail "cuda_test_parity skipped a test"
-  echo "{\"rc\": $status, \"wall_s\": 0.5, \"limit_s\": 300}" >"$work/cuda_parity/status.json"
-  if [[ -n $nccl ]]; then
-    "$nccl" --gtest_output="json:$work/nccl_comm/gtest.json" >"$work/nccl_comm/log" 2>&1
-    status=$?
-    ((status == 2)) || fail "cuda_test_nccl_comm without a GPU: exit $status, expected 2"
-    (($(wc -l <"$work/nccl_comm/log") == 1)) || fail "cuda_test_nccl_comm: expected one line: $(cat "$work/nccl_comm/log")"
-    grep -q "^cuda_test_nccl_comm: nccl backend: no CUDA device visible" "$work/nccl_comm/log" ||
-      fail "cuda_test_nccl_comm: $(cat "$work/nccl_comm/log")"
-    echo "{\"rc\": $status, \"wall_s\": 0.1, \"limit_s\": 300}" >"$work/nccl_comm/status.json"
-  fi
+  ((status == 2)) || fail "cuda_test_nccl_comm without a GPU: exit $status, expected 2"
+  (($(wc -l <"$work/nccl_comm/log") == 1)) || fail "cuda_test_nccl_comm: expected one line: $(cat "$work/nccl_comm/log")"
+  grep -q "^cuda_test_nccl_comm: nccl backend: no CUDA device visible" "$work/nccl_comm/log" ||
+    fail "cuda_test_nccl_comm: $(cat "$work/nccl_comm/log")"
+  echo "{\"rc\": $status, \"wall_s\": 0.1, \"limit_s\": 300}" >"$work/nccl_comm/status.json"
 fi
 # The CPU parity test records the figures the CUDA one does (same harness): its real report,
 # renamed to the CUDA test, stands for a passing GPU run.
@@ -93,8 +90,8 @@ done
 "$py" "$src/experiments/bench/torch_peer_train.py" --data-dir "$scratch/small" --model resnet20 --device cpu \
   --batch-size 8 --steps 2 --eval-every 2 --threads 1 >"$scratch/peer_syn.json" || fail "peer on the synthetic data"
 "$py" "$src/experiments/bench/torch_peer_train.py" --device cuda --steps 1 --threads 1 >/dev/null 2>"$scratch/peer_cuda" &&
-  ((!gpu_visible)) && fail "the peer ran on --device cuda without a GPU"
-((gpu_visible)) || grep -q "sees no CUDA device" "$scratch/peer_cuda" || fail "peer --device cuda: $(cat "$scratch/peer_cuda")"
+  fail "the peer ran on --device cuda without a GPU"
+grep -q "sees no CUDA device" "$scratch/peer_cuda" || fail "peer --device cuda: $(cat "$scratch/peer_cuda")"
 "$py" - "$scratch" "$work/canned" <<'PY' || fail "peer / comparison / synthetic outputs"
 import json, os, sys
 scratch, canned = sys.argv[1:3]
@@ -156,11 +153,9 @@ report "$pass" 0
 # Every way a check fails: the real no-GPU outputs of part 2, a GPU training that ran on the
 # CPU, a comparison killed at its time limit, a check that could not start.
 cp -r "$pass" "$fails"
-if ((!gpu_visible)); then
-  rm -rf "$fails/cuda_parity" "$fails/nccl_comm"
-  cp -r "$work/cuda_parity" "$fails/"
-  [[ -d $work/nccl_comm && -f $work/nccl_comm/status.json ]] && cp -r "$work/nccl_comm" "$fails/"
-fi
+rm -rf "$fails/cuda_parity" "$fails/nccl_comm"
+cp -r "$work/cuda_parity" "$fails/"
+[[ -f $work/nccl_comm/status.json ]] && cp -r "$work/nccl_comm" "$fails/"
 "$py" - "$fails" <<'PY'
 import json, os, sys
 d = sys.argv[1]
@@ -168,12 +163,12 @@ s = json.load(open(f"{d}/train/out/summary.json")); s["provenance"]["device"] = 
 json.dump(s, open(f"{d}/train/out/summary.json", "w"))
 json.dump({"rc": 124, "wall_s": 240.0, "limit_s": 240}, open(f"{d}/throughput_resnet20/status.json", "w"))
 open(f"{d}/throughput_resnet20/log", "w").write("killed\n")
-os.remove(f"{d}/build/status.json"); json.dump({"why": "the build failed"}, open(f"{d}/build/not_run.json", "w"))
+os.remove(f"{d}/build/status.json"); json.dump({"why": "cmake configure failed"}, open(f"{d}/build/not_run.json", "w"))
 PY
 report "$fails" 1
-"$py" - "$pass" "$fails" "$gpu_visible" <<'PY' || fail "report contents: $(cat "$pass/screen" "$fails/screen")"
+"$py" - "$pass" "$fails" <<'PY' || fail "report contents: $(cat "$pass/screen" "$fails/screen")"
 import json, sys
-passed, failed, gpu_visible = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+passed, failed = sys.argv[1], sys.argv[2]
 p = json.load(open(f"{passed}/gpu_check.json"))
 checks = {c["check"]: c for c in p["checks"]}
 assert p["passed"] and p["mode"] == "quick" and p["environment"]["gpus"][0]["name"] == "NVIDIA H200", p
@@ -192,17 +187,17 @@ assert "GPU: 1 x NVIDIA H200 (139.8 GiB) | driver 580.159.03 | CUDA 13.0" in scr
 assert "7/7 checks passed" in screen, screen
 assert checks["build"]["figure"] == "[63/63] Linking CXX executable experiments/batchlab", checks["build"]
 f = {c["check"]: c for c in json.load(open(f"{failed}/gpu_check.json"))["checks"]}
-assert f["build"]["result"] == "not_run" and f["build"]["figure"] == "the build failed", f["build"]
+assert f["build"]["result"] == "not_run" and f["build"]["figure"] == "cmake configure failed", f["build"]
 assert f["train"]["result"] == "fail" and "ran on cpu, not a GPU" in f["train"]["figure"], f["train"]
 assert f["throughput_resnet20"]["result"] == "fail" and "timed out after 240 s" in f["throughput_resnet20"]["figure"]
 assert f["throughput_resnet20"]["log_tail"] == ["killed"], f["throughput_resnet20"]
 assert f["throughput_simple-cnn"]["result"] == "pass"
-if not gpu_visible:
-    assert f["cuda_parity"]["result"] == "fail" and f["cuda_parity"]["figure"].startswith("0/3 tests passed"), f
-    assert "first failure: CudaParity.EveryRegisteredRuleMatchesEigenFloatAndDouble: no CUDA device visible to " \
-           "LibTorch" in f["cuda_parity"]["figure"], f["cuda_parity"]
-    if "nccl_comm" in f:
-        assert f["nccl_comm"]["result"] == "fail" and "no test report" in f["nccl_comm"]["figure"], f["nccl_comm"]
-        assert "no CUDA device visible" in f["nccl_comm"]["log_tail"][-1], f["nccl_comm"]
+# The real no-GPU outputs of part 2.
+assert f["cuda_parity"]["result"] == "fail" and f["cuda_parity"]["figure"].startswith("0/3 tests passed"), f
+assert "first failure: CudaParity.EveryRegisteredRuleMatchesEigenFloatAndDouble: no CUDA device visible to " \
+       "LibTorch" in f["cuda_parity"]["figure"], f["cuda_parity"]
+if "nccl_comm" in f:
+    assert f["nccl_comm"]["result"] == "fail" and "no test report" in f["nccl_comm"]["figure"], f["nccl_comm"]
+    assert "no CUDA device visible" in f["nccl_comm"]["log_tail"][-1], f["nccl_comm"]
 PY
 echo "rt_gpu_check: ok: $(head -1 "$pass/screen"); $(tail -1 "$fails/screen")"
