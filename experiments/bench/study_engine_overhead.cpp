@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   for (std::int64_t i = 0; i < n_lr; ++i) g.lr_grid.push_back(1e-4 * (1.0 + static_cast<double>(i)));
   const TrialRunner noop = [](const TrialPoint& p) {
     TrialOutcome o;
-    o.state = TrialState::kReached;
+    o.status = TrialStatus::kReached;
     o.steps_to_target = 1000 - static_cast<std::int64_t>(p.lr_index % 1000);
     o.final_metric = 0.01;
     return o;

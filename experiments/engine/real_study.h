@@ -74,6 +74,7 @@
 #include "experiments/engine/grid.h"
 #include "experiments/engine/results_writer.h"
 #include "experiments/engine/study_engine.h"
+#include "realtrain/train_config.h"
 
 namespace batchlab::experiments {
 
@@ -98,11 +99,8 @@ struct RealStudyConfig {
   int threads_per_rank = 1;
   // [train]: option name -> value as written (explicit ones only) and the resolved values.
   std::vector<std::pair<std::string, std::string>> train;
-  double train_lr = 0.1;                  // [train] lr: lr_ref of a scaled grid
-  std::string train_scaling = "none";
-  std::int64_t train_batch_ref = 0;
-  // [train] batch-milestones / batch-factor / batch-max: a trial's examples are counted with the
-  // trainer's optim::BatchSchedule (phases rounded to launcher.ranks), not as steps x B.
+  // [train] resolved, defaults included: lr (lr_ref of a scaled grid), scaling rule, dataset...
+  realtrain::TrainConfig train_config;
   optim::BatchScheduleConfig train_batch_schedule;
   std::vector<std::string> reuse_dirs;    // [study] reuse, checked to be study output dirs
   std::string output_dir;
@@ -148,7 +146,6 @@ struct RealTrialResult {
   double img_per_s = 0.0;
   std::int64_t steps = 0;
   std::string reused_from;  // "DIR trial K" when copied from a reuse dir (set by the runner)
-  double reused_wall_s = 0.0;  // that trial's wall_s in DIR/trials.csv
 };
 // Throws std::runtime_error naming the file when summary.json is missing or malformed.
 RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve);
