@@ -42,10 +42,11 @@ void ProgressBar::draw(bool force) {
   char bar[kWidth + 1];
   for (int i = 0; i < kWidth; ++i) bar[i] = i < fill ? '#' : '.';
   bar[kWidth] = '\0';
-  char eta[32] = "--";
-  if (ran > 0) std::snprintf(eta, sizeof eta, "%.0fs", elapsed / static_cast<double>(ran) * static_cast<double>(total_ - done_));
-  std::fprintf(stderr, "\r%s [%s] %lld/%lld trials, %.0fs elapsed, ETA %s   ", label_.c_str(), bar,
-               static_cast<long long>(done_), static_cast<long long>(total_), elapsed, eta);
+  const std::string eta =
+      ran > 0 ? format_duration(elapsed / static_cast<double>(ran) * static_cast<double>(total_ - done_)) : "--";
+  std::fprintf(stderr, "\r%s [%s] %lld/%lld trials, %s elapsed, ETA %s   ", label_.c_str(), bar,
+               static_cast<long long>(done_), static_cast<long long>(total_), format_duration(elapsed).c_str(),
+               eta.c_str());
   std::fflush(stderr);
 }
 
