@@ -27,6 +27,7 @@
 #include "experiments/cli/config_check.h"
 #include "experiments/engine/provenance.h"
 #include "experiments/engine/real_study.h"
+#include "experiments/engine/slurm.h"
 #include "experiments/engine/study_driver.h"
 #include "optim/config.h"
 #include "realtrain/train_config.h"
@@ -97,6 +98,12 @@ std::vector<std::string> validate_study(const RealStudyConfig& cfg, const StudyG
     not_checked.push_back("train.data-dir = " + tc.data_dir + " does not exist here (a run refuses it)");
   if (cfg.check && tc.backend == "nccl")
     not_checked.push_back("train.backend = nccl needs a CUDA device per rank (each trial's batchlab train checks it)");
+  if (cfg.scheduler == "slurm") {
+    if (const std::string why = slurm::unreachable_reason(); !why.empty()) {
+      if (!cfg.check) throw optim::ConfigError("launcher.scheduler = slurm: Slurm is not reachable: " + why);
+      not_checked.push_back("launcher.scheduler = slurm: Slurm is not reachable here (" + why + "; a run refuses it)");
+    }
+  }
   if (!cfg.launcher_command.empty()) {
     const std::string prog = child_command(cfg, "x", {}).front();
     if (!runnable(prog)) {
@@ -169,12 +176,36 @@ StudySettings study_settings(const RealStudyConfig& cfg) {
           .resolved = cfg.resolved,
           .results = {.curves = cfg.record_curves,
                       .flush_interval_s = 0.0,
-                      .ignored_keys = {"study.threads", "output.dir", "launcher.command", "study.reuse"},
+                      .ignored_keys = {"study.threads", "output.dir", "launcher.command", "study.reuse",
+                                       "launcher.parallel", "launcher.scheduler", "launcher.time_limit",
+                                       "launcher.partition", "launcher.account", "launcher.sbatch_options",
+                                       "launcher.srun_mpi", "launcher.on_cancel", "launcher.max_resubmits"},
                       .defaults = cfg.defaults},
           .threads = cfg.threads,
           .target_key = "train.target",
           .result_files = "config.ini,summary.json,trials.csv,steps_vs_batch.csv,real_trials.csv,trials/",
           .no_plot = cfg.no_plot};
+}
+
+// The Slurm columns of real_trials.csv, from the trial dir (empty for the local scheduler):
+// job_id and submissions (jobs.log), submit_time (the last job's), start_time and end_time (of
+// the job that ran batchlab train to its end; Unix seconds), nodes.
+std::string job_columns(const std::filesystem::path& dir) {
+  std::ifstream log(dir / "jobs.log");
+  std::string line, last;
+  int n = 0;
+  while (std::getline(log, line))
+    if (!line.empty()) last = line, ++n;
+  if (n == 0) return ",,,,,";
+  const auto sp = last.find(' ');
+  auto first_line = [](const std::filesystem::path& f) {
+    std::ifstream in(f);
+    std::string l;
+    std::getline(in, l);
+    return l;
+  };
+  return last.substr(0, sp) + ',' + std::to_string(n) + ',' + last.substr(sp + 1) + ',' +
+         first_line(dir / "job_start") + ',' + first_line(dir / "job_end") + ',' + first_line(dir / "job_nodes");
 }
 
 // The trials of a real study: each a `batchlab train` child in its own directory (or a copy of
@@ -187,11 +218,21 @@ class RealTrials {
 
   TrialOutcome run(const TrialPoint& p) {
     const auto dir = trial_dir(out_dir_, p.trial_id);
-    std::filesystem::remove_all(dir);  // left by a killed run: rerun from scratch
+    // A trial dir left by a killed run is rerun from scratch, unless its Slurm job may still be
+    // queued or running (jobs.log): then the driver waits for that job (slurm.h).
+    const bool slurm = cfg_.scheduler == "slurm";
+    if (!(slurm && std::filesystem::exists(dir / "jobs.log"))) std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     const ReuseSource* src = reuse_.find(cfg_, p);
     if (src) {  // the same trial finished in an earlier study: copy it (the source stays as it is)
-      std::filesystem::copy(src->dir(), dir, std::filesystem::copy_options::recursive);
+      std::filesystem::copy(src->dir(), dir, std::filesystem::copy_options::recursive |
+                                                 std::filesystem::copy_options::overwrite_existing);
+    } else if (slurm) {
+      std::vector<std::string> argv = {exe_, "train"};
+      for (const auto& a : trial_train_args(cfg_, p, dir)) argv.push_back(a);
+      const slurm::JobRecord r = slurm::run_trial_job(dir, "batchlab-" + cfg_.study_name, argv,
+                                                      dir / "checkpoint" / "rank0.pt", cfg_.slurm);
+      if (!r.failure.empty()) throw std::runtime_error(describe_trial(p) + ": " + r.failure);
     } else {
       const auto cmd = child_command(cfg_, exe_, trial_train_args(cfg_, p, dir));
       const int status = run_child(cmd, dir / "train.log");
@@ -234,7 +275,9 @@ class RealTrials {
   // real_trials.csv: the engine's columns plus what only a real trial has, from the trial
   // directories (so it is complete after a resume too).
   void write_real_trials_csv() const {
-    std::string csv = "trial_id,optimizer,batch_size,lr,momentum,seed,status,steps,b_simple,img_per_s,dir\n";
+    std::string csv =
+        "trial_id,optimizer,batch_size,lr,momentum,seed,status,steps,b_simple,img_per_s,dir"
+        ",job_id,submissions,submit_time,start_time,end_time,nodes\n";
     for (std::int64_t id = 0; id < grid_.size(); ++id) {
       const TrialPoint p = grid_.point(id);
       const auto dir = trial_dir(out_dir_, id);
@@ -242,7 +285,8 @@ class RealTrials {
       csv += std::to_string(id) + ',' + p.optimizer + ',' + std::to_string(p.batch_size) + ',' +
              format_number(p.lr) + ',' + format_number(p.momentum) + ',' + std::to_string(p.seed) + ',' +
              to_string(r.outcome.status) + ',' + std::to_string(r.steps) + ',' + format_number(r.b_simple) + ',' +
-             format_number(r.img_per_s) + ',' + std::filesystem::relative(dir, out_dir_).string() + '\n';
+             format_number(r.img_per_s) + ',' + std::filesystem::relative(dir, out_dir_).string() + ',' +
+             job_columns(dir) + '\n';
     }
     write_file_atomic(out_dir_ / "real_trials.csv", csv);
   }

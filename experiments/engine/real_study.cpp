@@ -51,6 +51,15 @@ constexpr ConfigKey kKeys[] = {
     {"launcher", "command", "", "launcher prefix, e.g. mpirun -np {ranks} --bind-to none (empty = direct, 1 rank)"},
     {"launcher", "ranks", "1", "ranks per trial"},
     {"launcher", "threads", "1", "torch threads per rank"},
+    {"launcher", "parallel", "auto", "trials in flight (auto = study.threads, its older name)"},
+    {"launcher", "scheduler", "local", "local (children of this process) | slurm (one sbatch job per trial)"},
+    {"launcher", "time_limit", "", "slurm: time limit of a trial's job (sbatch --time), empty = the partition's"},
+    {"launcher", "partition", "", "slurm: partition (empty = the default)"},
+    {"launcher", "account", "", "slurm: account (empty = the default)"},
+    {"launcher", "sbatch_options", "", "slurm: more sbatch options, space-separated"},
+    {"launcher", "srun_mpi", "pmix", "slurm: srun --mpi plugin for the ranks"},
+    {"launcher", "on_cancel", "requeue", "slurm: a trial job cancelled by scancel is submitted again (requeue) or the trial fails (fail)"},
+    {"launcher", "max_resubmits", "20", "slurm: submissions of one trial after jobs that ended early (time limit, preemption)"},
     {"output", "dir", "auto", "output directory (auto = results/<study.name>)"},
 };
 
@@ -280,6 +289,44 @@ void parse_study_budget(const Settings& s, RealStudyConfig& out) {
   out.record_curves = parse_bool("study.record_curves", s.get("study.record_curves"));
 }
 
+// launcher.parallel (trials in flight) and launcher.scheduler with its Slurm job options.
+void parse_scheduler(const Settings& s, RealStudyConfig& out) {
+  const std::string par = s.get("launcher.parallel");
+  if (par != "auto") {
+    if (s.given("study.threads"))
+      bad_setting("launcher.parallel", par, "study.threads is its older name: give one or the other");
+    out.threads = static_cast<int>(s.get_int("launcher.parallel", 1, ">= 1"));
+  }
+  out.scheduler = s.get("launcher.scheduler");
+  if (out.scheduler != "local" && out.scheduler != "slurm")
+    bad_setting("launcher.scheduler", out.scheduler, "must be local or slurm");
+  auto& j = out.slurm;
+  j.ntasks = out.ranks;
+  j.cpus_per_task = out.threads_per_rank;
+  j.time_limit = s.get("launcher.time_limit");
+  if (!j.time_limit.empty()) {
+    try {
+      (void)slurm::parse_duration(j.time_limit);
+    } catch (const std::invalid_argument& e) {
+      bad_setting("launcher.time_limit", j.time_limit, e.what());
+    }
+  }
+  j.partition = s.get("launcher.partition");
+  j.account = s.get("launcher.account");
+  for (const auto& t : split_list(s.get("launcher.sbatch_options"), ' '))
+    if (!t.empty()) j.extra.push_back(t);
+  j.mpi = s.get("launcher.srun_mpi");
+  if (j.mpi.empty() || j.mpi.find_first_of(" \t'\"") != std::string::npos)
+    bad_setting("launcher.srun_mpi", j.mpi, "must name an srun --mpi plugin (pmix, pmi2, none)");
+  const std::string oc = s.get("launcher.on_cancel");
+  if (oc != "requeue" && oc != "fail") bad_setting("launcher.on_cancel", oc, "must be requeue or fail");
+  j.fail_on_cancel = oc == "fail";
+  j.max_resubmits = static_cast<int>(s.get_int("launcher.max_resubmits", 0, ">= 0"));
+  if (out.scheduler == "slurm" && !out.launcher_command.empty())
+    bad_setting("launcher.command", out.launcher_command,
+                "launcher.scheduler = slurm starts the ranks with srun: leave launcher.command empty");
+}
+
 // [launcher], and the batch sizes (and batch schedule phases) it must split over the ranks.
 void parse_launcher(const Settings& s, RealStudyConfig& out) {
   out.launcher_command = s.get("launcher.command");
@@ -289,12 +336,13 @@ void parse_launcher(const Settings& s, RealStudyConfig& out) {
   bool empty = true;
   for (const auto& t : toks) empty = empty && t.empty();
   if (empty) out.launcher_command.clear();
-  if (out.launcher_command.empty() && out.ranks > 1)
+  if (out.launcher_command.empty() && out.ranks > 1 && s.get("launcher.scheduler") != "slurm")
     bad_setting("launcher.ranks", s.get("launcher.ranks"), "more than one rank needs launcher.command (e.g. mpirun -np {ranks})");
   for (auto b : out.batch_sizes)
     if (b % out.ranks != 0)
       bad_setting("study.batch_sizes", s.get("study.batch_sizes"),
           "batch " + std::to_string(b) + " is not divisible by launcher.ranks = " + std::to_string(out.ranks));
+  parse_scheduler(s, out);
   if (!out.train_batch_schedule.constant())
     for (auto b : out.batch_sizes)
       try {
