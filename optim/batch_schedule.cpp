@@ -6,6 +6,7 @@
 #include <string>
 
 #include "optim/config.h"
+#include "optim/io.h"
 
 namespace batchlab::optim {
 
@@ -13,7 +14,7 @@ BatchSchedule::BatchSchedule(std::int64_t base_batch, BatchScheduleConfig cfg, s
   if (base_batch <= 0) throw ConfigError("batch_size = " + std::to_string(base_batch) + ": must be > 0");
   if (multiple_of < 1) throw ConfigError("workers = " + std::to_string(multiple_of) + ": must be >= 1");
   if (!(std::isfinite(cfg.factor) && cfg.factor > 0.0))
-    throw ConfigError("schedule.batch_factor = " + std::to_string(cfg.factor) + ": must be finite and > 0");
+    throw ConfigError("schedule.batch_factor = " + format_number(cfg.factor) + ": must be finite and > 0");
   if (cfg.max_batch < 0 || (cfg.max_batch > 0 && cfg.max_batch < base_batch))
     throw ConfigError("schedule.batch_max = " + std::to_string(cfg.max_batch) +
                       ": must be 0 (no cap) or >= the batch size " + std::to_string(base_batch));
@@ -35,7 +36,7 @@ BatchSchedule::BatchSchedule(std::int64_t base_batch, BatchScheduleConfig cfg, s
     } else if (cfg.max_batch > 0) {
       b = cfg.max_batch;  // the rounded batch would exceed any cap
     }
-    if (b <= 0) throw ConfigError("schedule.batch_factor = " + std::to_string(cfg.factor) + ": batch overflows");
+    if (b <= 0) throw ConfigError("schedule.batch_factor = " + format_number(cfg.factor) + ": batch overflows");
     phases_.push_back({cur.first_step + steps, cur.examples_before + steps * cur.batch, b});
   }
 }

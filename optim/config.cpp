@@ -1,22 +1,16 @@
 #include "optim/config.h"
 
 #include <cmath>
-#include <sstream>
 
 #include "optim/backend_eigen.h"
+#include "optim/io.h"
 #include "optim/registry.h"
 
 namespace batchlab::optim {
 namespace {
 
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
 void require(bool ok, const std::string& what, double value, const std::string& rule) {
-  if (!ok) throw ConfigError("optimizer." + what + " = " + num(value) + ": must be " + rule);
+  if (!ok) throw ConfigError("optimizer." + what + " = " + format_number(value) + ": must be " + rule);
 }
 
 }  // namespace
@@ -67,9 +61,9 @@ void validate_groups(const std::vector<GroupOptions>& groups) {
   if (groups.empty()) throw ConfigError("optimizer: at least one parameter group is required");
   for (const auto& g : groups) {
     if (!(std::isfinite(g.lr_mult) && g.lr_mult >= 0.0))
-      throw ConfigError("group '" + g.name + "': lr_mult = " + num(g.lr_mult) + ": must be >= 0");
+      throw ConfigError("group '" + g.name + "': lr_mult = " + format_number(g.lr_mult) + ": must be >= 0");
     if (!(std::isfinite(g.weight_decay_mult) && g.weight_decay_mult >= 0.0))
-      throw ConfigError("group '" + g.name + "': weight_decay_mult = " + num(g.weight_decay_mult) +
+      throw ConfigError("group '" + g.name + "': weight_decay_mult = " + format_number(g.weight_decay_mult) +
                         ": must be >= 0");
   }
 }

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "optim/io.h"
 #include "optim/rule.h"
 
 namespace batchlab::optim {
@@ -52,12 +53,12 @@ class Lars final : public Rule<B> {
         clip_(cfg.trust_clip) {
     // Reject settings a variant does not have instead of ignoring them.
     if (variant_ == LarsVariant::kPaper && eps_ != 0.0)
-      throw ConfigError("optimizer.trust_eps = " + std::to_string(eps_) +
+      throw ConfigError("optimizer.trust_eps = " + format_number(eps_) +
                         ": lars:paper has no epsilon (use lars:tf or lars:apex)");
     if (variant_ != LarsVariant::kApex && clip_)
       throw ConfigError("optimizer.trust_clip = true: only lars:apex clips the trust ratio");
     if (variant_ != LarsVariant::kApex && damp_ != 0.0)
-      throw ConfigError("optimizer.dampening = " + std::to_string(damp_) +
+      throw ConfigError("optimizer.dampening = " + format_number(damp_) +
                         ": only lars:apex (PyTorch SGD momentum) has dampening");
     if (cfg.lr_in_momentum || cfg.momentum_correction)
       throw ConfigError("optimizer.lr_in_momentum / momentum_correction: not supported by " +

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "optim/io.h"
 #include "optim/rule.h"
 
 namespace batchlab::optim {
@@ -34,7 +35,7 @@ class Momentum final : public Rule<B> {
         correction_(cfg.momentum_correction) {
     // Settings that the chosen form would silently ignore are errors.
     if (lr_in_buffer_ && damp_ != 0.0)
-      throw ConfigError("optimizer.dampening = " + std::to_string(damp_) +
+      throw ConfigError("optimizer.dampening = " + format_number(damp_) +
                         ": not supported with lr_in_momentum = true (Goyal form has no dampening)");
     if (correction_ && !lr_in_buffer_)
       throw ConfigError(

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "optim/io.h"
 #include "optim/rule.h"
 
 namespace batchlab::optim {
@@ -25,7 +26,7 @@ class Nesterov final : public Rule<B> {
 
   explicit Nesterov(const OptimizerConfig& cfg) : m_(cfg.momentum) {
     if (cfg.dampening != 0.0)
-      throw ConfigError("optimizer.dampening = " + std::to_string(cfg.dampening) +
+      throw ConfigError("optimizer.dampening = " + format_number(cfg.dampening) +
                         ": nesterov requires dampening = 0");
     if (cfg.lr_in_momentum || cfg.momentum_correction)
       throw ConfigError("optimizer.lr_in_momentum / momentum_correction: not supported by nesterov");

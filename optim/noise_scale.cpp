@@ -6,12 +6,13 @@
 #include <string>
 
 #include "optim/config.h"
+#include "optim/io.h"
 
 namespace batchlab::optim {
 
 NoiseScaleEstimator::NoiseScaleEstimator(double ema_decay) : decay_(ema_decay) {
   if (!(ema_decay >= 0.0 && ema_decay < 1.0))
-    throw ConfigError("noise_scale.ema_decay = " + std::to_string(ema_decay) + ": must be in [0, 1)");
+    throw ConfigError("noise_scale.ema_decay = " + format_number(ema_decay) + ": must be in [0, 1)");
 }
 
 void NoiseScaleEstimator::update(double gs2, double bs, double gb2, double bb) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "optim/io.h"
 #include "optim/rule.h"
 
 namespace batchlab::optim {
@@ -33,7 +34,7 @@ class Precond final : public Rule<B> {
 
   explicit Precond(const OptimizerConfig& cfg) : m_(cfg.momentum), power_(cfg.precond_power) {
     if (cfg.dampening != 0.0)
-      throw ConfigError("optimizer.dampening = " + std::to_string(cfg.dampening) +
+      throw ConfigError("optimizer.dampening = " + format_number(cfg.dampening) +
                         ": not supported by precond");
     if (cfg.lr_in_momentum || cfg.momentum_correction)
       throw ConfigError("optimizer.lr_in_momentum / momentum_correction: not supported by precond");
@@ -44,7 +45,7 @@ class Precond final : public Rule<B> {
     if (!B::all_finite(d) || !(B::min_value(d) > 0.0))
       throw std::invalid_argument("precond: curvature of group " + std::to_string(group) +
                                   " must be finite and > 0 (min = " +
-                                  std::to_string(B::min_value(d)) + ")");
+                                  format_number(B::min_value(d)) + ")");
     if (p_.size() <= group) p_.resize(group + 1);
     Buffer ones = B::zeros_like(d);
     B::fill(ones, 1.0);

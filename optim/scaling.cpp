@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "optim/config.h"
+#include "optim/io.h"
 
 namespace batchlab::optim {
 
@@ -27,8 +28,8 @@ std::string to_string(ScalingKind k) {
 
 ScaledHyper ScalingRule::apply(double b, double lr_ref, double beta1, double beta2,
                                double eps) const {
-  if (!(batch_ref > 0.0)) throw ConfigError("scaling.batch_ref = " + std::to_string(batch_ref) + ": must be > 0");
-  if (!(b > 0.0)) throw ConfigError("batch_size = " + std::to_string(b) + ": must be > 0");
+  if (!(batch_ref > 0.0)) throw ConfigError("scaling.batch_ref = " + format_number(batch_ref) + ": must be > 0");
+  if (!(b > 0.0)) throw ConfigError("batch_size = " + format_number(b) + ": must be > 0");
   const double k = b / batch_ref;
   ScaledHyper h{lr_ref, beta1, beta2, eps};
   switch (kind) {

@@ -2,34 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 #include <numbers>
-#include <sstream>
 
 #include "optim/config.h"
+#include "optim/io.h"
 
 namespace batchlab::optim {
-
-namespace {
-// Shortest round-trip text of a double for error messages ("0.1", not "0.100000").
-std::string num(double v) {
-  std::ostringstream s;
-  s << std::setprecision(17) << v;
-  double back = 0.0;
-  for (int p = 1; p <= 17; ++p) {
-    std::ostringstream t;
-    t << std::setprecision(p) << v;
-    std::istringstream(t.str()) >> back;
-    if (back == v) return t.str();
-  }
-  return s.str();
-}
-}  // namespace
 
 std::int64_t steps_from_epochs(double epochs, std::int64_t steps_per_epoch,
                                const std::string& field) {
   if (!(std::isfinite(epochs) && epochs >= 0.0))
-    throw ConfigError(field + " = " + num(epochs) + ": must be finite and >= 0");
+    throw ConfigError(field + " = " + format_number(epochs) + ": must be finite and >= 0");
   if (steps_per_epoch <= 0)
     throw ConfigError(field + ": steps_per_epoch = " + std::to_string(steps_per_epoch) +
                       ": must be > 0");
@@ -54,7 +37,7 @@ WarmupKind parse_warmup(const std::string& n) {
 
 LrSchedule::LrSchedule(double base_lr, ScheduleConfig cfg) : base_(base_lr), cfg_(std::move(cfg)) {
   if (!(std::isfinite(base_) && base_ >= 0.0))
-    throw ConfigError("lr = " + num(base_) + ": must be finite and >= 0");
+    throw ConfigError("lr = " + format_number(base_) + ": must be finite and >= 0");
   if (cfg_.warmup_steps < 0)
     throw ConfigError("schedule.warmup_steps = " + std::to_string(cfg_.warmup_steps) + ": must be >= 0");
   if (cfg_.warmup != WarmupKind::kNone && cfg_.warmup_steps == 0)
@@ -68,13 +51,13 @@ LrSchedule::LrSchedule(double base_lr, ScheduleConfig cfg) : base_(base_lr), cfg
     throw ConfigError("schedule.warmup_steps = " + std::to_string(cfg_.warmup_steps) +
                       ": longer than the run (" + std::to_string(cfg_.total_steps) + " steps)");
   if (!(cfg_.lr_min >= 0.0 && cfg_.lr_min <= base_ + 1e-300) && horizon)
-    throw ConfigError("schedule.lr_min = " + num(cfg_.lr_min) + ": must be in [0, lr]");
+    throw ConfigError("schedule.lr_min = " + format_number(cfg_.lr_min) + ": must be in [0, lr]");
   if (!(cfg_.factor > 0.0))
-    throw ConfigError("schedule.factor = " + num(cfg_.factor) + ": must be > 0");
+    throw ConfigError("schedule.factor = " + format_number(cfg_.factor) + ": must be > 0");
   if (!(cfg_.power > 0.0))
-    throw ConfigError("schedule.power = " + num(cfg_.power) + ": must be > 0");
+    throw ConfigError("schedule.power = " + format_number(cfg_.power) + ": must be > 0");
   if (!(std::isfinite(cfg_.warmup_start_lr) && cfg_.warmup_start_lr >= 0.0))
-    throw ConfigError("schedule.warmup_start_lr = " + num(cfg_.warmup_start_lr) + ": must be >= 0");
+    throw ConfigError("schedule.warmup_start_lr = " + format_number(cfg_.warmup_start_lr) + ": must be >= 0");
   for (auto m : cfg_.milestones)
     if (m < 0)
       throw ConfigError("schedule.milestones: " + std::to_string(m) + ": must be >= 0");

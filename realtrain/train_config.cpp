@@ -4,8 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 
+#include "optim/io.h"
 #include "optim/registry.h"
 #include "optim/scaling.h"
 #include "optim/schedule.h"
@@ -17,23 +17,7 @@ namespace batchlab::realtrain {
 using optim::ConfigError;
 
 std::vector<double> parse_epoch_milestones(const std::string& text) {
-  const std::string key = "milestones";
-  std::vector<double> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    double v = 0.0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || !(v >= 0.0))
-      throw ConfigError("train." + key + " = '" + text + "': '" + item + "' is not a number >= 0");
-    out.push_back(v);
-  }
-  return out;
+  return optim::parse_nonnegative_list("train.milestones", text);
 }
 
 namespace {

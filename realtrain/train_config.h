@@ -15,6 +15,8 @@
 
 #include "optim/batch_schedule.h"
 #include "optim/config.h"
+#include "optim/io.h"
+#include "optim/scaling.h"
 
 namespace batchlab::realtrain {
 
@@ -125,34 +127,25 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
 // --batch-milestones as optim::BatchScheduleConfig::milestones: examples processed, whole
 // numbers > 0, strictly increasing; "" = none. Throws optim::ConfigError naming
 // train.batch-milestones. (`batchlab study` uses it to count a trial's examples.)
+// (Inline, like train_options: `batchlab study` compiles it into the torch-free study engine.)
 inline std::vector<std::int64_t> parse_batch_milestones(const std::string& text) {
-  std::vector<std::int64_t> out;
-  if (text.empty()) return out;
-  for (std::size_t begin = 0; begin <= text.size();) {
-    const std::size_t end = std::min(text.find(',', begin), text.size());
-    const std::string item = text.substr(begin, end - begin);
-    begin = end + 1;
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || v <= 0)
-      throw optim::ConfigError("train.batch-milestones = '" + text + "': '" + item +
-                               "' is not a whole number of examples > 0");
-    if (!out.empty() && v <= out.back())
-      throw optim::ConfigError("train.batch-milestones = '" + text + "': " + std::to_string(v) +
-                               " does not exceed the previous milestone " + std::to_string(out.back()) +
-                               " (milestones must be strictly increasing)");
-    out.push_back(v);
-  }
-  return out;
+  return optim::parse_count_list("train.batch-milestones", text, /*strictly_increasing=*/true);
+}
+
+// The lr scaling rule of a run: --scaling with reference batch --batch-ref (0: the run's own
+// --batch-size, i.e. the lr as given). lr = rule.lr(batch-size, lr) is the run's base lr (and
+// for malladi, rule.apply gives its betas and eps). The one place this is decided: the trainer
+// applies it, and `batchlab study` records every trial's lr with it. Throws optim::ConfigError
+// for an unknown --scaling.
+inline optim::ScalingRule lr_scaling_rule(const TrainConfig& c) {
+  optim::ScalingRule rule;
+  rule.kind = optim::parse_scaling(c.scaling);
+  rule.batch_ref = static_cast<double>(c.batch_ref > 0 ? c.batch_ref : c.batch_size);
+  return rule;
 }
 
 // --milestones: epochs, comma-separated numbers >= 0; "" = none. Throws optim::ConfigError
-// naming train.milestones.
+// naming train.milestones. (Both are optim::parse_*_list, the one comma-list reader.)
 std::vector<double> parse_epoch_milestones(const std::string& text);
 
 // The global batch of every update (optim::BatchSchedule, the sweep's implementation): base

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "optim/io.h"
 #include "sim/linreg.h"
 #include "sim/logreg.h"
 #include "sim/mlp.h"
@@ -36,21 +37,21 @@ void validate_landscape(const LandscapeConfig& c) {
     bad("kind", "'" + c.kind + "'", "unknown (nqm, linreg, logreg, mlp)");
   if (c.kind == "nqm") {
     if (c.dim <= 0) bad("dim", std::to_string(c.dim), "must be > 0");
-    if (!(c.init_variance > 0.0)) bad("init_variance", std::to_string(c.init_variance), "must be > 0");
+    if (!(c.init_variance > 0.0)) bad("init_variance", optim::format_number(c.init_variance), "must be > 0");
     if (!std::isfinite(c.curvature_power) || !std::isfinite(c.noise_power))
-      bad("curvature_power", std::to_string(c.curvature_power), "powers must be finite");
+      bad("curvature_power", optim::format_number(c.curvature_power), "powers must be finite");
     if (c.layers < 1) bad("layers", std::to_string(c.layers), "must be >= 1");
     if (c.layers > c.dim) bad("layers", std::to_string(c.layers), "more layers than dimensions");
     if (!(c.layer_scale_spread > 0.0))
-      bad("layer_scale_spread", std::to_string(c.layer_scale_spread), "must be > 0");
+      bad("layer_scale_spread", optim::format_number(c.layer_scale_spread), "must be > 0");
     return;
   }
   if (c.train_examples <= 0) bad("train_examples", std::to_string(c.train_examples), "must be > 0");
   if (c.test_examples <= 0) bad("test_examples", std::to_string(c.test_examples), "must be > 0");
   if (c.input_dim <= 0) bad("input_dim", std::to_string(c.input_dim), "must be > 0");
-  if (!(c.label_noise >= 0.0)) bad("label_noise", std::to_string(c.label_noise), "must be >= 0");
+  if (!(c.label_noise >= 0.0)) bad("label_noise", optim::format_number(c.label_noise), "must be >= 0");
   if (c.kind == "logreg" && !(c.label_noise < 0.5))
-    bad("label_noise", std::to_string(c.label_noise), "a flip probability must be < 0.5");
+    bad("label_noise", optim::format_number(c.label_noise), "a flip probability must be < 0.5");
   if (c.kind == "mlp") {
     if (c.hidden.empty()) bad("hidden", "(empty)", "the mlp needs at least one hidden layer");
     for (auto w : c.hidden)

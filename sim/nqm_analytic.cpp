@@ -23,6 +23,7 @@
 
 #include "optim/batch_schedule.h"
 #include "optim/config.h"
+#include "optim/io.h"
 #include "optim/schedule.h"
 #include "sim/curve.h"
 #include "sim/nqm.h"
@@ -1315,7 +1316,7 @@ void validate_nqm_analytic(const TrialSpec& spec) {
     throw optim::ConfigError("mode = analytic, landscape.kind = '" + spec.landscape.kind +
                              "': the analytic mode exists only for nqm");
   if (!(o.momentum >= 0.0 && o.momentum < 1.0))
-    throw optim::ConfigError("optimizer.momentum = " + std::to_string(o.momentum) +
+    throw optim::ConfigError("optimizer.momentum = " + optim::format_number(o.momentum) +
                              ": analytic mode needs 0 <= momentum < 1");
   if (o.dampening != 0.0 || o.lr_in_momentum || o.momentum_correction || o.weight_decay != 0.0 ||
       o.max_grad_norm != 0.0)
@@ -1324,7 +1325,7 @@ void validate_nqm_analytic(const TrialSpec& spec) {
         "': dampening, lr_in_momentum, momentum_correction, weight_decay and max_grad_norm "
         "must be off (the exact recursion covers the plain PyTorch heavy-ball form only)");
   if (n == "ema" && !(spec.ema_decay >= 0.0 && spec.ema_decay < 1.0))
-    throw optim::ConfigError("ema_decay = " + std::to_string(spec.ema_decay) +
+    throw optim::ConfigError("ema_decay = " + optim::format_number(spec.ema_decay) +
                              ": must be in [0, 1)");
   if (spec.workers > 1 && spec.sync.kind != optim::SyncKind::kSync)
     throw optim::ConfigError("mode = analytic, sync = " + spec.sync.to_string() +

@@ -48,6 +48,94 @@ class NodeCommunicator final : public optim::Communicator {
 
 BufferRef ref(Eigen::VectorXd& v) { return optim::buffer_ref(std::span<double>(v.data(), v.size())); }
 
+// The K simulated data-parallel workers of a trial: each worker's parameters, gradient, batch
+// stream (one RNG stream per worker) and optimizer, and the communicators that average them
+// under the trial's sync policy. Holds views into its own vectors: not copyable.
+class Workers {
+ public:
+  Workers(const TrialSpec& spec, const Landscape& land, const optim::OptimizerConfig& cfg,
+          const Eigen::VectorXd& theta0)
+      : spec_(spec), land_(land), K_(spec.workers), groups_(land.groups()),
+        params_(static_cast<std::size_t>(K_), theta0),
+        grads_(static_cast<std::size_t>(K_), Eigen::VectorXd::Zero(land.dim())),
+        pv_(static_cast<std::size_t>(K_)), gv_(static_cast<std::size_t>(K_)), global_(K_),
+        node_(K_, spec.node_size > 0 ? spec.node_size : K_), param_refs_(static_cast<std::size_t>(K_)) {
+    std::vector<optim::GroupOptions> gopts;
+    for (const auto& g : groups_) gopts.push_back({g.name, 1.0, 1.0, g.is_bias, g.is_bias});
+    const bool precond = optim::canonical_rule_name(cfg.name) == "precond";
+    const Eigen::VectorXd curv = precond ? land.curvature_diagonal() : Eigen::VectorXd();
+    for (int w = 0; w < K_; ++w) {
+      streams_.emplace_back(make_rng(spec.seed, kWorkerStream + static_cast<std::uint64_t>(w)));
+      opts_.push_back(std::make_unique<optim::Optimizer<EigenD>>(cfg, gopts));
+      if (precond)
+        for (std::size_t gi = 0; gi < groups_.size(); ++gi)
+          optim::precond_rule(opts_.back()->rule())
+              .set_curvature(gi, curv.segment(groups_[gi].offset, groups_[gi].size));
+    }
+    for (std::size_t w = 0; w < static_cast<std::size_t>(K_); ++w) {
+      for (const auto& g : groups_) {
+        pv_[w].emplace_back(params_[w].segment(g.offset, g.size));
+        gv_[w].emplace_back(grads_[w].segment(g.offset, g.size));
+      }
+      param_refs_[w].push_back(ref(params_[w]));
+      grad_refs_.push_back(ref(grads_[w]));
+    }
+  }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+  // Update t (0-based) at this lr: every worker's gradient on its own batch of `per_worker`
+  // examples, the sync policy's gradient all-reduce, each optimizer's step, then its parameter
+  // (and optionally momentum) averaging.
+  void step(std::int64_t t, double lr, std::int64_t per_worker) {
+    for (std::size_t w = 0; w < static_cast<std::size_t>(K_); ++w)
+      land_.gradient(params_[w], per_worker, streams_[w], grads_[w]);
+    if (K_ > 1 && spec_.sync.allreduce_gradients(t)) global_.allreduce_mean(grad_refs_);
+    for (std::size_t w = 0; w < static_cast<std::size_t>(K_); ++w) opts_[w]->step(pv_[w], gv_[w], lr);
+    if (K_ > 1) {
+      std::vector<std::vector<BufferRef>> state_refs(static_cast<std::size_t>(K_));
+      if (spec_.sync.average_momentum)
+        for (std::size_t w = 0; w < static_cast<std::size_t>(K_); ++w)
+          for (std::size_t gi = 0; gi < groups_.size(); ++gi)
+            for (auto& [name, buf] : opts_[w]->rule().state(gi)) state_refs[w].push_back(ref(*buf));
+      optim::apply_parameter_averaging(spec_.sync, t, global_, &node_, param_refs_, state_refs);
+    }
+  }
+
+  // The model the trial evaluates: the workers' mean (worker 0's parameters when K = 1), into `out`.
+  void average(Eigen::VectorXd& out) const {
+    if (K_ == 1) {
+      out = params_[0];
+    } else {
+      out.setZero();
+      for (const auto& p : params_) out += p;
+      out /= static_cast<double>(K_);
+    }
+  }
+
+  // No inf or NaN in worker 0's parameters.
+  bool finite() const {
+    // x * 0 is 0 for finite x and NaN for inf / NaN, and a sum of zeros is 0; Eigen vectorises
+    // this sum but not allFinite's coefficient-wise test (12% of a small MLP step).
+    return (params_[0].array() * 0.0).sum() == 0.0;
+  }
+
+ private:
+  const TrialSpec& spec_;
+  const Landscape& land_;
+  const int K_;
+  const std::vector<Group>& groups_;
+  std::vector<Eigen::VectorXd> params_, grads_;
+  std::vector<BatchStream> streams_;
+  std::vector<std::unique_ptr<optim::Optimizer<EigenD>>> opts_;
+  std::vector<std::vector<EigenD::View>> pv_;
+  std::vector<std::vector<EigenD::CView>> gv_;
+  optim::InProcessCommunicator global_;
+  NodeCommunicator node_;
+  std::vector<std::vector<BufferRef>> param_refs_;
+  std::vector<BufferRef> grad_refs_;
+};
+
 }  // namespace
 
 TrialResult run_sampled(const TrialSpec& spec) {
@@ -55,61 +143,17 @@ TrialResult run_sampled(const TrialSpec& spec) {
   const int K = spec.workers;
   // Global batch of update t (constant unless a batch schedule grows it), split over K workers.
   const optim::BatchSchedule batches(spec.batch_size, spec.batch_schedule, K);
-  const auto& groups = land->groups();
 
   optim::OptimizerConfig cfg = spec.optimizer;
   const bool ema = cfg.name == "ema";
   if (ema) cfg.name = cfg.momentum != 0.0 ? "momentum" : "sgd";
-  std::vector<optim::GroupOptions> gopts;
-  for (const auto& g : groups) gopts.push_back({g.name, 1.0, 1.0, g.is_bias, g.is_bias});
-
   Rng init_rng = make_rng(spec.seed, kInitStream);
   const Eigen::VectorXd theta0 = land->initial_point(init_rng);
-  std::vector<Eigen::VectorXd> params(static_cast<std::size_t>(K), theta0);
-  std::vector<Eigen::VectorXd> grads(static_cast<std::size_t>(K), Eigen::VectorXd::Zero(land->dim()));
-  std::vector<BatchStream> streams;
-  std::vector<std::unique_ptr<optim::Optimizer<EigenD>>> opts;
-  const bool precond = optim::canonical_rule_name(cfg.name) == "precond";
-  const Eigen::VectorXd curv = precond ? land->curvature_diagonal() : Eigen::VectorXd();
-  for (int w = 0; w < K; ++w) {
-    streams.emplace_back(make_rng(spec.seed, kWorkerStream + static_cast<std::uint64_t>(w)));
-    opts.push_back(std::make_unique<optim::Optimizer<EigenD>>(cfg, gopts));
-    if (precond)
-      for (std::size_t gi = 0; gi < groups.size(); ++gi)
-        optim::precond_rule(opts.back()->rule())
-            .set_curvature(gi, curv.segment(groups[gi].offset, groups[gi].size));
-  }
-  std::vector<std::vector<EigenD::View>> pv(static_cast<std::size_t>(K));
-  std::vector<std::vector<EigenD::CView>> gv(static_cast<std::size_t>(K));
-  for (std::size_t w = 0; w < static_cast<std::size_t>(K); ++w)
-    for (const auto& g : groups) {
-      pv[w].emplace_back(params[w].segment(g.offset, g.size));
-      gv[w].emplace_back(grads[w].segment(g.offset, g.size));
-    }
-
-  optim::InProcessCommunicator global(K);
-  const int node_size = spec.node_size > 0 ? spec.node_size : K;
-  NodeCommunicator node(K, node_size);
-  std::vector<std::vector<BufferRef>> param_refs(static_cast<std::size_t>(K));
-  std::vector<BufferRef> grad_refs;
-  for (std::size_t w = 0; w < static_cast<std::size_t>(K); ++w) {
-    param_refs[w].push_back(ref(params[w]));
-    grad_refs.push_back(ref(grads[w]));
-  }
+  Workers workers(spec, *land, cfg, theta0);
 
   const optim::LrSchedule sched(spec.lr, spec.schedule);
   const double gamma = ema ? spec.ema_decay : 0.0;
   Eigen::VectorXd model = theta0, tilde = theta0;
-  auto current_model = [&]() -> const Eigen::VectorXd& {
-    if (K == 1) {
-      model = params[0];
-    } else {
-      model.setZero();
-      for (const auto& p : params) model += p;
-      model /= static_cast<double>(K);
-    }
-    return model;
-  };
 
   TrialResult r;
   const double loss0 = land->loss(theta0);
@@ -141,30 +185,15 @@ TrialResult run_sampled(const TrialSpec& spec) {
   if (evaluate(0, sched.lr_at(0))) return r;
   for (std::int64_t t = 0; t < spec.max_steps; ++t) {
     const double lr = sched.lr_at(t);
-    const std::int64_t per_worker = batches.batch_at(t) / K;
-    for (std::size_t w = 0; w < static_cast<std::size_t>(K); ++w)
-      land->gradient(params[w], per_worker, streams[w], grads[w]);
-    if (K > 1 && spec.sync.allreduce_gradients(t)) global.allreduce_mean(grad_refs);
-    for (std::size_t w = 0; w < static_cast<std::size_t>(K); ++w) opts[w]->step(pv[w], gv[w], lr);
-    if (K > 1) {
-      std::vector<std::vector<BufferRef>> state_refs(static_cast<std::size_t>(K));
-      if (spec.sync.average_momentum)
-        for (std::size_t w = 0; w < static_cast<std::size_t>(K); ++w)
-          for (std::size_t gi = 0; gi < groups.size(); ++gi)
-            for (auto& [name, buf] : opts[w]->rule().state(gi)) state_refs[w].push_back(ref(*buf));
-      optim::apply_parameter_averaging(spec.sync, t, global, &node, param_refs, state_refs);
-    }
+    workers.step(t, lr, batches.batch_at(t) / K);
     const std::int64_t done = t + 1;
     const bool mark = next_mark < marks.size() && marks[next_mark] == done;
     const bool eval = done % spec.eval_every == 0 || done == spec.max_steps || mark;
-    if (ema || eval) current_model();
+    if (ema || eval) workers.average(model);
     if (ema) tilde = gamma * tilde + (1.0 - gamma) * model;
     if (eval) {
       if (evaluate(done, lr)) return r;
-    } else if (!((params[0].array() * 0.0).sum() == 0.0)) {
-      // = !allFinite(): x * 0 is 0 for finite x and NaN for inf / NaN, and a sum of zeros is 0;
-      // Eigen vectorises this sum but not allFinite's coefficient-wise test (12% of a small
-      // MLP step).
+    } else if (!workers.finite()) {
       r.status = TrialStatus::kDiverged;
       r.final_metric = std::numeric_limits<double>::quiet_NaN();
       return r;

@@ -3,6 +3,7 @@
 
 #include "optim/batch_schedule.h"
 #include "optim/config.h"
+#include "optim/io.h"
 #include "optim/registry.h"
 #include "optim/schedule.h"
 #include "sim/landscape.h"
@@ -17,20 +18,15 @@ namespace {
   throw optim::ConfigError(field + " = " + value + ": " + why);
 }
 
-std::string num(double v) {
-  std::string s = std::to_string(v);
-  return s;
-}
-
 }  // namespace
 
 void validate(const TrialSpec& s) {
   if (s.mode != "analytic" && s.mode != "sampled") bad("mode", "'" + s.mode + "'", "unknown (analytic, sampled)");
   if (s.batch_size <= 0) bad("batch_size", std::to_string(s.batch_size), "must be > 0");
-  if (!(std::isfinite(s.lr) && s.lr > 0.0)) bad("lr", num(s.lr), "must be finite and > 0");
+  if (!(std::isfinite(s.lr) && s.lr > 0.0)) bad("lr", optim::format_number(s.lr), "must be finite and > 0");
   if (s.max_steps < 0) bad("max_steps", std::to_string(s.max_steps), "must be >= 0");
   if (s.eval_every <= 0) bad("eval_every", std::to_string(s.eval_every), "must be > 0");
-  if (!std::isfinite(s.target)) bad("target", num(s.target), "must be finite");
+  if (!std::isfinite(s.target)) bad("target", optim::format_number(s.target), "must be finite");
   if (s.workers < 1) bad("workers", std::to_string(s.workers), "must be >= 1");
   if (s.batch_size % s.workers != 0)
     bad("workers", std::to_string(s.workers),
@@ -42,7 +38,7 @@ void validate(const TrialSpec& s) {
   (void)optim::LrSchedule(s.lr, s.schedule);  // throws ConfigError for a bad schedule
   const optim::BatchSchedule batches(s.batch_size, s.batch_schedule, s.workers);  // throws likewise
   if (s.optimizer.name == "ema" && !(s.ema_decay >= 0.0 && s.ema_decay < 1.0))
-    bad("ema_decay", num(s.ema_decay), "must be in [0, 1)");
+    bad("ema_decay", optim::format_number(s.ema_decay), "must be in [0, 1)");
   if (s.mode == "analytic") {
     validate_nqm_analytic(s);
     return;
@@ -61,6 +57,10 @@ void validate(const TrialSpec& s) {
 
 TrialResult run_trial(const TrialSpec& spec) {
   validate(spec);
+  return run_validated_trial(spec);
+}
+
+TrialResult run_validated_trial(const TrialSpec& spec) {
   const auto start = std::chrono::steady_clock::now();
   TrialResult r = spec.mode == "analytic" ? run_nqm_analytic(spec) : run_sampled(spec);
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,6 +1,7 @@
 // A simulated trial: one (landscape, optimizer config, batch size, lr, momentum, seed) run until
 // the test metric crosses the target or max_steps. The study engine (experiments/) builds the
-// grid of TrialSpecs and calls run_trial on a thread pool; this is the only entry it needs.
+// grid of TrialSpecs, validates them and calls run_validated_trial on a thread pool; this is the
+// only entry it needs.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include "optim/config.h"
 #include "optim/schedule.h"
 #include "optim/sync_policy.h"
+#include "optim/trial_status.h"
 
 namespace batchlab::sim {
 
@@ -36,8 +38,9 @@ struct LandscapeConfig {
   std::uint64_t data_seed = 0;  // the dataset is drawn from this, not from the trial seed
 };
 
-enum class TrialStatus { kReached, kNotReached, kDiverged };
-std::string to_string(TrialStatus s);
+// How a trial ended (optim/trial_status.h: one enum and its text for sim, realtrain and experiments).
+using optim::TrialStatus;
+using optim::to_string;
 
 struct TrialSpec {
   std::string study;
@@ -79,6 +82,10 @@ struct TrialResult {
 // Throws optim::ConfigError for an impossible spec (before any work).
 void validate(const TrialSpec& spec);
 // Runs one trial; deterministic given spec (RNG streams derived from spec.seed by hashing).
+// validate(spec) first, then run_validated_trial(spec).
 TrialResult run_trial(const TrialSpec& spec);
+// Runs a trial whose spec has passed validate(), without checking it again: a study validates
+// every trial of its grid once, before the first one runs (experiments/engine/sweep_config.h).
+TrialResult run_validated_trial(const TrialSpec& spec);
 
 }  // namespace batchlab::sim

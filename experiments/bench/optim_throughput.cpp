@@ -1,7 +1,7 @@
 // Update-rule throughput on one group of n float32 parameters (Eigen backend, one thread),
 // next to a plain copy of the same bytes measured in the same run.
 //
-//   bench_optim_throughput [--n 10000000] [--warmup 3] [--iters 15]
+//   bench_optim_throughput [--n 10000000] [--warmup 3] [--iters 15] [--json FILE]
 //
 // For each kernel: warm-up iterations, timed iterations, median time; GB/s of bytes touched
 // (the minimum traffic the update needs: SGD reads w, g and writes w = 3 n floats; heavy-ball
@@ -10,10 +10,8 @@
 // per kernel counts wrong entries against closed forms (constant gradient: SGD moves by
 // steps * lr g; Adam's bias-corrected direction is exactly g / (|g| + eps) every step).
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -21,6 +19,7 @@
 
 #include <Eigen/Core>
 
+#include "experiments/bench/harness.h"
 #include "optim/backend_eigen.h"
 #include "optim/optimizer.h"
 
@@ -30,52 +29,13 @@ using Vec = Eigen::VectorXf;
 namespace {
 
 struct Options {
-  long n = 10'000'000;
+  std::int64_t n = 10'000'000;
   int warmup = 3;
   int iters = 15;
 };
 
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> long {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_optim_throughput: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      char* end = nullptr;
-      const long v = std::strtol(argv[++i], &end, 10);
-      if (*end != '\0' || v <= 0) {
-        std::fprintf(stderr, "bench_optim_throughput: %s = '%s': must be a positive integer\n",
-                     a.c_str(), argv[i]);
-        std::exit(2);
-      }
-      return v;
-    };
-    if (a == "--n") o.n = value();
-    else if (a == "--warmup") o.warmup = static_cast<int>(value());
-    else if (a == "--iters") o.iters = static_cast<int>(value());
-    else {
-      std::fprintf(stderr, "bench_optim_throughput: unknown argument '%s' (--n, --warmup, --iters)\n",
-                   a.c_str());
-      std::exit(2);
-    }
-  }
-  return o;
-}
-
-double median_seconds(int warmup, int iters, const std::function<void()>& f) {
-  for (int i = 0; i < warmup; ++i) f();
-  std::vector<double> t;
-  for (int i = 0; i < iters; ++i) {
-    const auto a = std::chrono::steady_clock::now();
-    f();
-    const auto b = std::chrono::steady_clock::now();
-    t.push_back(std::chrono::duration<double>(b - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+double median_seconds(const Options& o, const std::function<void()>& f) {
+  return batchlab::bench::time_calls(o.warmup, o.iters, f).median_wall();
 }
 
 struct Row {
@@ -112,7 +72,7 @@ Row run_rule(const std::string& label, const std::string& rule, double floats, c
   Vec w = Vec::Constant(o.n, 1.0f);
   int steps = 0;
   const double lr = 1e-3;
-  const double s = median_seconds(o.warmup, o.iters, [&] {
+  const double s = median_seconds(o, [&] {
     opt.step({w}, {g}, lr);
     ++steps;
   });
@@ -122,25 +82,27 @@ Row run_rule(const std::string& label, const std::string& rule, double floats, c
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
-  std::printf("# bench_optim_throughput");
-  for (int i = 1; i < argc; ++i) std::printf(" %s", argv[i]);
-  std::printf("\n# n = %ld float32, warmup %d, timed iters %d (median), Eigen %d.%d.%d, "
-              "compiler %s, one thread\n",
-              o.n, o.warmup, o.iters, EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION,
-              EIGEN_MINOR_VERSION, __VERSION__);
+  batchlab::bench::Harness h("bench_optim_throughput", "update-rule throughput on n float32 parameters vs a copy");
+  Options o;
+  h.option("n", o.n, "float32 parameters in the group");
+  h.timing(3, 15);
+  h.parse(argc, argv);
+  o.warmup = h.warmup();
+  o.iters = h.iters();
+  h.print_header();
+  std::printf("# n = %lld float32, one thread\n", static_cast<long long>(o.n));
 
   const Vec g = make_gradient(o.n);
   std::vector<Row> rows;
 
   {  // plain copies of the same bytes
     Vec dst = Vec::Zero(o.n);
-    const double s = median_seconds(o.warmup, o.iters, [&] {
+    const double s = median_seconds(o, [&] {
       std::memcpy(dst.data(), g.data(), sizeof(float) * static_cast<std::size_t>(o.n));
     });
     rows.push_back({"copy (memcpy)", 2, s, (dst - g).cwiseAbs().maxCoeff() == 0.0f ? 0L : 1L});
     Vec dst2 = Vec::Zero(o.n);
-    const double s2 = median_seconds(o.warmup, o.iters, [&] { dst2 = g; });
+    const double s2 = median_seconds(o, [&] { dst2 = g; });
     rows.push_back({"copy (eigen)", 2, s2, (dst2 - g).cwiseAbs().maxCoeff() == 0.0f ? 0L : 1L});
   }
   const double lr = 1e-3;
@@ -170,15 +132,17 @@ int main(int argc, char** argv) {
       copy_gbs = std::max(copy_gbs, r.floats_touched * 4.0 * o.n / r.seconds / 1e9);
   std::printf("%-14s %10s %12s %12s %14s %10s %7s\n", "kernel", "median_ms", "bytes/elem",
               "GB/s", "updates/s", "vs_copy", "#wrong");
+  long wrong = 0;
   for (const auto& r : rows) {
-    const double gbs = r.floats_touched * 4.0 * o.n / r.seconds / 1e9;
+    const double gbs = r.floats_touched * 4.0 * static_cast<double>(o.n) / r.seconds / 1e9;
     std::printf("%-14s %10.3f %12.0f %12.2f %14.2f %9.0f%% %7ld\n", r.name.c_str(),
                 r.seconds * 1e3, r.floats_touched * 4, gbs, 1.0 / r.seconds,
                 100.0 * gbs / copy_gbs, r.wrong);
+    h.record({{"kernel", r.name}, {"median_s", r.seconds}, {"bytes_per_element", r.floats_touched * 4},
+              {"gb_per_s", gbs}, {"vs_copy", gbs / copy_gbs}, {"wrong", r.wrong}});
+    wrong += r.wrong;
   }
   std::printf("# vs_copy: GB/s of bytes touched over the faster copy's GB/s (%.2f GB/s)\n",
               copy_gbs);
-  long wrong = 0;
-  for (const auto& r : rows) wrong += r.wrong;
-  return wrong == 0 ? 0 : 1;
+  return h.finish(wrong);
 }

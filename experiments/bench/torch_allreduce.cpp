@@ -3,7 +3,7 @@
 // after backward, on real models (Simple CNN on 1x28x28, ResNet-20 on 3x32x32).
 //
 //   mpirun -np 2 [--allow-run-as-root] bench_torch_allreduce [--models simple-cnn,resnet20]
-//       [--batch-size 32] [--warmup 3] [--steps 20] [--bucket-mb 25,1,0.25] [--threads 1]
+//       [--batch-size 32] [--warmup 3] [--steps 20] [--bucket-mb 25,1,0.25] [--threads 1] [--json FILE]
 //
 // Per model, the time per step (forward + backward + gradient synchronisation; per step the
 // slowest rank's time; median and mean over the timed steps) of: `local` (no communication: the
@@ -25,17 +25,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "experiments/bench/harness.h"
 #include "realtrain/grad_sync.h"
 #include "realtrain/process_group.h"
 #include "realtrain/models.h"
 #include "realtrain/provenance.h"
+#include "optim/io.h"
 
 namespace br = batchlab::realtrain;
 using Clock = std::chrono::steady_clock;
@@ -58,51 +59,28 @@ struct Options {
   std::exit(2);
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
-  return out;
-}
-
-double positive_number(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !(x > 0)) usage_error(flag + " = '" + v + "': must be a positive number");
-  return x;
-}
-
-int positive_int(const std::string& flag, const std::string& v) {
-  const double x = positive_number(flag, v);
-  if (x != static_cast<int>(x)) usage_error(flag + " = '" + v + "': must be a positive integer");
-  return static_cast<int>(x);
-}
-
-Options parse(int argc, char** argv) {
+Options parse(int argc, char** argv, batchlab::bench::Harness& h) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) usage_error(a + " needs a value");
-    const std::string v = argv[++i];
-    if (a == "--models") {
-      o.models = split(v);
-      for (const auto& m : o.models) {
-        if (m != "simple-cnn" && m != "resnet20") usage_error("--models: unknown model '" + m + "' (simple-cnn, resnet20)");
-      }
-    } else if (a == "--batch-size") o.batch_size = positive_int(a, v);
-    else if (a == "--warmup") o.warmup = positive_int(a, v);
-    else if (a == "--steps") o.steps = positive_int(a, v);
-    else if (a == "--threads") o.threads = positive_int(a, v);
-    else if (a == "--bucket-mb") {
-      o.bucket_mb.clear();
-      for (const auto& s : split(v)) o.bucket_mb.push_back(positive_number(a, s));
-    } else if (a == "--loop-seconds") o.loop_seconds = positive_number(a, v);
-    else if (a == "--pid-dir") o.pid_dir = v;
-    else {
-      usage_error("unknown argument '" + a +
-                  "' (--models, --batch-size, --warmup, --steps, --bucket-mb, --threads, --loop-seconds, --pid-dir)");
-    }
+  std::vector<std::string> buckets = {"25", "1", "0.25"};
+  h.option("models", o.models, "comma list: simple-cnn, resnet20");
+  h.option("batch-size", o.batch_size, "batch per rank");
+  h.option("bucket-mb", buckets, "comma list of bucket sizes (MiB)");
+  h.option("threads", o.threads, "torch threads per rank");
+  h.option("loop-seconds", o.loop_seconds, "failure-test mode: loop 1 MB all-reduces this long");
+  h.option("pid-dir", o.pid_dir, "failure-test mode: write rank<r>.pid here");
+  h.timing(3, 20, {"steps"});
+  h.parse(argc, argv);
+  o.warmup = h.warmup();
+  o.steps = h.iters();
+  for (const auto& m : o.models)
+    if (m != "simple-cnn" && m != "resnet20") usage_error("--models: unknown model '" + m + "' (simple-cnn, resnet20)");
+  o.bucket_mb.clear();
+  for (const auto& b : buckets) {
+    const auto v = batchlab::optim::to_double(b);
+    if (!v || !(*v > 0)) usage_error("--bucket-mb = '" + b + "': must be a positive number");
+    o.bucket_mb.push_back(*v);
   }
+  if (o.loop_seconds < 0) usage_error("--loop-seconds must be > 0");
   return o;
 }
 
@@ -182,12 +160,6 @@ long count_wrong(const std::vector<torch::Tensor>& a, const std::vector<torch::T
   return wrong;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 struct Mode {
   std::string name;
   double bucket_mb = 0;
@@ -196,7 +168,7 @@ struct Mode {
   std::vector<double> step_s;  // slowest rank's time of each timed step
 };
 
-void bench_model(const Options& o, br::ProcessGroup& g, const std::string& name) {
+long bench_model(const Options& o, br::ProcessGroup& g, const std::string& name, batchlab::bench::Harness& h) {
   auto w = make_workload(name, o.batch_size, g.rank);
   const double grad_mb = w.grad_elements * 4.0 / (1 << 20);
 
@@ -242,10 +214,10 @@ void bench_model(const Options& o, br::ProcessGroup& g, const std::string& name)
   }
   MPI_Allreduce(MPI_IN_PLACE, wrong.data(), static_cast<int>(wrong.size()), MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
 
-  const double ideal_s = median(modes[0].step_s);
+  const double ideal_s = batchlab::bench::median(modes[0].step_s);
   for (std::size_t k = 0; k < modes.size(); ++k) {
     const auto& m = modes[k];
-    const double med = median(m.step_s);
+    const double med = batchlab::bench::median(m.step_s);
     double mean = 0;
     for (double x : m.step_s) mean += x / m.step_s.size();
     const double wait_ms = m.sync ? max_over_ranks(m.sync->comm_seconds() / (o.warmup + o.steps)) * 1e3 : 0;
@@ -255,6 +227,8 @@ void bench_model(const Options& o, br::ProcessGroup& g, const std::string& name)
       std::printf("%-10s %9lld %8.3f %5d  %-9s %7.2f %7zu %5zu %9.2f %9.2f %9.2f %6.1f%% %9.2f %6ld\n", name.c_str(),
                   static_cast<long long>(w.grad_elements), grad_mb, o.batch_size, m.name.c_str(), m.bucket_mb, buckets,
                   early, med * 1e3, mean * 1e3, ideal_s * 1e3, 100.0 * ideal_s / med, wait_ms, wrong[k]);
+      h.record({{"model", name}, {"mode", m.name}, {"bucket_mb", m.bucket_mb}, {"median_step_s", med},
+                {"mean_step_s", mean}, {"efficiency", ideal_s / med}, {"wrong", wrong[k]}});
     }
   }
 
@@ -272,7 +246,12 @@ void bench_model(const Options& o, br::ProcessGroup& g, const std::string& name)
   if (g.rank == 0) {
     std::printf("%-10s allreduce-only: %.0f bytes  time %.3f ms  algBw %.3f GB/s  busBw %.3f GB/s  #wrong %ld\n",
                 name.c_str(), bytes, ar.step_s * 1e3, alg_gbs, bus_gbs, ar_wrong);
+    h.record({{"model", name}, {"mode", "allreduce-only"}, {"bytes", bytes}, {"time_s", ar.step_s},
+              {"alg_gb_per_s", alg_gbs}, {"bus_gb_per_s", bus_gbs}, {"wrong", ar_wrong}});
   }
+  long total = ar_wrong;
+  for (long x : wrong) total += x;
+  return total;
 }
 
 int loop_allreduces(const Options& o, br::ProcessGroup& g) {
@@ -294,15 +273,16 @@ int loop_allreduces(const Options& o, br::ProcessGroup& g) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+  batchlab::bench::Harness h("bench_torch_allreduce", "bucketed overlapped gradient all-reduce vs one blocking all-reduce");
+  const Options o = parse(argc, argv, h);
   auto& g = br::init_process_group("mpi");
   torch::set_num_threads(o.threads);
   if (o.loop_seconds > 0) return loop_allreduces(o, g);
+  h.version("torch", br::torch_version());
+  h.version("mpi", br::mpi_library_version());
   if (g.rank == 0) {
-    std::string cmd;
-    for (int i = 0; i < argc; ++i) cmd += std::string(i ? " " : "") + argv[i];
-    std::printf("# %s\n# ranks %d x %d thread(s); torch %s; %s\n", cmd.c_str(), g.world, o.threads,
-                br::torch_version().c_str(), br::mpi_library_version().c_str());
+    h.print_header();
+    std::printf("# ranks %d x %d thread(s)\n", g.world, o.threads);
     std::printf("# step = forward + backward + sync; per step the slowest rank's time; median and mean over %d "
                 "steps after %d warm-up, modes interleaved step by step; eff = ideal (local median) / median; "
                 "early = buckets sent during backward; wait = time blocked in finish() per step\n",
@@ -311,7 +291,8 @@ int main(int argc, char** argv) {
                 "batch", "mode", "bkt_MB", "buckets", "early", "med_ms", "mean_ms", "ideal_ms", "eff", "wait_ms",
                 "#wrong");
   }
-  for (const auto& m : o.models) bench_model(o, g, m);
+  long wrong = 0;
+  for (const auto& m : o.models) wrong += bench_model(o, g, m, h);
   br::finalize_process_group();
-  return 0;
+  return h.finish(wrong, /*report=*/g.rank == 0);
 }

@@ -4,21 +4,17 @@
 // (Named torch_* only so the bench CMake links batchlab_data; it does not use torch.)
 //
 //   bench_torch_data_loader [--images 256] [--width 500] [--height 375] [--batch 32]
-//                           [--size 224] [--epochs 3] [--dir /tmp/batchlab_bench_loader]
+//                           [--size 224] [--epochs 3] [--warmup 1] [--dir /tmp/batchlab_bench_loader]
+//                           [--json FILE]
 //
 // Generates --images synthetic JPEGs (ImageNet's typical 500x375, smooth colour fields plus
 // noise, quality 90) into DIR, packs them, then per (source, threads): one warm-up epoch (page
-// cache, thread-local decoders), then --epochs timed epochs; reports the median epoch as
+// cache, thread-local decoders; --warmup), then --epochs timed epochs; reports the median epoch as
 // images/s, the share of the time next() waited, and images per CPU-second of the whole process
 // (std::clock, all threads): the per-image cost, which a machine shared with other jobs does not
 // distort the way it distorts wall-clock rates. Correctness check (#wrong): the packed
 // source must produce bit-identical batches to the folder source, for either thread count.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -26,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "experiments/bench/harness.h"
 #include "realtrain/data/jpeg.h"
 #include "realtrain/data/source.h"
 #include "realtrain/data/sources.h"
@@ -40,32 +37,22 @@ struct Options {
   std::string dir = "/tmp/batchlab_bench_loader";
 };
 
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "bench_torch_data_loader: %s needs a value\n", a.c_str());
-      std::exit(2);
-    }
-    const char* v = argv[++i];
-    if (a == "--images") o.images = std::atoi(v);
-    else if (a == "--width") o.width = std::atoi(v);
-    else if (a == "--height") o.height = std::atoi(v);
-    else if (a == "--batch") o.batch = std::atoi(v);
-    else if (a == "--size") o.size = std::atoi(v);
-    else if (a == "--epochs") o.epochs = std::atoi(v);
-    else if (a == "--dir") o.dir = v;
-    else {
-      std::fprintf(stderr, "bench_torch_data_loader: unknown option '%s'\n", a.c_str());
-      std::exit(2);
-    }
+// The options through the harness; false after a one-line error.
+bool parse(int argc, char** argv, batchlab::bench::Harness& h, Options& o) {
+  h.option("images", o.images, "synthetic JPEGs to generate");
+  h.option("width", o.width, "their width", 8);
+  h.option("height", o.height, "their height", 8);
+  h.option("batch", o.batch, "batch size");
+  h.option("size", o.size, "crop size");
+  h.option("dir", o.dir, "scratch directory (removed at the end)");
+  h.timing(1, 3, {"epochs"});
+  h.parse(argc, argv);
+  o.epochs = h.iters();
+  if (o.images < o.batch) {
+    std::fprintf(stderr, "bench_torch_data_loader: need images >= batch\n");
+    return false;
   }
-  if (o.images < o.batch || o.batch < 1 || o.width < 8 || o.height < 8 || o.size < 1 || o.epochs < 1) {
-    std::fprintf(stderr, "bench_torch_data_loader: need images >= batch >= 1, width/height >= 8, size, epochs >= 1\n");
-    std::exit(2);
-  }
-  return o;
+  return true;
 }
 
 void generate(const Options& o) {
@@ -95,29 +82,27 @@ struct Result {
   std::vector<float> first_batch;
 };
 
-Result run(const std::shared_ptr<const ExampleSource>& src, const Options& o, int threads) {
+Result run(const std::shared_ptr<const ExampleSource>& src, const Options& o, int threads, int warmup) {
   ShardedSampler sampler(src->size(), o.batch, 0, 1, 7);
   const std::int64_t steps = sampler.steps_per_epoch();
   Loader loader(src, sampler, true, 7, threads, 2 * threads);
   Result r{};
-  for (std::int64_t t = 0; t < steps; ++t) {
-    Batch b = loader.next();
-    if (t == 0) r.first_batch = std::move(b.images);
-  }
-  std::vector<double> epoch_s;
+  auto epoch = [&] {
+    for (std::int64_t t = 0; t < steps; ++t) {
+      Batch b = loader.next();
+      if (r.first_batch.empty() && t == 0) r.first_batch = std::move(b.images);
+    }
+  };
+  for (int w = 0; w < warmup; ++w) epoch();
   const double wait0 = loader.wait_seconds();
-  const auto t_all = std::chrono::steady_clock::now();
-  const std::clock_t cpu0 = std::clock();
-  for (int e = 0; e < o.epochs; ++e) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (std::int64_t t = 0; t < steps; ++t) loader.next();
-    epoch_s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const batchlab::bench::Samples s = batchlab::bench::time_calls(0, o.epochs, epoch);
+  double all = 0.0, cpu_s = 0.0;
+  for (std::size_t e = 0; e < s.wall_s.size(); ++e) {
+    all += s.wall_s[e];
+    cpu_s += s.cpu_s[e];
   }
-  const double all = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
-  const double cpu_s = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
   r.images_per_cpu_s = static_cast<double>(steps * o.batch * o.epochs) / cpu_s;
-  std::sort(epoch_s.begin(), epoch_s.end());
-  r.images_per_s = static_cast<double>(steps * o.batch) / epoch_s[epoch_s.size() / 2];
+  r.images_per_s = static_cast<double>(steps * o.batch) / s.median_wall();
   r.wait_share = (loader.wait_seconds() - wait0) / all;
   return r;
 }
@@ -125,10 +110,11 @@ Result run(const std::shared_ptr<const ExampleSource>& src, const Options& o, in
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
-  std::printf("#");
-  for (int i = 0; i < argc; ++i) std::printf(" %s", argv[i]);
-  std::printf("\n# hardware threads: %u\n", std::thread::hardware_concurrency());
+  batchlab::bench::Harness h("bench_torch_data_loader", "images/s of the JPEG loader, folder and packed shards");
+  Options o;
+  if (!parse(argc, argv, h, o)) return 2;
+  h.print_header();
+  std::printf("# hardware threads: %u\n", std::thread::hardware_concurrency());
   generate(o);
   DatasetOptions dopt;
   dopt.image_size = o.size;
@@ -142,15 +128,17 @@ int main(int argc, char** argv) {
   for (const auto& [name, src] : {std::pair{"folder", folder}, std::pair{"packed", packed}}) {
     double base = 0;
     for (int threads : {1, 2}) {
-      const Result r = run(src, o, threads);
+      const Result r = run(src, o, threads, h.warmup());
       if (threads == 1) base = r.images_per_s;
       std::printf("%-8s %8d %12.1f %12.2f %7.1f%% %14.1f\n", name, threads, r.images_per_s, r.images_per_s / base,
                   100 * r.wait_share, r.images_per_cpu_s);
+      h.record({{"source", name}, {"threads", threads}, {"images_per_s", r.images_per_s},
+                {"wait_share", r.wait_share}, {"images_per_cpu_s", r.images_per_cpu_s}});
       if (folder_first.empty()) folder_first = r.first_batch;
       for (std::size_t i = 0; i < r.first_batch.size(); ++i) wrong += r.first_batch[i] != folder_first[i];
     }
   }
-  std::printf("# #wrong (first batch differs from folder, 1 thread): %ld\n", wrong);
+  std::printf("# #wrong counts first-batch values that differ from the folder source's (1 thread)\n");
   fs::remove_all(o.dir);
-  return wrong == 0 ? 0 : 1;
+  return h.finish(wrong);
 }

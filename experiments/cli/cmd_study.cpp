@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,12 +25,10 @@
 
 #include "experiments/cli/commands.h"
 #include "experiments/cli/config_check.h"
-#include "experiments/engine/plots.h"
 #include "experiments/engine/provenance.h"
 #include "experiments/engine/real_study.h"
-#include "experiments/engine/results_writer.h"
-#include "experiments/engine/study_engine.h"
-#include "experiments/engine/study_report.h"
+#include "experiments/engine/slurm.h"
+#include "experiments/engine/study_driver.h"
 #include "optim/config.h"
 #include "realtrain/train_config.h"
 
@@ -40,15 +37,6 @@ namespace batchlab::cli {
 using namespace batchlab::experiments;
 
 namespace {
-
-std::string duration(double s) {
-  char buf[32];
-  const long t = std::lround(std::max(0.0, s));
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", t);
-  return buf;
-}
 
 std::string last_line(const std::filesystem::path& log) {
   std::ifstream in(log);
@@ -110,6 +98,12 @@ std::vector<std::string> validate_study(const RealStudyConfig& cfg, const StudyG
     not_checked.push_back("train.data-dir = " + tc.data_dir + " does not exist here (a run refuses it)");
   if (cfg.check && tc.backend == "nccl")
     not_checked.push_back("train.backend = nccl needs a CUDA device per rank (each trial's batchlab train checks it)");
+  if (cfg.scheduler == "slurm") {
+    if (const std::string why = slurm::unreachable_reason(); !why.empty()) {
+      if (!cfg.check) throw optim::ConfigError("launcher.scheduler = slurm: Slurm is not reachable: " + why);
+      not_checked.push_back("launcher.scheduler = slurm: Slurm is not reachable here (" + why + "; a run refuses it)");
+    }
+  }
   if (!cfg.launcher_command.empty()) {
     const std::string prog = child_command(cfg, "x", {}).front();
     if (!runnable(prog)) {
@@ -140,6 +134,202 @@ std::string shell_line(const std::vector<std::string>& argv) {
   return s;
 }
 
+void print_check(const RealStudyConfig& cfg, const StudyGrid& grid, const TrialReuse& reuse,
+                 const std::vector<std::string>& not_checked, const std::string& exe) {
+  CheckReport report;
+  report.who = "batchlab study";
+  report.config_path = cfg.config_path;
+  report.output_dir = cfg.output_dir;
+  report.not_checked = not_checked;
+  std::string budget;
+  for (auto b : grid.batch_sizes) {
+    const std::int64_t steps = trial_steps(cfg, b), every = trial_eval_every(cfg, b);
+    if (!budget.empty()) budget += ", ";
+    budget += std::to_string(b) + ": " + (steps > 0 ? std::to_string(steps) : std::string("[train]")) +
+              (every > 0 ? "/" + std::to_string(every) : std::string());
+  }
+  report.details.emplace_back("trial steps", budget + " (batch size: steps/eval interval, unless train.target " +
+                                                 "is reached first)");
+  report.details.emplace_back("launcher", std::to_string(cfg.ranks) + " rank(s) x " +
+                                              std::to_string(cfg.threads_per_rank) + " thread(s) per trial, " +
+                                              std::to_string(cfg.threads) + " trial(s) at a time");
+  if (!cfg.reuse_dirs.empty()) {
+    std::int64_t found = 0;
+    for (std::int64_t id = 0; id < grid.size(); ++id) found += reuse.find(cfg, grid.point(id)) != nullptr;
+    report.details.emplace_back("reuse", std::to_string(found) + " of " + std::to_string(grid.size()) +
+                                             " trials would be copied from study.reuse");
+  }
+  const auto first_args = trial_train_args(cfg, grid.point(0), trial_dir(cfg.output_dir, 0));
+  report.details.emplace_back("first trial", shell_line(child_command(cfg, exe, first_args)));
+  report.details.emplace_back("train argv", shell_line(first_args));
+  print_check_report(stdout, grid, report);
+}
+
+StudySettings study_settings(const RealStudyConfig& cfg) {
+  // Trials take seconds to minutes: commit every finished trial to disk at once.
+  // How the children are started (mpirun flags, srun, a wrapper) does not change what a trial
+  // computes, so a study may resume under another launcher.command; ranks and threads may.
+  // Where finished trials are reused from (study.reuse) does not change them either.
+  return {.who = "batchlab study",
+          .progress_label = "study " + cfg.study_name,
+          .output_dir = cfg.output_dir,
+          .resolved = cfg.resolved,
+          .results = {.curves = cfg.record_curves,
+                      .flush_interval_s = 0.0,
+                      .ignored_keys = {"study.threads", "output.dir", "launcher.command", "study.reuse",
+                                       "launcher.parallel", "launcher.scheduler", "launcher.time_limit",
+                                       "launcher.partition", "launcher.account", "launcher.sbatch_options",
+                                       "launcher.srun_mpi", "launcher.on_cancel", "launcher.max_resubmits"},
+                      .defaults = cfg.defaults},
+          .threads = cfg.threads,
+          .target_key = "train.target",
+          .result_files = "config.ini,summary.json,trials.csv,steps_vs_batch.csv,real_trials.csv,trials/",
+          .no_plot = cfg.no_plot};
+}
+
+// The Slurm columns of real_trials.csv, from the trial dir (empty for the local scheduler):
+// job_id and submissions (jobs.log), submit_time (the last job's), start_time and end_time (of
+// the job that ran batchlab train to its end; Unix seconds), nodes.
+std::string job_columns(const std::filesystem::path& dir) {
+  std::ifstream log(dir / "jobs.log");
+  std::string line, last;
+  int n = 0;
+  while (std::getline(log, line))
+    if (!line.empty()) last = line, ++n;
+  if (n == 0) return ",,,,,";
+  const auto sp = last.find(' ');
+  auto first_line = [](const std::filesystem::path& f) {
+    std::ifstream in(f);
+    std::string l;
+    std::getline(in, l);
+    return l;
+  };
+  return last.substr(0, sp) + ',' + std::to_string(n) + ',' + last.substr(sp + 1) + ',' +
+         first_line(dir / "job_start") + ',' + first_line(dir / "job_end") + ',' + first_line(dir / "job_nodes");
+}
+
+// The trials of a real study: each a `batchlab train` child in its own directory (or a copy of
+// an identical finished trial of a study.reuse dir), read back for the results, the progress
+// lines, real_trials.csv and the noise-scale summary.
+class RealTrials {
+ public:
+  RealTrials(const RealStudyConfig& cfg, const StudyGrid& grid, const TrialReuse& reuse, std::string exe)
+      : cfg_(cfg), grid_(grid), reuse_(reuse), exe_(std::move(exe)), out_dir_(cfg.output_dir) {}
+
+  TrialOutcome run(const TrialPoint& p) {
+    const auto dir = trial_dir(out_dir_, p.trial_id);
+    // A trial dir left by a killed run is rerun from scratch, unless its Slurm job may still be
+    // queued or running (jobs.log): then the driver waits for that job (slurm.h).
+    const bool slurm = cfg_.scheduler == "slurm";
+    if (!(slurm && std::filesystem::exists(dir / "jobs.log"))) std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const ReuseSource* src = reuse_.find(cfg_, p);
+    if (src) {  // the same trial finished in an earlier study: copy it (the source stays as it is)
+      std::filesystem::copy(src->dir(), dir, std::filesystem::copy_options::recursive |
+                                                 std::filesystem::copy_options::overwrite_existing);
+    } else if (slurm) {
+      std::vector<std::string> argv = {exe_, "train"};
+      for (const auto& a : trial_train_args(cfg_, p, dir)) argv.push_back(a);
+      const slurm::JobRecord r = slurm::run_trial_job(dir, "batchlab-" + cfg_.study_name, argv,
+                                                      dir / "checkpoint" / "rank0.pt", cfg_.slurm);
+      if (!r.failure.empty()) throw std::runtime_error(describe_trial(p) + ": " + r.failure);
+    } else {
+      const auto cmd = child_command(cfg_, exe_, trial_train_args(cfg_, p, dir));
+      const int status = run_child(cmd, dir / "train.log");
+      if (status != 0)
+        throw std::runtime_error(describe_trial(p) + ": batchlab train exited with status " + std::to_string(status) +
+                                 " (" + (dir / "train.log").string() + ": " + last_line(dir / "train.log") + ")");
+    }
+    RealTrialResult r = read_trial_result(dir, cfg_.record_curves);
+    TrialOutcome o = std::move(r.outcome);
+    r.outcome = {};
+    if (src) {  // the cost of the trial is the original run's
+      r.reused_from = src->study_dir + " trial " + std::to_string(src->trial_id);
+      o.reused = true;
+      o.wall_s = src->wall_s;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    extras_[p.trial_id] = r;
+    return o;
+  }
+
+  // "reached at step 40, acc 0.5123, B_simple 12.3, 4.1 s" (or "reused from DIR trial K").
+  std::string describe(const TrialPoint& p, const TrialOutcome& o) {
+    RealTrialResult r;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      r = extras_[p.trial_id];
+      extras_.erase(p.trial_id);
+    }
+    std::string what = to_string(o.status);
+    if (o.status == TrialStatus::kReached) what += " at step " + std::to_string(o.steps_to_target);
+    else what += " after " + std::to_string(r.steps) + " steps";
+    char text[512];
+    std::snprintf(text, sizeof text, "%s, acc %.4f, B_simple %s, ", what.c_str(), o.final_metric,
+                  std::isfinite(r.b_simple) ? format_number(std::round(r.b_simple * 10) / 10).c_str() : "-");
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f s", o.wall_s);
+    return text + (r.reused_from.empty() ? std::string(took) : "reused from " + r.reused_from);
+  }
+
+  // real_trials.csv: the engine's columns plus what only a real trial has, from the trial
+  // directories (so it is complete after a resume too).
+  void write_real_trials_csv() const {
+    std::string csv =
+        "trial_id,optimizer,batch_size,lr,momentum,seed,status,steps,b_simple,img_per_s,dir"
+        ",job_id,submissions,submit_time,start_time,end_time,nodes\n";
+    for (std::int64_t id = 0; id < grid_.size(); ++id) {
+      const TrialPoint p = grid_.point(id);
+      const auto dir = trial_dir(out_dir_, id);
+      const RealTrialResult r = read_trial_result(dir, false);
+      csv += std::to_string(id) + ',' + p.optimizer + ',' + std::to_string(p.batch_size) + ',' +
+             format_number(p.lr) + ',' + format_number(p.momentum) + ',' + std::to_string(p.seed) + ',' +
+             to_string(r.outcome.status) + ',' + std::to_string(r.steps) + ',' + format_number(r.b_simple) + ',' +
+             format_number(r.img_per_s) + ',' + std::filesystem::relative(dir, out_dir_).string() + ',' +
+             job_columns(dir) + '\n';
+    }
+    write_file_atomic(out_dir_ / "real_trials.csv", csv);
+  }
+
+  // summary.json's study keys, with the measured noise scale beside the fit ("noise_scale").
+  nlohmann::json summary(const BestTracker& tracker) {
+    noise_ = noise_scale_summary(cfg_, grid_, tracker);
+    double target = 0.0;
+    for (const auto& [k, v] : cfg_.resolved)
+      if (k == "train.target") target = std::stod(v);
+    // The longest trial budget (that of the smallest batch), as a sweep's max_steps; 0 when the
+    // [train] steps / epochs set the length.
+    std::int64_t max_steps = 0;
+    for (auto b : grid_.batch_sizes) max_steps = std::max(max_steps, trial_steps(cfg_, b));
+    return {{"study", cfg_.study_name},
+            {"landscape", grid_.landscape},
+            {"mode", "real"},
+            {"target", target},
+            {"metric", "test_accuracy"},
+            {"metric_direction", "reached when test_accuracy >= target"},
+            {"max_steps", max_steps},
+            {"budget", {{"max_steps", cfg_.max_steps}, {"max_epochs", cfg_.max_epochs}, {"train_examples", cfg_.train_examples}}},
+            {"config", cfg_.config_path},
+            {"noise_scale", noise_}};
+  }
+
+  // The fit table's B_simple cell: the median measured B_simple of the optimizer ("-" if none).
+  std::string b_simple_cell(const OptimizerSummary& s) const {
+    const auto& bsj = noise_["optimizers"][s.optimizer]["b_simple_median"];
+    return bsj.is_null() ? std::string("-") : format_number(bsj.get<double>(), 4);
+  }
+
+ private:
+  const RealStudyConfig& cfg_;
+  const StudyGrid& grid_;
+  const TrialReuse& reuse_;
+  const std::string exe_;
+  const std::filesystem::path out_dir_;
+  std::mutex mu_;
+  std::map<std::int64_t, RealTrialResult> extras_;  // per finished trial, until its progress line
+  nlohmann::json noise_;
+};
+
 }  // namespace
 
 int cmd_study(int argc, char** argv) {
@@ -147,20 +337,14 @@ int cmd_study(int argc, char** argv) {
   RealStudyConfig cfg;
   StudyGrid grid;
   TrialReuse reuse;  // study.reuse: finished trials of earlier studies, by identity
+  std::vector<std::string> not_checked;  // --check: what only the target machine has
   // ---- everything that can be wrong with the input, before any work ----
   try {
     if (!parse_real_study_args(argc, argv, cfg)) return 0;
     grid = make_real_grid(cfg);
     reuse = TrialReuse(cfg);
-  } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
-    std::fprintf(stderr, "%s: %s\n", who, e.what());
-    return 2;
-  }
-  const std::filesystem::path out_dir(cfg.output_dir);
-  std::vector<std::string> not_checked;  // --check: what only the target machine has
-  try {
     not_checked = validate_study(cfg, grid);
-  } catch (const std::invalid_argument& e) {
+  } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 2;
   }
@@ -171,190 +355,40 @@ int cmd_study(int argc, char** argv) {
     std::fprintf(stderr, "%s: cannot find its own executable: %s\n", who, e.what());
     return 1;
   }
-  // Trials take seconds to minutes: commit every finished trial to disk at once.
-  // How the children are started (mpirun flags, srun, a wrapper) does not change what a trial
-  // computes, so a study may resume under another launcher.command; ranks and threads may.
-  // Where finished trials are reused from (study.reuse) does not change them either.
-  ResultsWriter writer(out_dir, grid,
-                       {.curves = cfg.record_curves,
-                        .flush_interval_s = 0.0,
-                        .ignored_keys = {"study.threads", "output.dir", "launcher.command", "study.reuse"},
-                        .defaults = cfg.defaults});
+  StudyDriver driver(grid, study_settings(cfg));
   try {
-    writer.check_resumable(cfg.resolved);
+    driver.check_resumable();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 2;
   }
   if (cfg.check) {
-    CheckReport report;
-    report.who = who;
-    report.config_path = cfg.config_path;
-    report.output_dir = cfg.output_dir;
-    report.not_checked = not_checked;
-    std::string budget;
-    for (auto b : grid.batch_sizes) {
-      const std::int64_t steps = trial_steps(cfg, b), every = trial_eval_every(cfg, b);
-      if (!budget.empty()) budget += ", ";
-      budget += std::to_string(b) + ": " + (steps > 0 ? std::to_string(steps) : std::string("[train]")) +
-                (every > 0 ? "/" + std::to_string(every) : std::string());
-    }
-    report.details.emplace_back("trial steps", budget + " (batch size: steps/eval interval, unless train.target " +
-                                                   "is reached first)");
-    report.details.emplace_back("launcher", std::to_string(cfg.ranks) + " rank(s) x " +
-                                                std::to_string(cfg.threads_per_rank) + " thread(s) per trial, " +
-                                                std::to_string(cfg.threads) + " trial(s) at a time");
-    if (!cfg.reuse_dirs.empty()) {
-      std::int64_t found = 0;
-      for (std::int64_t id = 0; id < grid.size(); ++id) found += reuse.find(cfg, grid.point(id)) != nullptr;
-      report.details.emplace_back("reuse", std::to_string(found) + " of " + std::to_string(grid.size()) +
-                                               " trials would be copied from study.reuse");
-    }
-    const auto first_args = trial_train_args(cfg, grid.point(0), trial_dir(out_dir, 0));
-    report.details.emplace_back("first trial", shell_line(child_command(cfg, exe, first_args)));
-    report.details.emplace_back("train argv", shell_line(first_args));
-    print_check_report(stdout, grid, report);
+    print_check(cfg, grid, reuse, not_checked, exe);
     return 0;
   }
 
   // ---- the study ----
   try {
-    nlohmann::json prov = provenance(argc + 1, argv - 1);  // argv[-1] is "batchlab"
-    BestTracker tracker(grid);
-    const std::int64_t done = writer.open(cfg.resolved, tracker);
-    if (done > 0)
-      std::fprintf(stderr, "%s: resuming %s: %lld of %lld trials already done\n", who, cfg.output_dir.c_str(),
-                   static_cast<long long>(done), static_cast<long long>(grid.size()));
-    std::fprintf(stderr, "%s: %s: %lld trials, %d rank(s) x %d thread(s) each, %d at a time -> %s\n", who,
-                 cfg.study_name.c_str(), static_cast<long long>(grid.size()), cfg.ranks, cfg.threads_per_rank,
-                 cfg.threads, cfg.output_dir.c_str());
-
-    std::mutex mu;
-    std::map<std::int64_t, RealTrialResult> extras;  // per finished trial, until the sink prints it
-    const auto start = std::chrono::steady_clock::now();
-    std::int64_t finished = done;
-    std::int64_t reused = 0;  // copied, not run: left out of the ETA's rate
-    if (!cfg.reuse_dirs.empty())
-      std::fprintf(stderr, "%s: study.reuse: %zu finished trial(s) in %zu dir(s) to reuse from\n", who, reuse.size(),
-                   cfg.reuse_dirs.size());
-
-    const TrialRunner runner = [&](const TrialPoint& p) {
-      const auto dir = trial_dir(out_dir, p.trial_id);
-      std::filesystem::remove_all(dir);  // left by a killed run: rerun from scratch
-      std::filesystem::create_directories(dir);
-      const ReuseSource* src = reuse.find(cfg, p);
-      if (src) {  // the same trial finished in an earlier study: copy it (the source stays as it is)
-        std::filesystem::copy(src->dir(), dir, std::filesystem::copy_options::recursive);
-      } else {
-        const auto cmd = child_command(cfg, exe, trial_train_args(cfg, p, dir));
-        const int status = run_child(cmd, dir / "train.log");
-        if (status != 0)
-          throw std::runtime_error(describe_trial(p) + ": batchlab train exited with status " + std::to_string(status) +
-                                   " (" + (dir / "train.log").string() + ": " + last_line(dir / "train.log") + ")");
-      }
-      RealTrialResult r = read_trial_result(dir, cfg.record_curves);
-      if (src) {
-        r.reused_from = src->study_dir + " trial " + std::to_string(src->trial_id);
-        r.reused_wall_s = src->wall_s;
-      }
-      TrialOutcome o = std::move(r.outcome);
-      r.outcome = {};
-      std::lock_guard<std::mutex> lock(mu);
-      extras[p.trial_id] = r;
-      return o;
+    const nlohmann::json prov = provenance(argc + 1, argv - 1);  // argv[-1] is "batchlab"
+    RealTrials trials(cfg, grid, reuse, exe);
+    StudyHooks hooks;
+    hooks.run_trial = [&](const TrialPoint& p) { return trials.run(p); };
+    hooks.describe = [&](const TrialPoint& p, const TrialOutcome& o) { return trials.describe(p, o); };
+    hooks.on_start = [&](std::int64_t) {
+      std::fprintf(stderr, "%s: %s: %lld trials, %d rank(s) x %d thread(s) each, %d at a time -> %s\n", who,
+                   cfg.study_name.c_str(), static_cast<long long>(grid.size()), cfg.ranks, cfg.threads_per_rank,
+                   cfg.threads, cfg.output_dir.c_str());
+      if (!cfg.reuse_dirs.empty())
+        std::fprintf(stderr, "%s: study.reuse: %zu finished trial(s) in %zu dir(s) to reuse from\n", who,
+                     reuse.size(), cfg.reuse_dirs.size());
     };
-    const TrialSink sink = [&](const TrialPoint& p, TrialOutcome&& o) {
-      RealTrialResult r;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        r = extras[p.trial_id];
-        extras.erase(p.trial_id);
-      }
-      if (!r.reused_from.empty()) {  // the cost of the trial is the original run's
-        o.wall_s = r.reused_wall_s;
-        ++reused;
-      }
-      writer.append(p, o);
-      tracker.add(p, o);
-      ++finished;
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const std::int64_t ran = finished - done - reused;
-      const double eta = ran > 0 ? elapsed / static_cast<double>(ran) * static_cast<double>(grid.size() - finished) : 0.0;
-      std::string what = to_string(o.state);
-      if (o.state == TrialState::kReached) what += " at step " + std::to_string(o.steps_to_target);
-      else what += " after " + std::to_string(r.steps) + " steps";
-      char took[32];
-      std::snprintf(took, sizeof took, "%.1f s", o.wall_s);
-      const std::string how = r.reused_from.empty() ? std::string(took) : "reused from " + r.reused_from;
-      char line[1024];
-      std::snprintf(line, sizeof line,
-                    "[%lld/%lld] %s B=%lld lr=%s m=%s seed=%llu: %s, acc %.4f, B_simple %s, %s | elapsed %s, ETA %s\n",
-                    static_cast<long long>(finished), static_cast<long long>(grid.size()), p.optimizer.c_str(),
-                    static_cast<long long>(p.batch_size), format_number(p.lr).c_str(),
-                    format_number(p.momentum).c_str(), static_cast<unsigned long long>(p.seed), what.c_str(),
-                    o.final_metric, std::isfinite(r.b_simple) ? format_number(std::round(r.b_simple * 10) / 10).c_str() : "-",
-                    how.c_str(), duration(elapsed).c_str(),
-                    ran > 0 || finished == grid.size() ? duration(eta).c_str() : "-");
-      std::fputs(line, stderr);
-    };
-    run_trials(grid, done, runner, sink, {.threads = cfg.threads});
-    writer.flush();
-
-    // real_trials.csv: the engine's columns plus what only a real trial has, from the trial
-    // directories (so it is complete after a resume too).
-    {
-      std::string csv = "trial_id,optimizer,batch_size,lr,momentum,seed,status,steps,b_simple,img_per_s,dir\n";
-      for (std::int64_t id = 0; id < grid.size(); ++id) {
-        const TrialPoint p = grid.point(id);
-        const auto dir = trial_dir(out_dir, id);
-        const RealTrialResult r = read_trial_result(dir, false);
-        csv += std::to_string(id) + ',' + p.optimizer + ',' + std::to_string(p.batch_size) + ',' +
-               format_number(p.lr) + ',' + format_number(p.momentum) + ',' + std::to_string(p.seed) + ',' +
-               to_string(r.outcome.state) + ',' + std::to_string(r.steps) + ',' + format_number(r.b_simple) + ',' +
-               format_number(r.img_per_s) + ',' + std::filesystem::relative(dir, out_dir).string() + '\n';
-      }
-      write_file_atomic(out_dir / "real_trials.csv", csv);
-    }
-
-    prov["finished_utc"] = utc_now_iso();
-    prov["seeds"] = cfg.seeds;
-    prov["resumed_at_trial"] = done;
-    prov["launcher"] = {{"command", cfg.launcher_command}, {"ranks", cfg.ranks}, {"threads_per_rank", cfg.threads_per_rank}};
-    const nlohmann::json noise = noise_scale_summary(cfg, grid, tracker);
-    double target = 0.0;
-    for (const auto& [k, v] : cfg.resolved)
-      if (k == "train.target") target = std::stod(v);
-    // The longest trial budget (that of the smallest batch), as a sweep's max_steps; 0 when the
-    // [train] steps / epochs set the length.
-    std::int64_t max_steps = 0;
-    for (auto b : grid.batch_sizes) max_steps = std::max(max_steps, trial_steps(cfg, b));
-    const nlohmann::json extra = {
-        {"study", cfg.study_name},
-        {"landscape", grid.landscape},
-        {"mode", "real"},
-        {"target", target},
-        {"metric", "test_accuracy"},
-        {"metric_direction", "reached when test_accuracy >= target"},
-        {"max_steps", max_steps},
-        {"budget", {{"max_steps", cfg.max_steps}, {"max_epochs", cfg.max_epochs}, {"train_examples", cfg.train_examples}}},
-        {"config", cfg.config_path},
-        {"noise_scale", noise},
-        {"provenance", prov}};
-    const auto summaries = write_summaries(writer.dir(), grid, tracker, extra);
-
-    warn_edge_lrs(summaries, who);
-    // The fit table with the median measured B_simple per optimizer beside it ("-" if none).
-    const auto b_simple_cell = [&noise](const OptimizerSummary& s) {
-      const auto& bsj = noise["optimizers"][s.optimizer]["b_simple_median"];
-      char bsimple[32] = "-";
-      if (!bsj.is_null()) std::snprintf(bsimple, sizeof bsimple, "%.4g", bsj.get<double>());
-      return std::string(bsimple);
-    };
-    const FitTableColumn b_simple{"B_simple", b_simple_cell};
-    print_fit_table(stdout, summaries, &b_simple);
-    experiments::report_results_and_plot(
-        writer.dir(), "config.ini,summary.json,trials.csv,steps_vs_batch.csv,real_trials.csv,trials/",
-        cfg.record_curves, cfg.no_plot, who);
+    hooks.after_trials = [&] { trials.write_real_trials_csv(); };
+    hooks.summary = [&](const BestTracker& tracker) { return trials.summary(tracker); };
+    hooks.fit_column_header = "B_simple";
+    hooks.fit_column_cell = [&](const OptimizerSummary& s) { return trials.b_simple_cell(s); };
+    const nlohmann::json launcher = {
+        {"command", cfg.launcher_command}, {"ranks", cfg.ranks}, {"threads_per_rank", cfg.threads_per_rank}};
+    driver.run(hooks, prov, {{"launcher", launcher}});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 1;

@@ -1,7 +1,8 @@
 // batchlab sweep CONFIG.ini [--section.key=value ...] [--no-plot] [--check]
 //
-// A simulated study: every trial of the grid through sim::run_trial on a thread pool, results
-// streamed to the output directory (resumable), then the critical-batch fit per optimizer.
+// A simulated study: every trial of the grid through the simulator (sim::run_validated_trial),
+// run and recorded by the study driver (experiments/engine/study_driver.h): results streamed to
+// the output directory (resumable), then the critical-batch fit per optimizer.
 // --check: the same validation, then the resolved grid on stdout and exit 0, nothing written or
 // run (experiments/cli/config_check.h).
 // Exit status: 0 done, 1 failure while working, 2 bad input (one line, nothing written).
@@ -12,12 +13,8 @@
 
 #include "experiments/cli/commands.h"
 #include "experiments/cli/config_check.h"
-#include "experiments/engine/plots.h"
-#include "experiments/engine/progress.h"
 #include "experiments/engine/provenance.h"
-#include "experiments/engine/results_writer.h"
-#include "experiments/engine/study_engine.h"
-#include "experiments/engine/study_report.h"
+#include "experiments/engine/study_driver.h"
 #include "experiments/engine/sweep_config.h"
 #include "optim/config.h"
 #include "sim/trial.h"
@@ -28,13 +25,29 @@ using namespace batchlab::experiments;
 
 namespace {
 
-TrialState state_of(sim::TrialStatus s) {
-  switch (s) {
-    case sim::TrialStatus::kReached: return TrialState::kReached;
-    case sim::TrialStatus::kNotReached: return TrialState::kNotReached;
-    case sim::TrialStatus::kDiverged: return TrialState::kDiverged;
-  }
-  return TrialState::kNotReached;
+void print_check(const SweepConfig& cfg, const StudyGrid& grid) {
+  CheckReport report;
+  report.who = "batchlab sweep";
+  report.config_path = cfg.config_path;
+  report.output_dir = cfg.output_dir;
+  const std::string budget = "target " + format_number(cfg.target) + " (" + metric_name(cfg) + "), at most " +
+                             std::to_string(cfg.max_steps) + " steps, " +
+                             (cfg.mode == "analytic" ? std::string("exact steps to target")
+                                                     : "evaluated every " + std::to_string(cfg.eval_every) + " steps");
+  report.details = {{"mode", cfg.mode + ", " + std::to_string(cfg.threads) + " thread(s)"}, {"trial", budget}};
+  print_check_report(stdout, grid, report);
+}
+
+StudySettings study_settings(const SweepConfig& cfg) {
+  return {.who = "batchlab sweep",
+          .progress_label = "sweep " + cfg.study_name,
+          .output_dir = cfg.output_dir,
+          .resolved = cfg.resolved,
+          .results = {.curves = cfg.record_curves, .defaults = cfg.defaults},
+          .threads = cfg.threads,
+          .target_key = "study.target",
+          .result_files = "config.ini,summary.json,trials.csv,steps_vs_batch.csv",
+          .no_plot = cfg.no_plot};
 }
 
 }  // namespace
@@ -59,97 +72,45 @@ int cmd_sweep(int argc, char** argv) {
       return 0;
     }
     grid = make_grid(cfg);
-  } catch (const optim::ConfigError& e) {
+    validate_trials(cfg, grid);
+  } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 2;
   }
-  {
-    TrialPoint p;
-    try {
-      for (std::int64_t id = 0; id < grid.size(); ++id) {
-        p = grid.point(id);
-        sim::validate(make_trial_spec(cfg, p));
-      }
-    } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
-      std::fprintf(stderr, "%s: %s: %s\n", who, describe_trial(p).c_str(), e.what());
-      return 2;
-    }
-  }
-  ResultsWriter writer(cfg.output_dir, grid, {.curves = cfg.record_curves, .defaults = cfg.defaults});
+  StudyDriver driver(grid, study_settings(cfg));
   try {
-    writer.check_resumable(cfg.resolved);
+    driver.check_resumable();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 2;
   }
-
   for (const auto& w : cfg.warnings) std::fprintf(stderr, "%s: warning: %s\n", who, w.c_str());
   if (check) {
-    CheckReport report;
-    report.who = who;
-    report.config_path = cfg.config_path;
-    report.output_dir = cfg.output_dir;
-    std::string budget = "target " + format_number(cfg.target) + " (" + metric_name(cfg) + "), at most " +
-                         std::to_string(cfg.max_steps) + " steps, " +
-                         (cfg.mode == "analytic" ? std::string("exact steps to target")
-                                                 : "evaluated every " + std::to_string(cfg.eval_every) + " steps");
-    report.details = {{"mode", cfg.mode + ", " + std::to_string(cfg.threads) + " thread(s)"}, {"trial", budget}};
-    print_check_report(stdout, grid, report);
+    print_check(cfg, grid);
     return 0;
   }
 
   // ---- the study ----
   try {
-    nlohmann::json prov = provenance(argc + 1, argv - 1);  // argv[-1] is "batchlab"
-    BestTracker tracker(grid);
-    const std::int64_t done = writer.open(cfg.resolved, tracker);
-    if (done > 0)
-      std::fprintf(stderr, "%s: resuming %s: %lld of %lld trials already done\n", who, cfg.output_dir.c_str(),
-                   static_cast<long long>(done), static_cast<long long>(grid.size()));
-    ProgressBar bar("sweep " + cfg.study_name, grid.size(), done);
+    const nlohmann::json prov = provenance(argc + 1, argv - 1);  // argv[-1] is "batchlab"
     const std::string metric = metric_name(cfg);
-    const TrialRunner runner = [&](const TrialPoint& p) {
-      const sim::TrialResult r = sim::run_trial(make_trial_spec(cfg, p));
+    StudyHooks hooks;
+    hooks.run_trial = [&](const TrialPoint& p) {
+      const sim::TrialResult r = sim::run_validated_trial(make_trial_spec(cfg, p));
       TrialOutcome o;
-      o.state = state_of(r.status);
+      o.status = r.status;
       o.steps_to_target = r.steps_to_target;
       o.final_metric = r.final_metric;
       o.metric = metric;
       for (const auto& c : r.curve) o.curve.push_back({c.step, c.lr, c.metric});
       return o;
     };
-    const TrialSink sink = [&](const TrialPoint& p, TrialOutcome&& o) {
-      writer.append(p, o);
-      tracker.add(p, o);
-      bar.tick();
+    hooks.summary = [&](const BestTracker&) {
+      return nlohmann::json{{"study", cfg.study_name}, {"landscape", cfg.landscape.kind}, {"mode", cfg.mode},
+                            {"target", cfg.target},    {"metric", metric},                {"max_steps", cfg.max_steps},
+                            {"config", cfg.config_path}};
     };
-    run_trials(grid, done, runner, sink, {.threads = cfg.threads});
-    writer.flush();
-    bar.finish();
-
-    prov["finished_utc"] = utc_now_iso();
-    prov["seeds"] = cfg.seeds;
-    prov["threads"] = cfg.threads;
-    prov["resumed_at_trial"] = done;
-    const nlohmann::json extra = {
-        {"study", cfg.study_name},   {"landscape", cfg.landscape.kind}, {"mode", cfg.mode},
-        {"target", cfg.target},      {"metric", metric},                {"max_steps", cfg.max_steps},
-        {"config", cfg.config_path}, {"provenance", prov}};
-    const auto summaries = write_summaries(writer.dir(), grid, tracker, extra);
-
-    warn_edge_lrs(summaries, who);
-    for (std::size_t oi = 0; oi < grid.optimizers.size(); ++oi)
-      for (const auto& b : tracker.best(oi))
-        if (b.state == TrialState::kReached && b.steps == 0.0) {
-          std::fprintf(stderr, "%s: warning: %s: the target is met before the first update at batch size %lld "
-                               "(study.target too easy; such batch sizes are left out of the fit)\n",
-                       who, grid.optimizers[oi].label.c_str(), static_cast<long long>(b.batch_size));
-          break;
-        }
-    print_fit_table(stdout, summaries);
-    experiments::report_results_and_plot(
-        writer.dir(), "config.ini,summary.json,trials.csv,steps_vs_batch.csv",
-        cfg.record_curves, cfg.no_plot, who);
+    driver.run(hooks, prov, {{"threads", cfg.threads}});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 1;

@@ -3,8 +3,12 @@
 #include <fstream>
 #include <string>
 
+#include "optim/io.h"
+
 namespace batchlab::experiments {
 namespace {
+
+using optim::format_number;
 
 // s += sep + item, without the separator before the first item.
 void append(std::string& s, const char* sep, const std::string& item) {
@@ -20,11 +24,7 @@ std::string join_values(const std::vector<T>& v, F&& text) {
 }
 
 // 6 significant digits: a summary for reading (the files and the trials' argv keep full precision).
-std::string short_number(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", x);
-  return buf;
-}
+std::string short_number(double x) { return format_number(x, 6); }
 
 std::string numbers(const std::vector<double>& v) { return join_values(v, short_number); }
 

@@ -1,12 +1,11 @@
 #include "experiments/engine/grid.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <string_view>
 
 #include "optim/config.h"
+#include "optim/io.h"
 
 namespace batchlab::experiments {
 namespace {
@@ -28,24 +27,17 @@ void sort_unique(std::vector<double>& v) {
 }  // namespace
 
 double parse_double(const std::string& key, const std::string& text) {
-  const std::string t = trim(text);
-  if (t.empty()) bad_setting(key, text, "empty value, expected a number");
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(t.c_str(), &end);
-  if (end != t.c_str() + t.size() || errno == ERANGE || !std::isfinite(v))
-    bad_setting(key, text, "not a finite number");
-  return v;
+  if (text.find_first_not_of(" \t") == std::string::npos) bad_setting(key, text, "empty value, expected a number");
+  const auto v = optim::to_double(text);
+  if (!v) bad_setting(key, text, "not a finite number");
+  return *v;
 }
 
 std::int64_t parse_int(const std::string& key, const std::string& text) {
-  const std::string t = trim(text);
-  if (t.empty()) bad_setting(key, text, "empty value, expected an integer");
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(t.c_str(), &end, 10);
-  if (end != t.c_str() + t.size() || errno == ERANGE) bad_setting(key, text, "not an integer");
-  return static_cast<std::int64_t>(v);
+  if (text.find_first_not_of(" \t") == std::string::npos) bad_setting(key, text, "empty value, expected an integer");
+  const auto v = optim::to_int(text);
+  if (!v) bad_setting(key, text, "not an integer");
+  return *v;
 }
 
 bool parse_bool(const std::string& key, const std::string& text) {
@@ -160,17 +152,6 @@ std::vector<std::uint64_t> parse_seeds(const std::string& key, const std::string
     out.push_back(static_cast<std::uint64_t>(s));
   }
   return out;
-}
-
-std::vector<std::string> split_list(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    const auto p = text.find(sep, start);
-    out.push_back(trim(std::string_view(text).substr(start, p == std::string::npos ? p : p - start)));
-    if (p == std::string::npos) return out;
-    start = p + 1;
-  }
 }
 
 void bad_setting(const std::string& key, const std::string& value, const std::string& why) {

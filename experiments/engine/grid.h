@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "optim/io.h"
+
 namespace batchlab::experiments {
 
 struct Grid {
@@ -38,9 +40,8 @@ double parse_double(const std::string& key, const std::string& text);
 std::int64_t parse_int(const std::string& key, const std::string& text);
 bool parse_bool(const std::string& key, const std::string& text);
 
-// Items of a `sep`-separated list, each trimmed of blanks and tabs; empty items are kept
-// ("a,,b" -> a, "", b; "" -> one empty item), so callers can refuse them by name.
-std::vector<std::string> split_list(const std::string& text, char sep = ',');
+// Items of a comma list, trimmed, empty items kept (optim/io.h: the one list splitter).
+using optim::split_list;
 // The one-line form of every config error: throws ConfigError "KEY = 'VALUE': WHY".
 [[noreturn]] void bad_setting(const std::string& key, const std::string& value, const std::string& why);
 

@@ -22,7 +22,6 @@
 
 #include "experiments/engine/settings.h"
 #include "optim/config.h"
-#include "optim/scaling.h"
 #include "realtrain/train_config.h"
 
 namespace po = boost::program_options;
@@ -52,6 +51,15 @@ constexpr ConfigKey kKeys[] = {
     {"launcher", "command", "", "launcher prefix, e.g. mpirun -np {ranks} --bind-to none (empty = direct, 1 rank)"},
     {"launcher", "ranks", "1", "ranks per trial"},
     {"launcher", "threads", "1", "torch threads per rank"},
+    {"launcher", "parallel", "auto", "trials in flight (auto = study.threads, its older name)"},
+    {"launcher", "scheduler", "local", "local (children of this process) | slurm (one sbatch job per trial)"},
+    {"launcher", "time_limit", "", "slurm: time limit of a trial's job (sbatch --time), empty = the partition's"},
+    {"launcher", "partition", "", "slurm: partition (empty = the default)"},
+    {"launcher", "account", "", "slurm: account (empty = the default)"},
+    {"launcher", "sbatch_options", "", "slurm: more sbatch options, space-separated"},
+    {"launcher", "srun_mpi", "pmix", "slurm: srun --mpi plugin for the ranks"},
+    {"launcher", "on_cancel", "requeue", "slurm: a trial job cancelled by scancel is submitted again (requeue) or the trial fails (fail)"},
+    {"launcher", "max_resubmits", "20", "slurm: submissions of one trial after jobs that ended early (time limit, preemption)"},
     {"output", "dir", "auto", "output directory (auto = results/<study.name>)"},
 };
 
@@ -122,15 +130,12 @@ std::string not_a_study_dir(const std::filesystem::path& dir) {
   return "";
 }
 
-}  // namespace
 
-bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
+// The command line, then the INI file it names, into `s` (an explicit command-line value wins).
+// Returns false when --help was printed.
+bool read_settings(int argc, char** argv, const std::map<std::string, bool>& train_keys, Settings& s,
+                   RealStudyConfig& out) {
   const char* usage = "batchlab study CONFIG.ini [--section.key=value ...] [--no-plot] [--check]";
-  realtrain::TrainConfig defaults;
-  const po::options_description train_desc = realtrain::train_options(defaults);
-  std::map<std::string, bool> train_keys;  // name -> is a switch
-  for (const auto& o : train_desc.options()) train_keys[o->long_name()] = is_switch(*o);
-
   po::options_description settings;
   add_key_options(settings, kKeys);
   for (const auto& [name, sw] : train_keys)
@@ -145,7 +150,6 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
   po::positional_options_description pos;
   pos.add("config", 1);
 
-  Settings s(kKeys);  // explicit settings; the command line wins
   po::variables_map vm;
   try {
     const auto parsed = po::command_line_parser(argc, argv).options(cli).positional(pos).run();
@@ -167,26 +171,26 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
   out.config_path = vm["config"].as<std::string>();
   out.no_plot = vm.count("no-plot") != 0;
   out.check = vm.count("check") != 0;
-  {
-    std::ifstream in(out.config_path);
-    if (!in) throw ConfigError("config = '" + out.config_path + "': cannot open");
-    try {
-      const auto parsed = po::parse_config_file(in, settings, false);
-      std::set<std::string> in_file;
-      for (const auto& o : parsed.options) {
-        if (!in_file.insert(o.string_key).second)
-          throw ConfigError(out.config_path + ": " + o.string_key + " given twice");
-        s.set(o.string_key, o.value.empty() ? "" : o.value[0]);  // the command line's value stays
-      }
-    } catch (const po::error& e) {
-      throw ConfigError(out.config_path + ": " + e.what());
+  std::ifstream in(out.config_path);
+  if (!in) throw ConfigError("config = '" + out.config_path + "': cannot open");
+  try {
+    const auto parsed = po::parse_config_file(in, settings, false);
+    std::set<std::string> in_file;
+    for (const auto& o : parsed.options) {
+      if (!in_file.insert(o.string_key).second)
+        throw ConfigError(out.config_path + ": " + o.string_key + " given twice");
+      s.set(o.string_key, o.value.empty() ? "" : o.value[0]);  // the command line's value stays
     }
+  } catch (const po::error& e) {
+    throw ConfigError(out.config_path + ": " + e.what());
   }
-  auto get = [&](const std::string& key) { return s.get(key); };
-  auto get_int = [&](const std::string& key, std::int64_t lo, const char* rule) { return s.get_int(key, lo, rule); };
-  auto given = [&](const std::string& key) { return s.given(key); };
+  return true;
+}
 
-  // ---- [train]: explicit keys, checked by parsing them as `batchlab train` would ----
+// [train]: the explicit keys (none of those the study sets per trial), parsed as `batchlab train`
+// parses its options; `tvm` gets every option's value, defaults included.
+void parse_train_section(const Settings& s, const std::map<std::string, bool>& train_keys, RealStudyConfig& out,
+                         po::variables_map& tvm) {
   for (const auto& [key, value] : s.explicit_values()) {
     if (!key.starts_with("train.")) continue;
     const std::string name = key.substr(6);
@@ -196,113 +200,149 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
     if (train_keys.at(name)) parse_bool(key, value);
     out.train.emplace_back(name, value);
   }
-  realtrain::TrainConfig tc;
-  po::variables_map tvm;
-  {
-    std::vector<std::string> args;
-    for (const auto& [name, value] : out.train) {
-      if (!train_keys.at(name)) args.push_back("--" + name + "=" + value);
-      else if (parse_bool("train." + name, value)) args.push_back("--" + name);
-    }
-    po::options_description d = realtrain::train_options(tc);
-    try {
-      po::store(po::command_line_parser(args).options(d).run(), tvm);
-      po::notify(tvm);
-    } catch (const po::error& e) {
-      throw ConfigError(std::string("[train]: ") + e.what());
-    }
+  realtrain::TrainConfig& tc = out.train_config;
+  std::vector<std::string> args;
+  for (const auto& [name, value] : out.train) {
+    if (!train_keys.at(name)) args.push_back("--" + name + "=" + value);
+    else if (parse_bool("train." + name, value)) args.push_back("--" + name);
   }
-  out.train_lr = tc.lr;
-  out.train_scaling = tc.scaling;
-  out.train_batch_ref = tc.batch_ref;
+  po::options_description d = realtrain::train_options(tc);
+  try {
+    po::store(po::command_line_parser(args).options(d).run(), tvm);
+    po::notify(tvm);
+  } catch (const po::error& e) {
+    throw ConfigError(std::string("[train]: ") + e.what());
+  }
   out.train_batch_schedule = {realtrain::parse_batch_milestones(tc.batch_milestones), tc.batch_factor, tc.batch_max};
   if (!(tc.target > 0.0))
-    bad_setting("train.target", given("train.target") ? get("train.target") : format_number(tc.target),
+    bad_setting("train.target", s.given("train.target") ? s.get("train.target") : format_number(tc.target),
         "a study measures steps to a target test accuracy: set it in (0, 1]");
+}
 
-  // ---- [study] ----
-  ResolvedConfig& r = out.resolved;
-  out.study_name = get("study.name");
+// [study] name and grids: batch sizes, lrs, seeds, optimizers, momenta.
+void parse_study_grid(const Settings& s, RealStudyConfig& out) {
+  const realtrain::TrainConfig& tc = out.train_config;
+  out.study_name = s.get("study.name");
   if (out.study_name == "auto") out.study_name = std::filesystem::path(out.config_path).stem().string();
   if (!valid_label(out.study_name)) bad_setting("study.name", out.study_name, "use letters, digits and _ - . only");
-  out.batch_sizes = parse_batch_sizes("study.batch_sizes", get("study.batch_sizes"));
-  out.lr_grid = parse_grid("study.lr_grid", get("study.lr_grid"));
+  out.batch_sizes = parse_batch_sizes("study.batch_sizes", s.get("study.batch_sizes"));
+  out.lr_grid = parse_grid("study.lr_grid", s.get("study.lr_grid"));
   for (double v : out.lr_grid.values)
-    if (!(v > 0.0)) bad_setting("study.lr_grid", get("study.lr_grid"), "value " + format_number(v) + " must be > 0");
+    if (!(v > 0.0)) bad_setting("study.lr_grid", s.get("study.lr_grid"), "value " + format_number(v) + " must be > 0");
   if (!out.lr_grid.scaled) {
-    if (given("train.lr"))
-      bad_setting("train.lr", get("train.lr"), "only a scaled study.lr_grid uses it (the absolute grid gives every lr)");
+    if (s.given("train.lr"))
+      bad_setting("train.lr", s.get("train.lr"), "only a scaled study.lr_grid uses it (the absolute grid gives every lr)");
     if (tc.scaling != "none")
       bad_setting("train.scaling", tc.scaling, "needs a scaled study.lr_grid (scaled:LO:HI:N); an absolute grid is not rescaled");
   }
-  out.seeds = parse_seeds("study.seeds", get("study.seeds"));
+  out.seeds = parse_seeds("study.seeds", s.get("study.seeds"));
   {
-    const std::string v = get("study.optimizers");
+    const std::string v = s.get("study.optimizers");
     out.optimizers = v == "auto" ? std::vector<std::string>{tc.optimizer} : split_list(v, ',');
     std::set<std::string> seen;
     for (const auto& o : out.optimizers) {
       if (o.empty() || o.find_first_of(" \t=") != std::string::npos) bad_setting("study.optimizers", v, "bad optimizer name '" + o + "'");
       if (!seen.insert(o).second) bad_setting("study.optimizers", v, "'" + o + "' listed twice");
     }
-    if (v != "auto" && given("train.optimizer"))
-      bad_setting("train.optimizer", get("train.optimizer"), "give the optimizers in study.optimizers only");
+    if (v != "auto" && s.given("train.optimizer"))
+      bad_setting("train.optimizer", s.get("train.optimizer"), "give the optimizers in study.optimizers only");
   }
-  {
-    const std::string v = get("study.momentum_grid");
-    if (v == "auto") {
-      out.momenta = {tc.momentum};
-    } else {
-      if (given("train.momentum"))
-        bad_setting("train.momentum", get("train.momentum"), "give the momenta in study.momentum_grid only");
-      const Grid g = parse_grid("study.momentum_grid", v);
-      if (g.scaled) bad_setting("study.momentum_grid", v, "scaled: grids are for study.lr_grid only");
-      for (double m : g.values)
-        if (!(m >= 0.0 && m < 1.0)) bad_setting("study.momentum_grid", v, "value " + format_number(m) + " is not in [0, 1)");
-      out.momenta = g.values;
+  const std::string v = s.get("study.momentum_grid");
+  if (v == "auto") {
+    out.momenta = {tc.momentum};
+  } else {
+    if (s.given("train.momentum"))
+      bad_setting("train.momentum", s.get("train.momentum"), "give the momenta in study.momentum_grid only");
+    const Grid g = parse_grid("study.momentum_grid", v);
+    if (g.scaled) bad_setting("study.momentum_grid", v, "scaled: grids are for study.lr_grid only");
+    for (double m : g.values)
+      if (!(m >= 0.0 && m < 1.0)) bad_setting("study.momentum_grid", v, "value " + format_number(m) + " is not in [0, 1)");
+    out.momenta = g.values;
+  }
+}
+
+// [study] trial budget and evaluation interval, trials at once, curves.
+void parse_study_budget(const Settings& s, RealStudyConfig& out) {
+  const realtrain::TrainConfig& tc = out.train_config;
+  out.max_steps = s.get_int("study.max_steps", 0, ">= 0");
+  out.max_epochs = parse_double("study.max_epochs", s.get("study.max_epochs"));
+  if (out.max_epochs < 0.0) bad_setting("study.max_epochs", s.get("study.max_epochs"), "must be >= 0");
+  const bool budget = out.max_steps > 0 || out.max_epochs > 0.0;
+  if (budget && (s.given("train.steps") || s.given("train.epochs"))) {
+    const std::string key = s.given("train.steps") ? "train.steps" : "train.epochs";
+    bad_setting(key, s.get(key), "the trial length comes from study.max_steps / study.max_epochs; give one or the other");
+  }
+  if (!budget && (tc.steps > 0) == (tc.epochs > 0.0))
+    bad_setting("study.max_steps", s.get("study.max_steps"),
+        "give a trial budget: study.max_steps / study.max_epochs, or exactly one of train.steps / train.epochs");
+  const std::string v = s.get("study.train_examples");
+  out.train_examples = v == "auto" ? known_train_examples(tc.dataset) : parse_int("study.train_examples", v);
+  if (out.train_examples < 0 || (v != "auto" && out.train_examples == 0))
+    bad_setting("study.train_examples", v, "must be > 0");
+  if (out.max_epochs > 0.0 && out.train_examples == 0)
+    bad_setting("study.train_examples", v, "unknown for train.dataset = " + tc.dataset + ": set it (needed by study.max_epochs)");
+  out.eval_every_examples = s.get_int("study.eval_every_examples", 0, ">= 0");
+  out.eval_every_max = s.get_int("study.eval_every_max", 0, ">= 0");
+  if (out.eval_every_examples > 0 && s.given("train.eval-every"))
+    bad_setting("train.eval-every", s.get("train.eval-every"), "study.eval_every_examples sets the interval; give one or the other");
+  out.threads = static_cast<int>(s.get_int("study.threads", 1, ">= 1"));
+  out.record_curves = parse_bool("study.record_curves", s.get("study.record_curves"));
+}
+
+// launcher.parallel (trials in flight) and launcher.scheduler with its Slurm job options.
+void parse_scheduler(const Settings& s, RealStudyConfig& out) {
+  const std::string par = s.get("launcher.parallel");
+  if (par != "auto") {
+    if (s.given("study.threads"))
+      bad_setting("launcher.parallel", par, "study.threads is its older name: give one or the other");
+    out.threads = static_cast<int>(s.get_int("launcher.parallel", 1, ">= 1"));
+  }
+  out.scheduler = s.get("launcher.scheduler");
+  if (out.scheduler != "local" && out.scheduler != "slurm")
+    bad_setting("launcher.scheduler", out.scheduler, "must be local or slurm");
+  auto& j = out.slurm;
+  j.ntasks = out.ranks;
+  j.cpus_per_task = out.threads_per_rank;
+  j.time_limit = s.get("launcher.time_limit");
+  if (!j.time_limit.empty()) {
+    try {
+      (void)slurm::parse_duration(j.time_limit);
+    } catch (const std::invalid_argument& e) {
+      bad_setting("launcher.time_limit", j.time_limit, e.what());
     }
   }
-  out.max_steps = get_int("study.max_steps", 0, ">= 0");
-  out.max_epochs = parse_double("study.max_epochs", get("study.max_epochs"));
-  if (out.max_epochs < 0.0) bad_setting("study.max_epochs", get("study.max_epochs"), "must be >= 0");
-  const bool budget = out.max_steps > 0 || out.max_epochs > 0.0;
-  if (budget && (given("train.steps") || given("train.epochs")))
-    bad_setting(given("train.steps") ? "train.steps" : "train.epochs",
-        get(given("train.steps") ? "train.steps" : "train.epochs"),
-        "the trial length comes from study.max_steps / study.max_epochs; give one or the other");
-  if (!budget && (tc.steps > 0) == (tc.epochs > 0.0))
-    bad_setting("study.max_steps", get("study.max_steps"),
-        "give a trial budget: study.max_steps / study.max_epochs, or exactly one of train.steps / train.epochs");
-  {
-    const std::string v = get("study.train_examples");
-    out.train_examples = v == "auto" ? known_train_examples(tc.dataset) : parse_int("study.train_examples", v);
-    if (out.train_examples < 0 || (v != "auto" && out.train_examples == 0))
-      bad_setting("study.train_examples", v, "must be > 0");
-    if (out.max_epochs > 0.0 && out.train_examples == 0)
-      bad_setting("study.train_examples", v, "unknown for train.dataset = " + tc.dataset + ": set it (needed by study.max_epochs)");
-  }
-  out.eval_every_examples = get_int("study.eval_every_examples", 0, ">= 0");
-  out.eval_every_max = get_int("study.eval_every_max", 0, ">= 0");
-  if (out.eval_every_examples > 0 && given("train.eval-every"))
-    bad_setting("train.eval-every", get("train.eval-every"), "study.eval_every_examples sets the interval; give one or the other");
-  out.threads = static_cast<int>(get_int("study.threads", 1, ">= 1"));
-  out.record_curves = parse_bool("study.record_curves", get("study.record_curves"));
+  j.partition = s.get("launcher.partition");
+  j.account = s.get("launcher.account");
+  for (const auto& t : split_list(s.get("launcher.sbatch_options"), ' '))
+    if (!t.empty()) j.extra.push_back(t);
+  j.mpi = s.get("launcher.srun_mpi");
+  if (j.mpi.empty() || j.mpi.find_first_of(" \t'\"") != std::string::npos)
+    bad_setting("launcher.srun_mpi", j.mpi, "must name an srun --mpi plugin (pmix, pmi2, none)");
+  const std::string oc = s.get("launcher.on_cancel");
+  if (oc != "requeue" && oc != "fail") bad_setting("launcher.on_cancel", oc, "must be requeue or fail");
+  j.fail_on_cancel = oc == "fail";
+  j.max_resubmits = static_cast<int>(s.get_int("launcher.max_resubmits", 0, ">= 0"));
+  if (out.scheduler == "slurm" && !out.launcher_command.empty())
+    bad_setting("launcher.command", out.launcher_command,
+                "launcher.scheduler = slurm starts the ranks with srun: leave launcher.command empty");
+}
 
-  // ---- [launcher] ----
-  out.launcher_command = get("launcher.command");
-  out.ranks = static_cast<int>(get_int("launcher.ranks", 1, ">= 1"));
-  out.threads_per_rank = static_cast<int>(get_int("launcher.threads", 1, ">= 1"));
-  {
-    const auto toks = split_list(out.launcher_command, ' ');
-    bool empty = true;
-    for (const auto& t : toks) empty = empty && t.empty();
-    if (empty) out.launcher_command.clear();
-    if (out.launcher_command.empty() && out.ranks > 1)
-      bad_setting("launcher.ranks", get("launcher.ranks"), "more than one rank needs launcher.command (e.g. mpirun -np {ranks})");
-  }
+// [launcher], and the batch sizes (and batch schedule phases) it must split over the ranks.
+void parse_launcher(const Settings& s, RealStudyConfig& out) {
+  out.launcher_command = s.get("launcher.command");
+  out.ranks = static_cast<int>(s.get_int("launcher.ranks", 1, ">= 1"));
+  out.threads_per_rank = static_cast<int>(s.get_int("launcher.threads", 1, ">= 1"));
+  const auto toks = split_list(out.launcher_command, ' ');
+  bool empty = true;
+  for (const auto& t : toks) empty = empty && t.empty();
+  if (empty) out.launcher_command.clear();
+  if (out.launcher_command.empty() && out.ranks > 1 && s.get("launcher.scheduler") != "slurm")
+    bad_setting("launcher.ranks", s.get("launcher.ranks"), "more than one rank needs launcher.command (e.g. mpirun -np {ranks})");
   for (auto b : out.batch_sizes)
     if (b % out.ranks != 0)
-      bad_setting("study.batch_sizes", get("study.batch_sizes"),
+      bad_setting("study.batch_sizes", s.get("study.batch_sizes"),
           "batch " + std::to_string(b) + " is not divisible by launcher.ranks = " + std::to_string(out.ranks));
+  parse_scheduler(s, out);
   if (!out.train_batch_schedule.constant())
     for (auto b : out.batch_sizes)
       try {
@@ -310,56 +350,85 @@ bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
       } catch (const ConfigError& e) {
         throw ConfigError("[train] batch schedule at study batch size " + std::to_string(b) + ": " + e.what());
       }
+}
 
-  out.output_dir = get("output.dir");
+// [output] dir and study.reuse (earlier study output dirs, never this one).
+void parse_output(const Settings& s, RealStudyConfig& out) {
+  out.output_dir = s.get("output.dir");
   if (out.output_dir == "auto") out.output_dir = "results/" + out.study_name;
   if (out.output_dir.empty()) bad_setting("output.dir", out.output_dir, "must not be empty");
-
-  {
-    const std::string v = get("study.reuse");
-    if (!strip(v).empty()) {
-      std::set<std::string> seen;
-      for (const auto& d : split_list(v, ',')) {
-        if (d.empty()) bad_setting("study.reuse", v, "empty directory name in the list");
-        if (!seen.insert(d).second) bad_setting("study.reuse", v, "'" + d + "' listed twice");
-        const std::string why = not_a_study_dir(d);
-        if (!why.empty()) bad_setting("study.reuse", v, "'" + d + "' " + why);
-        std::error_code e1, e2;
-        const auto here = std::filesystem::weakly_canonical(out.output_dir, e1);
-        if (!e1 && here == std::filesystem::weakly_canonical(d, e2) && !e2)
-          bad_setting("study.reuse", v, "'" + d + "' is this study's output.dir (rerunning a study resumes it)");
-        out.reuse_dirs.push_back(d);
-      }
-    }
+  const std::string v = s.get("study.reuse");
+  if (strip(v).empty()) return;
+  std::set<std::string> seen;
+  for (const auto& d : split_list(v, ',')) {
+    if (d.empty()) bad_setting("study.reuse", v, "empty directory name in the list");
+    if (!seen.insert(d).second) bad_setting("study.reuse", v, "'" + d + "' listed twice");
+    const std::string why = not_a_study_dir(d);
+    if (!why.empty()) bad_setting("study.reuse", v, "'" + d + "' " + why);
+    std::error_code e1, e2;
+    const auto here = std::filesystem::weakly_canonical(out.output_dir, e1);
+    if (!e1 && here == std::filesystem::weakly_canonical(d, e2) && !e2)
+      bad_setting("study.reuse", v, "'" + d + "' is this study's output.dir (rerunning a study resumes it)");
+    out.reuse_dirs.push_back(d);
   }
+}
 
-  // ---- resolved config: every key, defaults written out ----
+// config.ini: every [study]/[launcher]/[output] key in table order ("auto" resolved), then every
+// train option but the per-trial ones, at its value (defaults included).
+ResolvedConfig resolved_config(const Settings& s, const RealStudyConfig& out, const po::variables_map& tvm) {
+  ResolvedConfig r;
   for (const auto& k : kKeys) {
     const std::string key = full_name(k);
     if (key == "study.name") r.emplace_back(key, out.study_name);
     else if (key == "output.dir") r.emplace_back(key, out.output_dir);
     else if (key == "study.train_examples") r.emplace_back(key, std::to_string(out.train_examples));
-    else r.emplace_back(key, get(key));
+    else r.emplace_back(key, s.get(key));
   }
-  for (const auto& o : train_desc.options()) {
+  realtrain::TrainConfig tc;
+  const po::options_description d = realtrain::train_options(tc);
+  for (const auto& o : d.options()) {
     const std::string name = o->long_name();
     if (kPerTrial.count(name)) continue;
     r.emplace_back("train." + name, tvm.count(name) ? any_text(tvm[name].value()) : "");
   }
-  // Defaults, for resuming a study whose config.ini predates a key: the table's, and each train
-  // option's value when no [train] key sets it.
-  out.defaults = table_defaults(kKeys);
-  {
-    realtrain::TrainConfig dc;
-    const po::options_description d = realtrain::train_options(dc);
-    po::variables_map dvm;
-    po::store(po::command_line_parser(std::vector<std::string>{}).options(d).run(), dvm);
-    for (const auto& o : d.options()) {
-      const std::string name = o->long_name();
-      if (!kPerTrial.count(name))
-        out.defaults.emplace_back("train." + name, dvm.count(name) ? any_text(dvm[name].value()) : "");
-    }
+  return r;
+}
+
+// Defaults, for resuming a study whose config.ini predates a key: the table's, and each train
+// option's value when no [train] key sets it.
+ResolvedConfig default_config() {
+  ResolvedConfig r = table_defaults(kKeys);
+  realtrain::TrainConfig dc;
+  const po::options_description d = realtrain::train_options(dc);
+  po::variables_map dvm;
+  po::store(po::command_line_parser(std::vector<std::string>{}).options(d).run(), dvm);
+  for (const auto& o : d.options()) {
+    const std::string name = o->long_name();
+    if (!kPerTrial.count(name)) r.emplace_back("train." + name, dvm.count(name) ? any_text(dvm[name].value()) : "");
   }
+  return r;
+}
+
+}  // namespace
+
+bool parse_real_study_args(int argc, char** argv, RealStudyConfig& out) {
+  std::map<std::string, bool> train_keys;  // train option name -> is a switch
+  {
+    realtrain::TrainConfig defaults;
+    const po::options_description d = realtrain::train_options(defaults);
+    for (const auto& o : d.options()) train_keys[o->long_name()] = is_switch(*o);
+  }
+  Settings s(kKeys);
+  if (!read_settings(argc, argv, train_keys, s, out)) return false;
+  // Section by section, in this order (a config with several mistakes reports the first).
+  po::variables_map tvm;
+  parse_train_section(s, train_keys, out, tvm);
+  parse_study_grid(s, out);
+  parse_study_budget(s, out);
+  parse_launcher(s, out);
+  parse_output(s, out);
+  out.resolved = resolved_config(s, out, tvm);
+  out.defaults = default_config();
   return true;
 }
 
@@ -378,11 +447,12 @@ StudyGrid make_real_grid(const RealStudyConfig& cfg) {
   g.lr_grid = cfg.lr_grid.values;
   g.lr_scaled = cfg.lr_grid.scaled;
   if (g.lr_scaled) {
-    optim::ScalingRule rule;
-    rule.kind = optim::parse_scaling(cfg.train_scaling);
+    // The rule's lr at each batch size, by the rule the trainer applies (train_config.h): the
+    // child is given multiplier x train.lr and scales it the same way.
+    realtrain::TrainConfig at_b = cfg.train_config;
     for (auto b : g.batch_sizes) {
-      rule.batch_ref = static_cast<double>(cfg.train_batch_ref > 0 ? cfg.train_batch_ref : b);
-      g.scaled_lr.push_back(rule.lr(static_cast<double>(b), cfg.train_lr));
+      at_b.batch_size = b;
+      g.scaled_lr.push_back(realtrain::lr_scaling_rule(at_b).lr(static_cast<double>(b), at_b.lr));
     }
   }
   g.batch_schedule = cfg.train_batch_schedule;
@@ -400,13 +470,7 @@ std::int64_t trial_steps(const RealStudyConfig& cfg, std::int64_t batch_size) {
     // an epoch budget stays that many examples, not that many updates at the first phase's B.
     const double examples = cfg.max_epochs * static_cast<double>(cfg.train_examples);
     const optim::BatchSchedule schedule(batch_size, cfg.train_batch_schedule, cfg.ranks);
-    const auto& phases = schedule.phases();
-    std::size_t i = 0;
-    while (i + 1 < phases.size() && examples > static_cast<double>(phases[i + 1].examples_before)) ++i;
-    const auto& p = phases[i];
-    steps = std::max(steps, p.first_step + static_cast<std::int64_t>(std::ceil(
-                                               (examples - static_cast<double>(p.examples_before)) /
-                                               static_cast<double>(p.batch))));
+    steps = std::max(steps, schedule.first_step_with_examples(static_cast<std::int64_t>(std::ceil(examples))));
   }
   return steps;
 }
@@ -435,7 +499,7 @@ std::vector<std::string> trial_train_args(const RealStudyConfig& cfg, const Tria
   a.push_back("--optimizer=" + p.optimizer);
   a.push_back("--momentum=" + format_number(p.momentum));
   // Scaled grid: the child applies train.scaling to multiplier x train.lr, giving p.lr.
-  a.push_back("--lr=" + format_number(cfg.lr_grid.scaled ? p.lr_multiplier * cfg.train_lr : p.lr));
+  a.push_back("--lr=" + format_number(cfg.lr_grid.scaled ? p.lr_multiplier * cfg.train_config.lr : p.lr));
   a.push_back("--batch-size=" + std::to_string(p.batch_size));
   a.push_back("--seed=" + std::to_string(p.seed));
   if (steps > 0) a.push_back("--steps=" + std::to_string(steps));
@@ -515,8 +579,8 @@ RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_cu
   };
   RealTrialResult r;
   try {
-    r.outcome.state = parse_state(j.at("status").get<std::string>());
-    if (r.outcome.state == TrialState::kReached) r.outcome.steps_to_target = j.at("steps_to_target").get<std::int64_t>();
+    r.outcome.status = parse_trial_status(j.at("status").get<std::string>());
+    if (r.outcome.status == TrialStatus::kReached) r.outcome.steps_to_target = j.at("steps_to_target").get<std::int64_t>();
     r.outcome.final_metric = num("final_accuracy");
     r.outcome.metric = "test_accuracy";
     r.b_simple = num("b_simple");
@@ -595,7 +659,7 @@ TrialReuse::TrialReuse(const RealStudyConfig& cfg) {
         if (!sj) continue;
         nlohmann::json j;
         sj >> j;
-        parse_state(j.at("status").get<std::string>());  // a finished trial: reached, not_reached, diverged
+        parse_trial_status(j.at("status").get<std::string>());  // a finished trial: reached, not_reached, diverged
         const auto& prov = j.at("provenance");
         const auto argv = prov.at("argv").get<std::vector<std::string>>();
         const auto train = std::find(argv.begin(), argv.end(), "train");

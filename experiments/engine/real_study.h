@@ -10,7 +10,10 @@
 //   [study]    name, batch_sizes, lr_grid, seeds, optimizers, momentum_grid, max_steps, max_epochs,
 //              train_examples, eval_every_examples, eval_every_max, threads, record_curves, reuse
 //   [launcher] command (a prefix such as "mpirun -np {ranks} --bind-to none"; {ranks} and
-//              {threads} are substituted; empty = run the child directly, one rank), ranks, threads
+//              {threads} are substituted; empty = run the child directly, one rank), ranks, threads,
+//              parallel (trials in flight; study.threads is its older name), scheduler (local |
+//              slurm), and for slurm: time_limit, partition, account, sbatch_options, srun_mpi,
+//              on_cancel (requeue | fail), max_resubmits (see "Slurm" below)
 //   [train]    any `batchlab train` option by its own name (dataset, model, warmup, target, ...),
 //              except those the study sets per trial: batch-size, seed, output, resume, threads.
 //   [output]   dir
@@ -56,6 +59,18 @@
 // A reuse dir that does not exist, is not a study output dir (config.ini with a [launcher]
 // section, trials.csv, trials/) or is this study's own output.dir is bad input (exit 2).
 //
+// Slurm (launcher.scheduler = slurm): every trial is its own batch job (sbatch --ntasks=ranks
+// --cpus-per-task=threads, the time limit / partition / account / extra options of [launcher]),
+// `batchlab train` inside it under `srun --mpi=srun_mpi`; up to launcher.parallel jobs in flight
+// (individual jobs rather than an array: a trial can then be resubmitted alone, and each job's
+// limit fits its own trial). A job that ends before batchlab train did (time limit, preemption,
+// node failure, scancel with on_cancel = requeue) is submitted again and continues from the
+// trial's last checkpoint, so set [train] checkpoint-every; the driver logs every submission in
+// the trial's jobs.log first, so a killed driver restarted with the same command waits for the
+// jobs still queued or running instead of submitting them again. `scancel --name=batchlab-NAME`
+// cancels a whole study (jobs are named batchlab-<study.name>). real_trials.csv records job_id,
+// submit_time, start_time, end_time and nodes per trial.
+//
 // Noise scale. With >= 2 ranks the trainer measures B_simple (two-batch estimator, EMA). The study
 // reports, per optimizer and batch size, B_simple at the end of the best trial (i.e. at the
 // target; a non-positive estimate from a short noisy run is left out) and their median next to
@@ -73,7 +88,9 @@
 
 #include "experiments/engine/grid.h"
 #include "experiments/engine/results_writer.h"
+#include "experiments/engine/slurm.h"
 #include "experiments/engine/study_engine.h"
+#include "realtrain/train_config.h"
 
 namespace batchlab::experiments {
 
@@ -96,13 +113,14 @@ struct RealStudyConfig {
   std::string launcher_command;           // as written, with {ranks} / {threads}
   int ranks = 1;
   int threads_per_rank = 1;
+  // launcher.scheduler: "local" (children of this process under launcher.command) or "slurm"
+  // (one batch job per trial, experiments/engine/slurm.h; ranks started by srun).
+  std::string scheduler = "local";
+  slurm::JobOptions slurm;  // scheduler = slurm: ntasks = ranks, time limit, partition, ...
   // [train]: option name -> value as written (explicit ones only) and the resolved values.
   std::vector<std::pair<std::string, std::string>> train;
-  double train_lr = 0.1;                  // [train] lr: lr_ref of a scaled grid
-  std::string train_scaling = "none";
-  std::int64_t train_batch_ref = 0;
-  // [train] batch-milestones / batch-factor / batch-max: a trial's examples are counted with the
-  // trainer's optim::BatchSchedule (phases rounded to launcher.ranks), not as steps x B.
+  // [train] resolved, defaults included: lr (lr_ref of a scaled grid), scaling rule, dataset...
+  realtrain::TrainConfig train_config;
   optim::BatchScheduleConfig train_batch_schedule;
   std::vector<std::string> reuse_dirs;    // [study] reuse, checked to be study output dirs
   std::string output_dir;
@@ -148,7 +166,6 @@ struct RealTrialResult {
   double img_per_s = 0.0;
   std::int64_t steps = 0;
   std::string reused_from;  // "DIR trial K" when copied from a reuse dir (set by the runner)
-  double reused_wall_s = 0.0;  // that trial's wall_s in DIR/trials.csv
 };
 // Throws std::runtime_error naming the file when summary.json is missing or malformed.
 RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve);

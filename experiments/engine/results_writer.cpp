@@ -1,8 +1,5 @@
 #include "experiments/engine/results_writer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -11,18 +8,9 @@
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <system_error>
 
 namespace batchlab::experiments {
 namespace fs = std::filesystem;
-
-std::string format_number(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
 
 namespace {
 
@@ -36,17 +24,6 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    const auto p = line.find(',', start);
-    out.push_back(line.substr(start, p == std::string::npos ? std::string::npos : p - start));
-    if (p == std::string::npos) return out;
-    start = p + 1;
-  }
-}
-
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + p.string());
@@ -55,41 +32,8 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
-void fsync_and_close(int fd, const fs::path& p) {
-  if (::fsync(fd) != 0 || ::close(fd) != 0)
-    throw std::system_error(errno, std::generic_category(), "cannot write " + p.string());
-}
-
-void write_all(int fd, const std::string& s, const fs::path& p) {
-  std::size_t done = 0;
-  while (done < s.size()) {
-    const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      throw std::system_error(errno, std::generic_category(), "cannot write " + p.string());
-    }
-    done += static_cast<std::size_t>(n);
-  }
-}
-
-fs::path tmp_of(const fs::path& p) { return p.string() + ".tmp"; }
-
-// Copy NAME to NAME.tmp, append `tail`, rename over NAME. No fsync: rename is atomic for every
-// other process and across SIGKILL (the page cache survives the process); only a power cut could
-// lose the last commits, which a restart recomputes.
-void append_atomic(const fs::path& path, const std::string& tail) {
-  const fs::path tmp = tmp_of(path);
-  fs::copy_file(path, tmp, fs::copy_options::overwrite_existing);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_APPEND);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot open " + tmp.string());
-  write_all(fd, tail, tmp);
-  if (::close(fd) != 0) throw std::system_error(errno, std::generic_category(), "cannot write " + tmp.string());
-  fs::rename(tmp, path);
-}
-
 std::string trial_row(const StudyGrid& g, const TrialPoint& p, const TrialOutcome& o) {
-  const bool reached = o.state == TrialState::kReached;
+  const bool reached = o.status == TrialStatus::kReached;
   std::vector<std::string> c = {
       g.study,
       g.landscape,
@@ -98,7 +42,7 @@ std::string trial_row(const StudyGrid& g, const TrialPoint& p, const TrialOutcom
       format_number(p.lr),
       format_number(p.momentum),
       std::to_string(p.seed),
-      to_string(o.state),
+      to_string(o.status),
       std::to_string(reached ? o.steps_to_target : -1),
       std::to_string(reached ? std::llround(g.examples(p.batch_size, static_cast<double>(o.steps_to_target))) : -1),
       format_number(o.final_metric),
@@ -111,15 +55,6 @@ std::string trial_row(const StudyGrid& g, const TrialPoint& p, const TrialOutcom
 }
 
 }  // namespace
-
-void write_file_atomic(const fs::path& path, const std::string& content) {
-  const fs::path tmp = tmp_of(path);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot create " + tmp.string());
-  write_all(fd, content, tmp);
-  fsync_and_close(fd, tmp);
-  fs::rename(tmp, path);
-}
 
 const std::vector<std::string>& trials_columns() {
   static const std::vector<std::string> c = {
@@ -248,14 +183,14 @@ std::int64_t ResultsWriter::open(const ResolvedConfig& config, BestTracker& trac
     const auto& cols = trials_columns();
     while (std::getline(in, line)) {
       if (line.empty()) continue;
-      const auto f = split_csv(line);
+      const auto f = optim::split_list(line);
       const std::string where = trials.string() + " row " + std::to_string(done + 2);
       if (f.size() != cols.size()) throw ResumeError(where + ": expected " + std::to_string(cols.size()) + " columns");
       if (done >= total) throw ResumeError(where + ": more rows than the study has trials (" + std::to_string(total) + ")");
       const TrialPoint p = grid_.point(done);
       TrialOutcome o;
       try {
-        o.state = parse_state(f[7]);
+        o.status = parse_trial_status(f[7]);
         o.steps_to_target = std::stoll(f[8]);
         o.final_metric = std::stod(f[10]);
         o.wall_s = std::stod(f[11]);
@@ -265,7 +200,7 @@ std::int64_t ResultsWriter::open(const ResolvedConfig& config, BestTracker& trac
       // Identity of the row = identity of the grid point at this position.
       const TrialOutcome blank;
       const std::string expect = trial_row(grid_, p, blank);
-      const auto e = split_csv(expect.substr(0, expect.size() - 1));
+      const auto e = optim::split_list(expect.substr(0, expect.size() - 1));
       for (std::size_t c : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 12u, 13u, 14u})
         if (e[c] != f[c])
           throw ResumeError(where + ": " + cols[c] + " = '" + f[c] + "', but trial " + std::to_string(done) +
@@ -323,8 +258,8 @@ void ResultsWriter::flush() {
   const double t0 = now_s();
   // Curves first: a kill between the two renames leaves curve rows without a trials row, which
   // open() drops; the other order could leave trials without their curves.
-  if (!pending_curves_.empty()) append_atomic(dir_ / "curves.csv", pending_curves_);
-  if (!pending_trials_.empty()) append_atomic(dir_ / "trials.csv", pending_trials_);
+  if (!pending_curves_.empty()) optim::append_file_atomic(dir_ / "curves.csv", pending_curves_);
+  if (!pending_trials_.empty()) optim::append_file_atomic(dir_ / "trials.csv", pending_trials_);
   pending_trials_.clear();
   pending_curves_.clear();
   last_flush_ = now_s();
@@ -342,7 +277,7 @@ std::vector<OptimizerSummary> write_summaries(const fs::path& dir, const StudyGr
     std::vector<double> bs, steps;
     nlohmann::json rows = nlohmann::json::array();
     for (const BatchBest& b : tracker.best(oi)) {
-      const bool reached = b.state == TrialState::kReached;
+      const bool reached = b.status == TrialStatus::kReached;
       // A target met before the first update (steps 0) says nothing about scaling: not fitted.
       if (reached && b.steps > 0.0) {
         bs.push_back(static_cast<double>(b.batch_size));
@@ -356,7 +291,7 @@ std::vector<OptimizerSummary> write_summaries(const fs::path& dir, const StudyGr
           reached ? format_number(grid.examples(b.batch_size, b.steps)) : "-1",
           reached ? format_number(b.lr) : "nan",
           reached ? format_number(b.momentum) : "nan",
-          to_string(b.state),
+          to_string(b.status),
           reached && b.lr_on_edge ? "true" : "false",
           reached ? format_number(b.ema_decay) : "nan",
           reached ? format_number(b.final_metric) : "nan",
@@ -383,9 +318,9 @@ std::vector<OptimizerSummary> write_summaries(const fs::path& dir, const StudyGr
   nlohmann::json summary = extra;
   summary["optimizers"] = per_opt;
   summary["trials"] = {{"total", grid.size()},
-                       {"reached", tracker.count(TrialState::kReached)},
-                       {"not_reached", tracker.count(TrialState::kNotReached)},
-                       {"diverged", tracker.count(TrialState::kDiverged)}};
+                       {"reached", tracker.count(TrialStatus::kReached)},
+                       {"not_reached", tracker.count(TrialStatus::kNotReached)},
+                       {"diverged", tracker.count(TrialStatus::kDiverged)}};
   summary["definitions"] = {
       {"steps_to_target", "first evaluated step whose metric is below the target"},
       {"seed_reduction", "median over seeds; a seed that does not reach counts as +inf"},

@@ -32,6 +32,7 @@
 
 #include "experiments/engine/fit.h"
 #include "experiments/engine/study_engine.h"
+#include "optim/io.h"
 
 namespace batchlab::experiments {
 
@@ -44,11 +45,10 @@ struct ResumeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Shortest decimal that reads back to the same double ("0.1", "1e-05"); "nan", "inf".
-std::string format_number(double v);
-
-// Whole-file replace through NAME.tmp + fsync + rename.
-void write_file_atomic(const std::filesystem::path& path, const std::string& content);
+// Shortest decimal that reads back to the same double, and whole-file replace through NAME.tmp +
+// fsync + rename (optim/io.h, shared with the trainer).
+using optim::format_number;
+using optim::write_file_atomic;
 
 std::string config_ini_text(const ResolvedConfig& config);
 ResolvedConfig parse_config_ini_text(const std::string& text);  // throws ResumeError

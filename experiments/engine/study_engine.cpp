@@ -12,22 +12,6 @@
 
 namespace batchlab::experiments {
 
-std::string to_string(TrialState s) {
-  switch (s) {
-    case TrialState::kReached: return "reached";
-    case TrialState::kNotReached: return "not_reached";
-    case TrialState::kDiverged: return "diverged";
-  }
-  return "?";
-}
-
-TrialState parse_state(const std::string& s) {
-  if (s == "reached") return TrialState::kReached;
-  if (s == "not_reached") return TrialState::kNotReached;
-  if (s == "diverged") return TrialState::kDiverged;
-  throw std::invalid_argument("unknown trial status '" + s + "'");
-}
-
 namespace {
 
 std::int64_t per_optimizer(const StudyGrid& g, const OptimizerAxis& o) {
@@ -126,7 +110,7 @@ void run_trials(const StudyGrid& grid, std::int64_t first, const TrialRunner& ru
         p = grid.point(id);
         const auto t0 = std::chrono::steady_clock::now();
         o = runner(p);
-        o.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!o.reused) o.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       } catch (...) {
         std::lock_guard lk(mu);
         if (!error) error = std::current_exception();
@@ -182,15 +166,15 @@ BestTracker::BestTracker(const StudyGrid& grid) : grid_(grid) {
 }
 
 void BestTracker::add(const TrialPoint& p, const TrialOutcome& o) {
-  ++counts_[static_cast<int>(o.state)];
+  ++counts_[static_cast<int>(o.status)];
   BatchBest& best = best_[p.optimizer_index][p.batch_index];
   ++best.trials;
-  if (o.state == TrialState::kDiverged) ++best.trials_diverged;
+  if (o.status == TrialStatus::kDiverged) ++best.trials_diverged;
   if (p.seed_index == 0) {
     seed_steps_.clear();
     seed_metrics_.clear();
   }
-  const bool reached = o.state == TrialState::kReached;
+  const bool reached = o.status == TrialStatus::kReached;
   seed_steps_.push_back(reached ? static_cast<double>(o.steps_to_target)
                                 : std::numeric_limits<double>::infinity());
   seed_metrics_.push_back(o.final_metric);
@@ -198,9 +182,9 @@ void BestTracker::add(const TrialPoint& p, const TrialOutcome& o) {
     throw std::logic_error("BestTracker: trials out of order at trial " + std::to_string(p.trial_id));
 
   if (p.seed_index + 1 < grid_.seeds.size()) {
-    best.state = best.steps < std::numeric_limits<double>::infinity() ? TrialState::kReached
-                 : best.trials == best.trials_diverged                 ? TrialState::kDiverged
-                                                                       : TrialState::kNotReached;
+    best.status = best.steps < std::numeric_limits<double>::infinity() ? TrialStatus::kReached
+                 : best.trials == best.trials_diverged                 ? TrialStatus::kDiverged
+                                                                       : TrialStatus::kNotReached;
     return;
   }
   // The point's last seed: reduce over seeds and compare with the best so far.
@@ -217,9 +201,9 @@ void BestTracker::add(const TrialPoint& p, const TrialOutcome& o) {
     best.seeds_reached = static_cast<int>(
         std::count_if(seed_steps_.begin(), seed_steps_.end(), [](double s) { return std::isfinite(s); }));
   }
-  best.state = best.steps < std::numeric_limits<double>::infinity() ? TrialState::kReached
-               : best.trials == best.trials_diverged                 ? TrialState::kDiverged
-                                                                     : TrialState::kNotReached;
+  best.status = best.steps < std::numeric_limits<double>::infinity() ? TrialStatus::kReached
+               : best.trials == best.trials_diverged                 ? TrialStatus::kDiverged
+                                                                     : TrialStatus::kNotReached;
 }
 
 }  // namespace batchlab::experiments

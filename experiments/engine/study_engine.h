@@ -30,12 +30,15 @@
 #include <vector>
 
 #include "optim/batch_schedule.h"
+#include "optim/trial_status.h"
 
 namespace batchlab::experiments {
 
-enum class TrialState { kReached, kNotReached, kDiverged };
-std::string to_string(TrialState s);
-TrialState parse_state(const std::string& s);  // throws std::invalid_argument
+// How a trial ended: reached | not_reached | diverged (optim/trial_status.h, shared with sim and
+// the trainer).
+using optim::TrialStatus;
+using optim::to_string;
+using optim::parse_trial_status;
 
 struct OptimizerAxis {
   std::string label;               // as written in results, e.g. "momentum", "lamb:paper"
@@ -65,10 +68,13 @@ struct CurveSample {
 };
 
 struct TrialOutcome {
-  TrialState state = TrialState::kNotReached;
+  TrialStatus status = TrialStatus::kNotReached;
   std::int64_t steps_to_target = -1;  // -1 unless reached
   double final_metric = 0.0;
-  double wall_s = 0.0;                // measured by the engine around the runner call
+  double wall_s = 0.0;                // measured by the engine around the runner call, unless reused
+  // Copied from an earlier study instead of run (`batchlab study`'s study.reuse): wall_s is the
+  // original run's, as the runner set it.
+  bool reused = false;
   std::string metric;                 // name of the metric in curves.csv (e.g. "loss")
   std::vector<CurveSample> curve;
 };
@@ -114,7 +120,7 @@ void run_trials(const StudyGrid& grid, std::int64_t first, const TrialRunner& ru
 
 struct BatchBest {
   std::int64_t batch_size = 0;
-  TrialState state = TrialState::kNotReached;  // kDiverged only if every trial at B diverged
+  TrialStatus status = TrialStatus::kNotReached;  // kDiverged only if every trial at B diverged
   double steps = std::numeric_limits<double>::infinity();  // median over seeds
   double final_metric = std::numeric_limits<double>::quiet_NaN();
   double lr = std::numeric_limits<double>::quiet_NaN();
@@ -134,7 +140,7 @@ class BestTracker {
   // Trials must come in trial_id order (as run_trials delivers them and trials.csv stores them).
   void add(const TrialPoint& p, const TrialOutcome& o);
   const std::vector<BatchBest>& best(std::size_t optimizer_index) const { return best_[optimizer_index]; }
-  std::int64_t count(TrialState s) const { return counts_[static_cast<int>(s)]; }
+  std::int64_t count(TrialStatus s) const { return counts_[static_cast<int>(s)]; }
 
  private:
   const StudyGrid& grid_;

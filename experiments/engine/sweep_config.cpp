@@ -12,6 +12,7 @@
 #include <boost/program_options.hpp>
 
 #include "experiments/engine/settings.h"
+#include "experiments/engine/study_report.h"
 #include "optim/config.h"
 #include "optim/registry.h"
 #include "sim/landscape.h"
@@ -169,7 +170,11 @@ std::string metric_name(const SweepConfig& cfg) {
   return sim::make_landscape(cfg.landscape)->metric_name();
 }
 
-bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage) {
+namespace {
+
+// The command line, then the INI file it names, into `s` (an explicit command-line value wins).
+// Returns false when --help was printed.
+bool read_settings(int argc, char** argv, const char* usage, Settings& s, SweepConfig& out) {
   po::options_description settings;
   add_key_options(settings, kKeys);
   po::options_description cli(usage);
@@ -179,7 +184,6 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   po::positional_options_description pos;
   pos.add("config", 1);
 
-  Settings s(kKeys);
   po::variables_map vm;
   try {
     const auto parsed = po::command_line_parser(argc, argv)
@@ -203,26 +207,29 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   if (!vm.count("config")) throw ConfigError(std::string("missing CONFIG.ini (usage: ") + usage + ")");
   out.config_path = vm["config"].as<std::string>();
   out.no_plot = vm.count("no-plot") != 0;
-  {
-    std::ifstream in(out.config_path);
-    if (!in) throw ConfigError("config = '" + out.config_path + "': cannot open");
-    try {
-      const auto parsed = po::parse_config_file(in, settings, true);
-      // Command line values are already in `s` and win (Settings::set keeps the first value).
-      Settings file(kKeys);
-      collect(parsed, file, out.config_path);
-      for (const auto& [k, v] : file.explicit_values())
-        if (!s.given(k)) s.set(k, v);
-    } catch (const po::error& e) {
-      throw ConfigError(out.config_path + ": " + e.what());
-    }
+  std::ifstream in(out.config_path);
+  if (!in) throw ConfigError("config = '" + out.config_path + "': cannot open");
+  try {
+    const auto parsed = po::parse_config_file(in, settings, true);
+    // Command line values are already in `s` and win (Settings::set keeps the first value).
+    Settings file(kKeys);
+    collect(parsed, file, out.config_path);
+    for (const auto& [k, v] : file.explicit_values())
+      if (!s.given(k)) s.set(k, v);
+  } catch (const po::error& e) {
+    throw ConfigError(out.config_path + ": " + e.what());
   }
+  return true;
+}
 
-  ResolvedConfig& r = out.resolved;
-  auto resolve = [&](const std::string& key, const std::string& value) { r.emplace_back(key, value); };
+// "none" (the INI spelling of no milestones) or a comma list of whole numbers > 0.
+std::vector<std::int64_t> milestones(const Settings& s, const std::string& key, bool strictly_increasing) {
+  const std::string v = s.get(key);
+  return optim::parse_count_list(key, v == "none" ? "" : v, strictly_increasing);
+}
 
-  // ---- landscape ----
-  auto& L = out.landscape;
+// [landscape]
+void parse_landscape(const Settings& s, sim::LandscapeConfig& L) {
   L.kind = s.get("landscape.kind");
   if (L.kind != "nqm" && L.kind != "linreg" && L.kind != "logreg" && L.kind != "mlp")
     bad_setting("landscape.kind", L.kind, "unknown (nqm, linreg, logreg, mlp)");
@@ -234,20 +241,19 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   L.train_examples = s.get_int("landscape.train_examples", 1, "> 0");
   L.test_examples = s.get_int("landscape.test_examples", 1, "> 0");
   L.input_dim = s.get_int("landscape.input_dim", 1, "> 0");
-  L.hidden.clear();
-  for (const auto& h : split_list(s.get("landscape.hidden"))) {
-    const std::int64_t w = parse_int("landscape.hidden", h);
-    if (w <= 0) bad_setting("landscape.hidden", s.get("landscape.hidden"), "widths must be > 0");
-    L.hidden.push_back(w);
-  }
+  const std::string hidden = s.get("landscape.hidden");
+  if (hidden.empty()) bad_setting("landscape.hidden", hidden, "empty list of widths");
+  L.hidden = optim::parse_count_list("landscape.hidden", hidden, /*strictly_increasing=*/false);
   L.label_noise = s.get_double("landscape.label_noise");
   if (L.label_noise < 0.0) bad_setting("landscape.label_noise", s.get("landscape.label_noise"), "must be >= 0");
   L.data_seed = static_cast<std::uint64_t>(s.get_int("landscape.data_seed", 0, ">= 0"));
+}
 
-  // ---- study (needed by the optimizer axes) ----
+// [study] and [output] (before the optimizers: their axes need the grids).
+void parse_study(const Settings& s, SweepConfig& out) {
   out.mode = s.get("study.mode");
   if (out.mode != "analytic" && out.mode != "sampled") bad_setting("study.mode", out.mode, "unknown (analytic, sampled)");
-  if (out.mode == "analytic" && L.kind != "nqm")
+  if (out.mode == "analytic" && out.landscape.kind != "nqm")
     bad_setting("study.mode", out.mode, "only landscape.kind = nqm has an analytic mode (use sampled)");
   out.batch_sizes = parse_batch_sizes("study.batch_sizes", s.get("study.batch_sizes"));
   out.lr_grid = parse_grid("study.lr_grid", s.get("study.lr_grid"));
@@ -270,8 +276,10 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   out.output_dir = s.get("output.dir");
   if (out.output_dir == "auto") out.output_dir = "results/" + out.study_name;
   if (out.output_dir.empty()) bad_setting("output.dir", out.output_dir, "must not be empty");
+}
 
-  // ---- optimizers ----
+// optimizer.name: known, well-formed, each once; every [optimizer.LABEL] section names one of them.
+std::vector<std::string> optimizer_labels(const Settings& s) {
   const std::string names = s.get("optimizer.name");
   std::vector<std::string> labels = split_list(names);
   for (const auto& l : labels) {
@@ -283,7 +291,6 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
     }
     if (std::count(labels.begin(), labels.end(), l) > 1) bad_setting("optimizer.name", names, "'" + l + "' listed twice");
   }
-  // Per-optimizer sections must name a listed optimizer.
   for (const auto& [k, v] : s.explicit_values()) {
     const auto dot = k.find('.'), last = k.rfind('.');
     if (k.starts_with("optimizer.") && last != dot) {
@@ -293,83 +300,97 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
                           names + "'");
     }
   }
-  bool any_momentum = false, any_ema = false;
-  for (const auto& l : labels) {
-    SweepOptimizer o;
-    o.label = l;
-    auto get = [&](const std::string& leaf) {
-      const std::string own = "optimizer." + l + "." + leaf;
-      return s.given(own) ? std::make_pair(own, s.get(own))
-                        : std::make_pair("optimizer." + leaf, s.get(leaf.ends_with("_grid") ? "study." + leaf
-                                                                                               : "optimizer." + leaf));
-    };
-    auto num = [&](const std::string& leaf) {
-      const auto [key, value] = get(leaf);
-      return parse_double(key, value);
-    };
-    auto flag = [&](const std::string& leaf) {
-      const auto [key, value] = get(leaf);
-      return parse_bool(key, value);
-    };
-    optim::OptimizerConfig& c = o.config;
-    c.name = l;
-    c.dampening = num("dampening");
-    c.beta1 = num("beta1");
-    c.beta2 = num("beta2");
-    c.eps = num("eps");
-    c.weight_decay = num("weight_decay");
-    c.trust_coefficient = num("trust_coefficient");
-    c.trust_eps = num("trust_eps");
-    c.trust_clip = flag("trust_clip");
-    c.lamb_phi_lower = num("lamb_phi_lower");
-    {
-      const auto [key, value] = get("lamb_phi_upper");
-      c.lamb_phi_upper = value == "inf" ? std::numeric_limits<double>::infinity() : parse_double(key, value);
-    }
-    c.max_grad_norm = num("max_grad_norm");
-    c.precond_power = num("precond_power");
-    c.lr_in_momentum = flag("lr_in_momentum");
-    c.momentum_correction = flag("momentum_correction");
-    // Momentum axis: the grid for optimizers with momentum (or with their own momentum
-    // settings), 0 for the rest.
-    const std::string own_m = "optimizer." + l + ".momentum", own_mg = "optimizer." + l + ".momentum_grid";
-    if (s.given(own_mg)) {
-      o.momenta = unit_interval_grid(own_mg, s.get(own_mg));
-    } else if (s.given(own_m)) {
-      o.momenta = unit_interval_grid(own_m, s.get(own_m));
-    } else if (uses_momentum(l)) {
-      const std::string mg = s.get("study.momentum_grid");
-      o.momenta = mg == "auto" ? unit_interval_grid("optimizer.momentum", s.get("optimizer.momentum"))
-                               : unit_interval_grid("study.momentum_grid", mg);
-      any_momentum = true;
-    } else {
-      o.momenta = {0.0};
-    }
-    const std::string own_eg = "optimizer." + l + ".ema_grid";
-    if (l == "ema") {
-      o.ema_decays = s.given(own_eg) ? unit_interval_grid(own_eg, s.get(own_eg))
-                                   : unit_interval_grid("study.ema_grid", s.get("study.ema_grid"));
-      any_ema = true;
-    } else if (s.given(own_eg)) {
-      bad_setting(own_eg, s.get(own_eg), "only the optimizer 'ema' averages iterates");
-    } else {
-      o.ema_decays = {0.0};
-    }
-    // Hyperparameter checks of optim, on a registered name ("ema" is SGD / heavy ball + EMA).
-    optim::OptimizerConfig check = c;
-    check.momentum = o.momenta.back();
-    if (check.name == "ema") check.name = check.momentum > 0.0 ? "momentum" : "sgd";
-    try {
-      optim::validate_config(check);
-    } catch (const ConfigError& e) {
-      throw ConfigError(s.given("optimizer." + l + ".momentum") || s.given(own_mg)
-                            ? std::string("[optimizer.") + l + "] " + e.what()
-                            : std::string(e.what()));
-    }
-    out.optimizers.push_back(std::move(o));
+  return labels;
+}
+
+// The [optimizer] hyperparameters of one listed optimizer, [optimizer.LABEL] keys first.
+optim::OptimizerConfig optimizer_settings(const Settings& s, const std::string& l) {
+  auto get = [&](const std::string& leaf) {
+    const std::string own = "optimizer." + l + "." + leaf;
+    return s.given(own) ? std::make_pair(own, s.get(own)) : std::make_pair("optimizer." + leaf, s.get("optimizer." + leaf));
+  };
+  auto num = [&](const std::string& leaf) {
+    const auto [key, value] = get(leaf);
+    return parse_double(key, value);
+  };
+  auto flag = [&](const std::string& leaf) {
+    const auto [key, value] = get(leaf);
+    return parse_bool(key, value);
+  };
+  optim::OptimizerConfig c;
+  c.name = l;
+  c.dampening = num("dampening");
+  c.beta1 = num("beta1");
+  c.beta2 = num("beta2");
+  c.eps = num("eps");
+  c.weight_decay = num("weight_decay");
+  c.trust_coefficient = num("trust_coefficient");
+  c.trust_eps = num("trust_eps");
+  c.trust_clip = flag("trust_clip");
+  c.lamb_phi_lower = num("lamb_phi_lower");
+  {
+    const auto [key, value] = get("lamb_phi_upper");
+    c.lamb_phi_upper = value == "inf" ? std::numeric_limits<double>::infinity() : parse_double(key, value);
   }
+  c.max_grad_norm = num("max_grad_norm");
+  c.precond_power = num("precond_power");
+  c.lr_in_momentum = flag("lr_in_momentum");
+  c.momentum_correction = flag("momentum_correction");
+  return c;
+}
+
+// One optimizer of optimizer.name: hyperparameters, its momentum and EMA axes (the shared grids
+// for optimizers with momentum / "ema", or its own section's), checked by optim. Sets `*uses_*`
+// when it takes the shared study.momentum_grid / study.ema_grid.
+SweepOptimizer parse_optimizer(const Settings& s, const std::string& l, bool& uses_momentum_grid, bool& uses_ema_grid) {
+  SweepOptimizer o;
+  o.label = l;
+  o.config = optimizer_settings(s, l);
+  // Momentum axis: the grid for optimizers with momentum (or with their own momentum
+  // settings), 0 for the rest.
+  const std::string own_m = "optimizer." + l + ".momentum", own_mg = "optimizer." + l + ".momentum_grid";
+  if (s.given(own_mg)) {
+    o.momenta = unit_interval_grid(own_mg, s.get(own_mg));
+  } else if (s.given(own_m)) {
+    o.momenta = unit_interval_grid(own_m, s.get(own_m));
+  } else if (uses_momentum(l)) {
+    const std::string mg = s.get("study.momentum_grid");
+    o.momenta = mg == "auto" ? unit_interval_grid("optimizer.momentum", s.get("optimizer.momentum"))
+                             : unit_interval_grid("study.momentum_grid", mg);
+    uses_momentum_grid = true;
+  } else {
+    o.momenta = {0.0};
+  }
+  const std::string own_eg = "optimizer." + l + ".ema_grid";
+  if (l == "ema") {
+    o.ema_decays = s.given(own_eg) ? unit_interval_grid(own_eg, s.get(own_eg))
+                                   : unit_interval_grid("study.ema_grid", s.get("study.ema_grid"));
+    uses_ema_grid = true;
+  } else if (s.given(own_eg)) {
+    bad_setting(own_eg, s.get(own_eg), "only the optimizer 'ema' averages iterates");
+  } else {
+    o.ema_decays = {0.0};
+  }
+  // Hyperparameter checks of optim, on a registered name ("ema" is SGD / heavy ball + EMA).
+  optim::OptimizerConfig check = o.config;
+  check.momentum = o.momenta.back();
+  if (check.name == "ema") check.name = check.momentum > 0.0 ? "momentum" : "sgd";
+  try {
+    optim::validate_config(check);
+  } catch (const ConfigError& e) {
+    throw ConfigError(s.given(own_m) || s.given(own_mg) ? std::string("[optimizer.") + l + "] " + e.what()
+                                                        : std::string(e.what()));
+  }
+  return o;
+}
+
+// [optimizer] and [optimizer.LABEL] sections, study.momentum_grid / ema_grid.
+void parse_optimizers(const Settings& s, SweepConfig& out) {
+  bool any_momentum = false, any_ema = false;
+  for (const auto& l : optimizer_labels(s)) out.optimizers.push_back(parse_optimizer(s, l, any_momentum, any_ema));
   // A shared grid no optimizer uses is legal (e.g. --optimizer.name=sgd on a config written for
   // sgd,momentum,ema) but worth a warning; its values must still be valid.
+  const std::string names = s.get("optimizer.name");
   if (s.get("study.momentum_grid") != "auto")
     unit_interval_grid("study.momentum_grid", s.get("study.momentum_grid"));
   unit_interval_grid("study.ema_grid", s.get("study.ema_grid"));
@@ -379,20 +400,16 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   if (s.given("study.ema_grid") && !any_ema)
     out.warnings.push_back("study.ema_grid = '" + s.get("study.ema_grid") + "' is unused: optimizer.name = '" + names +
                            "' has no 'ema'");
+}
 
-  // ---- schedule ----
+// [schedule]: the lr schedule and the batch-size schedule.
+void parse_schedule(const Settings& s, SweepConfig& out) {
   auto& S = out.schedule;
   S.decay = optim::parse_decay(s.get("schedule.decay"));
   S.warmup = optim::parse_warmup(s.get("schedule.warmup"));
   const std::string total = s.get("schedule.total_steps");
   S.total_steps = total == "auto" ? out.max_steps : s.get_int("schedule.total_steps", 1, "> 0 (or auto)");
-  S.milestones.clear();
-  if (s.get("schedule.milestones") != "none")
-    for (const auto& m : split_list(s.get("schedule.milestones"))) {
-      const std::int64_t x = parse_int("schedule.milestones", m);
-      if (x <= 0) bad_setting("schedule.milestones", s.get("schedule.milestones"), "milestones must be > 0");
-      S.milestones.push_back(x);
-    }
+  S.milestones = milestones(s, "schedule.milestones", /*strictly_increasing=*/false);
   if (S.decay == optim::DecayKind::kStep && S.milestones.empty())
     bad_setting("schedule.milestones", s.get("schedule.milestones"), "step decay needs milestones");
   S.factor = s.get_positive("schedule.factor");
@@ -404,24 +421,14 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
   S.warmup_start_lr = out.warmup_start_auto ? 0.0 : parse_double("schedule.warmup_start_lr", wsl);
   if (S.warmup_start_lr < 0.0) bad_setting("schedule.warmup_start_lr", wsl, "must be >= 0");
   auto& BS = out.batch_schedule;
-  BS.milestones.clear();
-  if (s.get("schedule.batch_milestones") != "none")
-    for (const auto& m : split_list(s.get("schedule.batch_milestones"))) {
-      const std::int64_t x = parse_int("schedule.batch_milestones", m);
-      if (x <= 0 || (!BS.milestones.empty() && x <= BS.milestones.back()))
-        bad_setting("schedule.batch_milestones", s.get("schedule.batch_milestones"),
-            "milestones (examples) must be > 0 and strictly increasing");
-      BS.milestones.push_back(x);
-    }
+  BS.milestones = milestones(s, "schedule.batch_milestones", /*strictly_increasing=*/true);
   BS.factor = s.get_positive("schedule.batch_factor");
   BS.max_batch = s.get_int("schedule.batch_max", 0, ">= 0");
-  try {
-    optim::LrSchedule check(1.0, S);
-  } catch (const ConfigError& e) {
-    throw ConfigError(e.what());
-  }
+  (void)optim::LrSchedule(1.0, S);  // the schedule's own checks (ConfigError naming schedule.*)
+}
 
-  // ---- scaling ----
+// [scaling]
+void parse_scaling(const Settings& s, SweepConfig& out) {
   try {
     out.scaling.kind = optim::parse_scaling(s.get("scaling.rule"));
   } catch (const ConfigError&) {
@@ -435,8 +442,10 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
     bad_setting("study.lr_grid", s.get("study.lr_grid"),
         "absolute lrs with scaling.rule = " + s.get("scaling.rule") +
             " (use scaled:LO:HI:N to search around the scaling rule's lr)");
+}
 
-  // ---- sync ----
+// [sync]: simulated workers and their synchronisation, and the batch sizes they split.
+void parse_sync(const Settings& s, SweepConfig& out) {
   out.workers = static_cast<int>(s.get_int("sync.workers", 1, ">= 1"));
   out.node_size = static_cast<int>(s.get_int("sync.node_size", 0, ">= 0"));
   const bool avg_m = parse_bool("sync.average_momentum", s.get("sync.average_momentum"));
@@ -457,7 +466,6 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
     if (b % out.workers != 0)
       bad_setting("study.batch_sizes", s.get("study.batch_sizes"),
           "batch size " + std::to_string(b) + " is not a multiple of sync.workers = " + std::to_string(out.workers));
-
   for (std::int64_t b : out.batch_sizes) {
     try {
       (void)optim::BatchSchedule(b, out.batch_schedule, out.workers);
@@ -465,35 +473,56 @@ bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage
       throw ConfigError(std::string(e.what()) + " (at study.batch_sizes value " + std::to_string(b) + ")");
     }
   }
+}
 
-  // ---- noise-scale estimator (batchlab noise-scale) ----
+// [noise_scale] (batchlab noise-scale): the two-batch estimator's batches and sample count.
+void parse_noise_scale(const Settings& s, SweepConfig& out) {
   const std::string nsb = s.get("noise_scale.small_batch"), nbb = s.get("noise_scale.big_batch");
   out.ns_small_batch = nsb == "auto" ? out.batch_sizes.front() : s.get_int("noise_scale.small_batch", 1, "> 0");
-  out.ns_big_batch = nbb != "auto"                                     ? s.get_int("noise_scale.big_batch", 1, "> 0")
+  out.ns_big_batch = nbb != "auto"                                 ? s.get_int("noise_scale.big_batch", 1, "> 0")
                      : out.batch_sizes.back() > out.ns_small_batch ? out.batch_sizes.back()
                                                                    : 64 * out.ns_small_batch;
   if (out.ns_big_batch <= out.ns_small_batch)
     bad_setting("noise_scale.big_batch", std::to_string(out.ns_big_batch),
         "must be larger than noise_scale.small_batch = " + std::to_string(out.ns_small_batch));
   out.ns_samples = s.get_int("noise_scale.samples", 1, ">= 1");
+}
 
-  out.defaults = table_defaults(kKeys);
-
-  // ---- resolved config, every key ----
+// config.ini: every key in table order with "auto" resolved, then the [optimizer.LABEL] keys.
+ResolvedConfig resolved_config(const Settings& s, const SweepConfig& out) {
+  ResolvedConfig r;
   for (const auto& k : kKeys) {
     const std::string key = full_name(k);
     std::string v = s.get(key);
     if (key == "study.name") v = out.study_name;
     else if (key == "output.dir") v = out.output_dir;
-    else if (key == "schedule.total_steps") v = std::to_string(S.total_steps);
+    else if (key == "schedule.total_steps") v = std::to_string(out.schedule.total_steps);
     else if (key == "study.threads") v = std::to_string(out.threads);
     else if (key == "study.momentum_grid" && v == "auto") v = s.get("optimizer.momentum");
     else if (key == "noise_scale.small_batch") v = std::to_string(out.ns_small_batch);
     else if (key == "noise_scale.big_batch") v = std::to_string(out.ns_big_batch);
-    resolve(key, v);
+    r.emplace_back(key, v);
   }
   for (const auto& [k, v] : s.explicit_values())
-    if (k.starts_with("optimizer.") && k.find('.') != k.rfind('.')) resolve(k, v);
+    if (k.starts_with("optimizer.") && k.find('.') != k.rfind('.')) r.emplace_back(k, v);
+  return r;
+}
+
+}  // namespace
+
+bool parse_sweep_args(int argc, char** argv, SweepConfig& out, const char* usage) {
+  Settings s(kKeys);
+  if (!read_settings(argc, argv, usage, s, out)) return false;
+  // Section by section, in this order (a config with several mistakes reports the first).
+  parse_landscape(s, out.landscape);
+  parse_study(s, out);
+  parse_optimizers(s, out);
+  parse_schedule(s, out);
+  parse_scaling(s, out);
+  parse_sync(s, out);
+  parse_noise_scale(s, out);
+  out.defaults = table_defaults(kKeys);
+  out.resolved = resolved_config(s, out);
   return true;
 }
 
@@ -551,6 +580,18 @@ sim::TrialSpec make_trial_spec(const SweepConfig& cfg, const TrialPoint& p) {
   t.eval_every = cfg.eval_every;
   t.record_curve = cfg.record_curves;
   return t;
+}
+
+void validate_trials(const SweepConfig& cfg, const StudyGrid& grid) {
+  TrialPoint p;
+  try {
+    for (std::int64_t id = 0; id < grid.size(); ++id) {
+      p = grid.point(id);
+      sim::validate(make_trial_spec(cfg, p));
+    }
+  } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
+    throw ConfigError(describe_trial(p) + ": " + e.what());
+  }
 }
 
 }  // namespace batchlab::experiments

@@ -85,6 +85,11 @@ StudyGrid make_grid(const SweepConfig& cfg);
 // The simulator's description of one trial of the grid.
 sim::TrialSpec make_trial_spec(const SweepConfig& cfg, const TrialPoint& p);
 
+// Every trial of the grid through sim::validate, once, before any runs (the runner then calls
+// sim::run_validated_trial). Throws optim::ConfigError "trial ID (optimizer .., batch_size ..,
+// lr .., momentum .., seed ..): WHY" for the first impossible one.
+void validate_trials(const SweepConfig& cfg, const StudyGrid& grid);
+
 // Name of the metric the simulator reports for this landscape (curves.csv "metric"):
 // "expected_loss" in analytic mode, else the sampled landscape's own name.
 std::string metric_name(const SweepConfig& cfg);

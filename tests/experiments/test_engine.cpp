@@ -30,10 +30,10 @@ TrialOutcome bowl(const TrialPoint& p) {
   const double best_log_lr = std::log10(static_cast<double>(p.batch_size)) - 2.0;  // 0.04, 0.16, 0.64
   const double d = std::log10(p.lr) - best_log_lr;
   if (d > 1.5) {
-    o.state = TrialState::kDiverged;
+    o.status = TrialStatus::kDiverged;
     return o;
   }
-  o.state = TrialState::kReached;
+  o.status = TrialStatus::kReached;
   o.steps_to_target = static_cast<std::int64_t>(1000.0 * (1.0 + d * d) / (p.momentum > 0.8 ? 2.0 : 1.0)) + static_cast<std::int64_t>(p.seed);
   o.final_metric = 0.01 * static_cast<double>(p.seed + 1);
   return o;
@@ -46,7 +46,7 @@ std::vector<std::string> run_collect(const StudyGrid& g, int threads, const Tria
       [&](const TrialPoint& p, TrialOutcome&& o) {
         rows.push_back(std::to_string(p.trial_id) + " " + p.optimizer + " " + std::to_string(p.batch_size) + " " +
                        std::to_string(p.lr) + " " + std::to_string(p.momentum) + " " + std::to_string(p.seed) + " " +
-                       to_string(o.state) + " " + std::to_string(o.steps_to_target));
+                       to_string(o.status) + " " + std::to_string(o.steps_to_target));
       },
       {.threads = threads, .window = 8});
   return rows;
@@ -172,13 +172,13 @@ TEST(BestTracker, PicksFewestMedianStepsPerBatchAndFlagsTheGridEdge) {
   EXPECT_DOUBLE_EQ(sgd[0].steps, std::floor(1000.0 * (1.0 + std::pow(std::log10(0.1) - std::log10(0.04), 2))) + 1);
   EXPECT_DOUBLE_EQ(sgd[0].final_metric, 0.02);
   EXPECT_EQ(sgd[0].seeds_reached, 3);
-  EXPECT_EQ(sgd[0].state, TrialState::kReached);
+  EXPECT_EQ(sgd[0].status, TrialStatus::kReached);
   // B=64: optimum 0.64 -> 1.0 (d=0.19) beats 0.1 (d=-0.81): 1.0 is interior (10 is the edge).
   EXPECT_EQ(sgd[2].lr, 1.0);
   // momentum 0.9 halves the steps, so it wins over 0.5 at every batch size.
   for (const auto& b : t.best(1)) EXPECT_EQ(b.momentum, 0.9);
   // lr 10 diverges at B = 4 and 16 (d > 1.5): 3 seeds x (1 sgd + 2 momentum) x 2 batch sizes.
-  EXPECT_EQ(t.count(TrialState::kDiverged), 18);
+  EXPECT_EQ(t.count(TrialStatus::kDiverged), 18);
 }
 
 TEST(BestTracker, EdgeFlagWhenTheBestLrIsTheLargestOrSmallest) {
@@ -197,7 +197,7 @@ TEST(BestTracker, TiesGoToTheSmallerLr) {
   g.seeds = {0};
   const TrialRunner flat = [](const TrialPoint&) {
     TrialOutcome o;
-    o.state = TrialState::kReached;
+    o.status = TrialStatus::kReached;
     o.steps_to_target = 42;
     return o;
   };
@@ -217,7 +217,7 @@ TEST(BestTracker, APointReachesOnlyWhenMostSeedsReach) {
   const TrialRunner r = [](const TrialPoint& p) {
     TrialOutcome o;
     const bool reach = p.lr == 0.1 ? p.seed < 2 : p.seed == 0;
-    o.state = reach ? TrialState::kReached : TrialState::kNotReached;
+    o.status = reach ? TrialStatus::kReached : TrialStatus::kNotReached;
     o.steps_to_target = reach ? (p.lr == 0.1 ? 100 : 50) : -1;
     return o;
   };
@@ -232,14 +232,14 @@ TEST(BestTracker, ABatchWhereEveryTrialDivergedIsDiverged) {
   StudyGrid g = small_grid();
   const TrialRunner boom = [](const TrialPoint&) {
     TrialOutcome o;
-    o.state = TrialState::kDiverged;
+    o.status = TrialStatus::kDiverged;
     return o;
   };
   BestTracker t(g);
   run_trials(g, 0, boom, [&](const TrialPoint& p, TrialOutcome&& o) { t.add(p, o); }, {.threads = 1});
-  EXPECT_EQ(t.best(0)[1].state, TrialState::kDiverged);
+  EXPECT_EQ(t.best(0)[1].status, TrialStatus::kDiverged);
   EXPECT_TRUE(std::isinf(t.best(0)[1].steps));
-  EXPECT_EQ(t.count(TrialState::kDiverged), g.size());
+  EXPECT_EQ(t.count(TrialStatus::kDiverged), g.size());
 }
 
 TEST(Median, EvenCountsAverageAndInfinityDominates) {

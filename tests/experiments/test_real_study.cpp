@@ -202,7 +202,7 @@ TEST(RealStudyChild, ReadsSummaryAndCurve) {
   std::ofstream(d / "metrics.csv") << "step,examples,epoch,lr,train_loss,eval_loss,eval_accuracy,img_per_s\n"
                                       "20,1280,0.02,0.1,1.5,1.4,0.42,900\n40,2560,0.04,0.1,1.1,1.0,0.61,950\n";
   const RealTrialResult r = read_trial_result(d, true);
-  EXPECT_EQ(r.outcome.state, TrialState::kReached);
+  EXPECT_EQ(r.outcome.status, TrialStatus::kReached);
   EXPECT_EQ(r.outcome.steps_to_target, 40);
   EXPECT_DOUBLE_EQ(r.outcome.final_metric, 0.61);
   EXPECT_DOUBLE_EQ(r.b_simple, 123.5);
@@ -214,7 +214,7 @@ TEST(RealStudyChild, ReadsSummaryAndCurve) {
   std::ofstream(d / "summary.json")
       << R"({"status": "diverged", "steps": 3, "steps_to_target": null, "final_accuracy": null, "b_simple": null})";
   const RealTrialResult dv = read_trial_result(d, false);
-  EXPECT_EQ(dv.outcome.state, TrialState::kDiverged);
+  EXPECT_EQ(dv.outcome.status, TrialStatus::kDiverged);
   EXPECT_EQ(dv.outcome.steps_to_target, -1);
   EXPECT_TRUE(std::isnan(dv.outcome.final_metric));
   EXPECT_TRUE(std::isnan(dv.b_simple));

@@ -33,10 +33,10 @@ TrialOutcome fake(const TrialPoint& p) {
   const double d = std::log2(p.lr / ideal);
   o.metric = "loss";
   if (d > 3) {
-    o.state = TrialState::kDiverged;
+    o.status = TrialStatus::kDiverged;
     o.final_metric = 1e30;
   } else {
-    o.state = TrialState::kReached;
+    o.status = TrialStatus::kReached;
     o.steps_to_target = 10 + static_cast<std::int64_t>(5000.0 / static_cast<double>(p.batch_size) * (1 + d * d)) +
                         static_cast<std::int64_t>(p.seed) + static_cast<std::int64_t>(100 * p.ema_decay);
     o.final_metric = 0.5;

@@ -1,0 +1,23 @@
+#include "optim/trial_status.h"
+
+#include <stdexcept>
+
+namespace batchlab::optim {
+
+std::string to_string(TrialStatus s) {
+  switch (s) {
+    case TrialStatus::kReached: return "reached";
+    case TrialStatus::kNotReached: return "not_reached";
+    case TrialStatus::kDiverged: return "diverged";
+  }
+  return "?";
+}
+
+TrialStatus parse_trial_status(const std::string& text) {
+  if (text == "reached") return TrialStatus::kReached;
+  if (text == "not_reached") return TrialStatus::kNotReached;
+  if (text == "diverged") return TrialStatus::kDiverged;
+  throw std::invalid_argument("unknown trial status '" + text + "'");
+}
+
+}  // namespace batchlab::optim
