@@ -70,6 +70,8 @@ void write_job_script(const fs::path& script, const fs::path& dir, const std::ve
   f << "#!/bin/bash\n"
     << "# A trial of a batchlab study (experiments/engine/slurm.h): written by the study driver.\n"
     << "dir=" << quoted(dir.string()) << "\n"
+    << "# Killed (time limit, preemption, scancel): leave without job_exit, so the driver resubmits.\n"
+    << "trap 'exit 143' TERM INT\n"
     << "date +%s.%N > \"$dir/job_start\"\n"
     << "echo \"${SLURM_JOB_NODELIST:-$(hostname -s)}\" > \"$dir/job_nodes\"\n"
     << "resume=()\n"
