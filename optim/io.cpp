@@ -79,9 +79,14 @@ std::optional<std::int64_t> to_int(std::string_view text) {
   return static_cast<std::int64_t>(v);
 }
 
-void replace_file_atomic(const fs::path& path, const std::function<void(const fs::path& tmp)>& write) {
+void replace_file_atomic(const fs::path& path, const std::function<void(const fs::path& tmp)>& write,
+                         Durability durability) {
   const fs::path tmp = tmp_of(path);
   write(tmp);
+  if (durability == Durability::kProcessKill) {
+    fs::rename(tmp, path);
+    return;
+  }
   const int fd = ::open(tmp.c_str(), O_RDONLY);
   if (fd < 0) fail("cannot open", tmp);
   if (::fsync(fd) != 0) {
@@ -94,13 +99,16 @@ void replace_file_atomic(const fs::path& path, const std::function<void(const fs
   fs::rename(tmp, path);
 }
 
-void write_file_atomic(const fs::path& path, std::string_view content) {
-  replace_file_atomic(path, [&](const fs::path& tmp) {
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) fail("cannot create", tmp);
-    write_all(fd, content, tmp);
-    if (::close(fd) != 0) fail("cannot write", tmp);
-  });
+void write_file_atomic(const fs::path& path, std::string_view content, Durability durability) {
+  replace_file_atomic(
+      path,
+      [&](const fs::path& tmp) {
+        const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) fail("cannot create", tmp);
+        write_all(fd, content, tmp);
+        if (::close(fd) != 0) fail("cannot write", tmp);
+      },
+      durability);
 }
 
 void append_file_atomic(const fs::path& path, std::string_view tail) {

@@ -37,13 +37,21 @@ std::optional<std::int64_t> to_int(std::string_view text);
 // ---- crash-safe file writes ----
 // A reader, or a restart after SIGKILL, sees the old file or the new one, never a torn one.
 
+// What a finished write survives. kProcessKill: the rename alone, atomic for every other process
+// and across SIGKILL (the page cache outlives the process); for files rewritten often (a
+// metrics log at every evaluation). kPowerLoss: the new content is fsync'ed before the rename,
+// at the cost of a disk flush; for files written once (summaries, checkpoints, config.ini).
+enum class Durability { kPowerLoss, kProcessKill };
+
 // Replaces `path` through PATH.tmp: `write(tmp)` creates and fills PATH.tmp (any writer: text,
-// a serialised archive), which is then fsync'ed and renamed over PATH. Throws std::system_error
-// or what `write` throws; on failure PATH is untouched.
+// a serialised archive), which is then renamed over PATH. Throws std::system_error or what
+// `write` throws; on failure PATH is untouched.
 void replace_file_atomic(const std::filesystem::path& path,
-                         const std::function<void(const std::filesystem::path& tmp)>& write);
+                         const std::function<void(const std::filesystem::path& tmp)>& write,
+                         Durability durability = Durability::kPowerLoss);
 // replace_file_atomic with `content` as the new file.
-void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+void write_file_atomic(const std::filesystem::path& path, std::string_view content,
+                       Durability durability = Durability::kPowerLoss);
 // Appends `tail` as one step: PATH is copied to PATH.tmp, `tail` appended, and PATH.tmp renamed
 // over PATH. Not fsync'ed: rename is atomic for every other process and across SIGKILL (the page
 // cache survives the process); only a power cut could lose the last appends, which is the

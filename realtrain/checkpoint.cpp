@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "optim/io.h"
+
 namespace batchlab::realtrain {
 namespace {
 
@@ -87,9 +89,9 @@ std::vector<torch::Tensor> read_list(torch::serialize::InputArchive& a, const st
 
 void save_checkpoint(const std::string& path, const CheckpointState& s) {
   const std::string tmp = path + ".tmp";
+  torch::serialize::OutputArchive a;
   try {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    torch::serialize::OutputArchive a;
     a.write("step", torch::tensor(s.step));
     a.write("prev_lr", torch::tensor(s.prev_lr, torch::kDouble));
     write_list(a, "params", s.params);
@@ -98,13 +100,11 @@ void save_checkpoint(const std::string& path, const CheckpointState& s) {
     a.write("metrics_csv", bytes_tensor(s.metrics_csv));
     a.write("noise_scale", torch::tensor(s.noise_scale, torch::kDouble));
     write_progress(a, s.progress);
-    a.save_to(tmp);
+    // PATH.tmp, fsync'ed, renamed over PATH (optim/io.h): a crash keeps the previous checkpoint.
+    optim::replace_file_atomic(path, [&a](const std::filesystem::path& t) { a.save_to(t.string()); });
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot write checkpoint " + tmp + ": " + e.what());
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw std::runtime_error("cannot rename checkpoint " + tmp + " -> " + path + ": " + ec.message());
 }
 
 CheckpointState load_checkpoint(const std::string& path) {

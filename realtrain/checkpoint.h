@@ -31,7 +31,7 @@ struct CheckpointState {
   std::map<std::string, double> progress;
 };
 
-// Atomic: temp file + rename. Throws std::runtime_error naming the path.
+// Atomic: temp file, fsync, rename (optim::replace_file_atomic). Throws std::runtime_error naming the path.
 void save_checkpoint(const std::string& path, const CheckpointState& state);
 // Tensors come back on the CPU. Throws std::runtime_error naming the path.
 CheckpointState load_checkpoint(const std::string& path);

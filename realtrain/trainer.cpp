@@ -19,13 +19,14 @@
 
 #include "optim/batch_schedule.h"
 #include "optim/config.h"
+#include "optim/io.h"
 #include "optim/noise_scale.h"
 #include "optim/optimizer.h"
 #include "optim/registry.h"
-#include "optim/scaling.h"
 #include "optim/schedule.h"
 #include "optim/sync.h"
 #include "optim/sync_policy.h"
+#include "optim/trial_status.h"
 #include "realtrain/checkpoint.h"
 #include "realtrain/data/source.h"
 #include "realtrain/provenance.h"
@@ -62,24 +63,8 @@ void allreduce_mean_host(ProcessGroup& pg, double* values, std::size_t n, torch:
   std::memcpy(values, back.data_ptr<double>(), n * sizeof(double));
 }
 
-std::string fmt_double(double v) {
-  if (!std::isfinite(v)) return "";
-  std::ostringstream os;
-  os.precision(8);
-  os << v;
-  return os.str();
-}
-
-void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write " + tmp);
-    f << text;
-    if (!f) throw std::runtime_error("cannot write " + tmp);
-  }
-  std::filesystem::rename(tmp, path);
-}
+// metrics.csv numbers: 8 significant digits, empty when not measured (non-finite).
+std::string fmt_double(double v) { return std::isfinite(v) ? optim::format_number(v, 8) : ""; }
 
 nlohmann::json nullable(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
@@ -160,7 +145,8 @@ class MetricsLog {
 
  private:
   void flush() const {
-    if (writer_) write_file_atomic(path_, text_);
+    // Rewritten at every evaluation: atomic for readers and a killed run, not flushed to disk.
+    if (writer_) optim::write_file_atomic(path_, text_, optim::Durability::kProcessKill);
   }
   std::filesystem::path path_;
   bool writer_;
@@ -313,10 +299,8 @@ std::int64_t Trainer::Impl::epochs_to_step(double epochs) const {
 void Trainer::Impl::plan_schedule() {
   const TrainConfig& c = cfg;
   total_steps = c.steps > 0 ? c.steps : std::max<std::int64_t>(1, epochs_to_step(c.epochs));
-  optim::ScalingRule scaling;
-  scaling.kind = optim::parse_scaling(c.scaling);
-  scaling.batch_ref = static_cast<double>(c.batch_ref > 0 ? c.batch_ref : c.batch_size);
-  const optim::ScaledHyper h = scaling.apply(static_cast<double>(c.batch_size), c.lr, c.beta1, c.beta2, c.eps);
+  const optim::ScaledHyper h =
+      lr_scaling_rule(c).apply(static_cast<double>(c.batch_size), c.lr, c.beta1, c.beta2, c.eps);
   base_lr = h.lr;
   optim::ScheduleConfig sc;
   sc.decay = optim::parse_decay(c.schedule);
@@ -727,7 +711,7 @@ void Trainer::Impl::write_summary(const TrainResult& r) const {
     j["batch_phases"] = phases;
   }
   if (!noise) j["b_simple_note"] = "not measured: the noise scale needs >= 2 ranks (per-rank vs all-reduced gradient)";
-  write_file_atomic(out_dir / "summary.json", j.dump(2) + "\n");
+  optim::write_file_atomic(out_dir / "summary.json", j.dump(2) + "\n");
 }
 
 // ---- The run: restore, loop (train, evaluate + log, checkpoint), summary ----
@@ -737,7 +721,7 @@ TrainResult Trainer::run() {
   const TrainConfig& c = m.cfg;
   m.begin_run();
   m.start_loop();
-  std::string status = "not_reached";
+  optim::TrialStatus status = optim::TrialStatus::kNotReached;
   std::int64_t steps_to_target = -1;
   while (m.progress.step < m.total_steps) {
     const double loss = m.train_step();
@@ -746,18 +730,18 @@ TrainResult Trainer::run() {
     if (done % c.eval_every == 0 || done == m.total_steps || diverged) {
       const EvalResult e = m.evaluate_and_log();
       if (diverged || !std::isfinite(e.loss)) {
-        status = "diverged";
+        status = optim::TrialStatus::kDiverged;
         break;
       }
       if (c.target > 0.0 && e.accuracy >= c.target) {
-        status = "reached";
+        status = optim::TrialStatus::kReached;
         steps_to_target = done;
         break;
       }
     }
     if (c.checkpoint_every > 0 && done % c.checkpoint_every == 0) m.save();
   }
-  const TrainResult result = m.finish(status, steps_to_target);
+  const TrainResult result = m.finish(to_string(status), steps_to_target);
   if (m.pg.rank == 0) m.write_summary(result);
   m.loader.reset();
   return result;

@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "optim/io.h"
+
 namespace batchlab::experiments::slurm {
 namespace fs = std::filesystem;
 
@@ -85,20 +87,12 @@ void write_job_script(const fs::path& script, const fs::path& dir, const std::ve
   if (!f) throw std::runtime_error("cannot write " + script.string());
 }
 
-// Appends "JOB_ID SUBMIT_TIME" to jobs.log through a temporary copy and a rename.
+// Appends "JOB_ID SUBMIT_TIME" to jobs.log as one step (optim/io.h: a temporary copy and a
+// rename), so a driver killed at any point finds every submission it made.
 void log_submission(const fs::path& log, const std::string& job_id, double submit_time) {
-  std::string text = fs::exists(log) ? read_text(log) : std::string();
-  std::ostringstream line;
-  line.precision(15);
-  line << job_id << " " << submit_time << "\n";
-  text += line.str();
-  const fs::path tmp = log.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    if (!f) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, log);
+  const std::string line = job_id + " " + optim::format_number(submit_time, 15) + "\n";
+  if (fs::exists(log)) optim::append_file_atomic(log, line);
+  else optim::write_file_atomic(log, line);
 }
 
 struct Submission {

@@ -100,6 +100,8 @@ TEST(AtomicWrites, ReplaceAndAppendLeaveNoTemporaryBehind) {
   append_file_atomic(f, "2\n");
   append_file_atomic(f, "3\n");
   EXPECT_EQ(slurp(f), "x\n1\n2\n3\n");
+  write_file_atomic(f, "z\n", Durability::kProcessKill);
+  EXPECT_EQ(slurp(f), "z\n");
   write_file_atomic(f, "y\n");
   EXPECT_EQ(slurp(f), "y\n");
   replace_file_atomic(dir / "b.bin", [](const fs::path& tmp) { std::ofstream(tmp) << "archive"; });
