@@ -14,9 +14,7 @@
 set -uo pipefail
 BIN=$1 SRC=$2 SCRATCH=$3
 fail() { echo "slurm_study: FAIL: $*"; exit 1; }
-[[ -n ${SLURM_CONF:-} ]] || eval "$("$SRC/scripts/slurm-local" env)"
-export SLURM_CONF
-sinfo >/dev/null 2>&1 || { echo "slurm_study: no Slurm at SLURM_CONF=$SLURM_CONF (scripts/slurm-local start)"; exit 77; }
+source "$SRC/tests/cli/lib_slurm.sh"
 source "$SRC/tests/cli/lib_fmnist.sh"
 rm -rf "$SCRATCH" && mkdir -p "$SCRATCH" && cd "$SCRATCH" || exit 1
 CFG=$SRC/experiments/configs/ci_slurm_study.ini
