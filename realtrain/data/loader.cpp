@@ -14,13 +14,18 @@
 
 namespace batchlab::data {
 
+void ExampleSource::write_tokens(std::int64_t, bool, std::mt19937_64&, std::int64_t*) const {
+  throw std::logic_error("ExampleSource: " + description() + " holds images, not token sequences");
+}
+
 struct Loader::Impl {
   std::shared_ptr<const ExampleSource> source;
   ShardedSampler sampler;
   bool train;
   std::uint64_t seed;
   int prefetch;
-  std::int64_t example_numel;
+  std::int64_t example_numel;  // floats per image, or tokens per sequence
+  bool sequences;
 
   std::mutex mu;
   std::condition_variable work_cv, ready_cv;
@@ -34,21 +39,31 @@ struct Loader::Impl {
   Impl(std::shared_ptr<const ExampleSource> s, ShardedSampler sm, bool tr, std::uint64_t sd, int pf,
        std::int64_t start)
       : source(std::move(s)), sampler(std::move(sm)), train(tr), seed(sd), prefetch(pf),
-        example_numel(source->shape().numel()), next_claim(start), next_return(start) {}
+        sequences(source->sequence_length() > 0), next_claim(start), next_return(start) {
+    example_numel = sequences ? source->sequence_length() : source->shape().numel();
+  }
 
   Batch build(std::int64_t step, const std::vector<std::int64_t>& indices) const {
     Batch b;
     b.step = step;
     b.count = static_cast<std::int64_t>(indices.size());
-    b.images.resize(static_cast<std::size_t>(b.count * example_numel));
-    b.labels.resize(static_cast<std::size_t>(b.count));
+    const auto total = static_cast<std::size_t>(b.count * example_numel);
+    if (sequences) {
+      b.tokens.resize(total);
+    } else {
+      b.images.resize(total);
+      b.labels.resize(static_cast<std::size_t>(b.count));
+    }
     for (std::int64_t k = 0; k < b.count; ++k) {
       const std::int64_t index = indices[static_cast<std::size_t>(k)];
-      // The augmentation of an example depends on (seed, step, index) only: not on the thread
-      // that builds it, the rank that reads it or the example's slot in the batch.
+      // The augmentation (or window placement) of an example depends on (seed, step, index)
+      // only: not on the thread that builds it, the rank that reads it or its slot in the batch.
       std::mt19937_64 rng(hash_seed(seed, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(index)));
-      b.labels[static_cast<std::size_t>(k)] =
-          source->write_example(index, train, rng, &b.images[static_cast<std::size_t>(k * example_numel)]);
+      const auto at = static_cast<std::size_t>(k * example_numel);
+      if (sequences)
+        source->write_tokens(index, train, rng, &b.tokens[at]);
+      else
+        b.labels[static_cast<std::size_t>(k)] = source->write_example(index, train, rng, &b.images[at]);
     }
     return b;
   }

@@ -67,6 +67,12 @@ std::shared_ptr<const ExampleSource> open_dataset(const std::string& name, const
     const Normalization norm{{0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}};
     return std::make_shared<CifarSource>(std::vector<std::string>{(fs::path(d) / file).string()}, 2, 100, norm, name);
   }
+  if (name == "text") {
+    if (options.context_length < 1)
+      throw std::invalid_argument("open_dataset: text needs a context length >= 1, got " +
+                                  std::to_string(options.context_length));
+    return std::make_shared<TextSource>(dir, split, options.context_length);
+  }
   if (name == "imagenet" || name == "packed") {
     if (options.image_size < 1)
       throw std::invalid_argument("open_dataset: image size must be >= 1, got " + std::to_string(options.image_size));
@@ -80,7 +86,7 @@ std::shared_ptr<const ExampleSource> open_dataset(const std::string& name, const
     return std::make_shared<PackedSource>(split_dir, t);
   }
   throw std::invalid_argument("open_dataset: unknown dataset '" + name +
-                              "' (expected fashion-mnist, mnist, cifar10, cifar100, imagenet, packed)");
+                              "' (expected fashion-mnist, mnist, cifar10, cifar100, imagenet, packed, text)");
 }
 
 }  // namespace batchlab::data

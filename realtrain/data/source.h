@@ -1,6 +1,8 @@
 // Example sources and the batch loader contract between the datasets (this folder, no torch)
 // and the trainer (realtrain/). Images are held as uint8; the loader turns a batch into
 // normalised float32 NCHW on its prefetching threads, so the trainer only wraps the memory.
+// Text is held as bytes; a text example is a window of token ids (int64, what an embedding
+// lookup takes), written by the same prefetching threads.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +19,10 @@ struct ImageShape {
 };
 
 // A dataset split: random access to examples. Implementations: in-memory uint8 arrays (idx,
-// CIFAR), an ImageFolder of JPEGs, packed shard files.
+// CIFAR), an ImageFolder of JPEGs, packed shard files, byte-level text (TextSource).
+// Two kinds of example: images (sequence_length() == 0: write_example) and token sequences
+// (sequence_length() > 0: write_tokens). A source implements the one its kind uses; the other
+// throws std::logic_error.
 class ExampleSource {
  public:
   virtual ~ExampleSource() = default;
@@ -31,6 +36,14 @@ class ExampleSource {
   virtual std::int64_t write_example(std::int64_t index, bool train, std::mt19937_64& rng,
                                      float* out) const = 0;
   virtual std::string description() const = 0;
+  // Tokens per example of a sequence source (0: an image source). For a language model an
+  // example is context + 1 consecutive tokens: the inputs are its first context tokens, the
+  // targets its last context tokens (the same window shifted by one).
+  virtual std::int64_t sequence_length() const { return 0; }
+  // Writes example `index` as sequence_length() token ids into out; `train` draws the window's
+  // random placement from rng (the only source of randomness), otherwise the window is fixed.
+  // Thread-safe like write_example. num_classes() is the vocabulary size.
+  virtual void write_tokens(std::int64_t index, bool train, std::mt19937_64& rng, std::int64_t* out) const;
 };
 
 // A phase of a batch-size schedule as the sampler sees it: from update `first_step` on, the
@@ -90,11 +103,14 @@ class ShardedSampler {
   mutable std::vector<std::int64_t> perm_;
 };
 
+// One rank's examples of one update: images and labels from an image source, or tokens (and
+// no labels: the targets are the tokens shifted by one) from a sequence source.
 struct Batch {
   std::int64_t step = 0;
   std::int64_t count = 0;
-  std::vector<float> images;        // count x shape.numel(), normalised
-  std::vector<std::int64_t> labels;  // count
+  std::vector<float> images;         // count x shape.numel(), normalised (image sources)
+  std::vector<std::int64_t> labels;  // count (image sources)
+  std::vector<std::int64_t> tokens;  // count x sequence_length() (sequence sources)
 };
 
 // Assembles this rank's batches for steps start_step, start_step + 1, ... on `threads` worker
@@ -118,9 +134,12 @@ class Loader {
 // Image geometry of the JPEG datasets ("imagenet", "packed"): train crops are image_size
 // square; eval resizes the shorter side to resize_size (0: round(image_size * 256 / 224), the
 // standard 256 for 224) and centre-crops image_size.
+// context_length: the tokens a language model sees ("text": examples are context_length + 1
+// bytes; must be >= 1 for "text", ignored by the image datasets).
 struct DatasetOptions {
   int image_size = 224;
   int resize_size = 0;
+  int context_length = 0;
 };
 
 // Loaders by dataset name: "fashion-mnist" / "mnist" (idx or idx.gz files in dir), "cifar10",
@@ -132,6 +151,9 @@ struct DatasetOptions {
 //   cifar100: dir/train.bin / dir/test.bin, fine labels (or under dir/cifar-100-binary)
 //   imagenet: dir/train / dir/val, ImageFolders of JPEGs
 //   packed:   dir/train / dir/val, each holding the shards `batchlab pack` wrote for that split
+//   text:     dir is a text file (plain, gzip or dictd .dz) or a folder of them; train / test
+//             are the training / validation bytes of the fixed split rule of sources.h
+//             (TextSource), in windows of options.context_length + 1 bytes
 // An unknown name or split throws std::invalid_argument.
 std::shared_ptr<const ExampleSource> open_dataset(const std::string& name, const std::string& dir,
                                                   const std::string& split);

@@ -60,6 +60,62 @@ class CifarSource final : public ExampleSource {
   std::vector<std::uint8_t> pixels_, labels_;  // N x 3072 planar, N
 };
 
+// Byte-level text (vocabulary 256: a token is a byte, so there is no tokenizer to fetch), for
+// language models. The corpus is a file, plain or gzip-compressed (dictd's .dz is gzip with an
+// index in the header; both are recognised by the gzip magic bytes, not the name), or a folder
+// of such files (all regular files below it whose names do not start with '.', in sorted path
+// order, concatenated).
+//
+// Split rule (fixed; the same for every corpus): the corpus is cut into kTextSegments = 16
+// consecutive segments, segment s = bytes [floor(s n / 16), floor((s + 1) n / 16)); the last
+// floor(len / kTextHoldoutDivisor) = floor(len / 128) bytes of each segment are validation, the
+// rest training; each split is its 16 pieces concatenated in corpus order. Holding out a tail
+// of every segment rather than the corpus's tail keeps the validation text representative of
+// sorted corpora such as a dictionary (the last 1% of GCIDE is the letter Z).
+//
+// Examples: with context C, a split of m bytes has floor((m - 1) / C) examples. Evaluation
+// (train = false) reads example i as bytes [i C, i C + C + 1): every byte but the first is a
+// target exactly once, with 0 .. C - 1 bytes of context before it. Training (train = true)
+// shifts window i by a uniform j in [0, C) drawn from the example's rng, to
+// [min(i C + j, m - C - 1), + C + 1): an epoch (a permutation of the examples) then reads the
+// whole split once, in windows placed at random.
+//
+// Refused with a DataError naming the file: an empty corpus, a file with more than 1 in 1000
+// bytes that are control characters other than tab, newline, vertical tab, form feed and
+// carriage return (binary data, or a corrupt archive), and a corpus whose training or
+// validation split is shorter than one window (C + 1 bytes).
+inline constexpr int kTextSegments = 16;
+inline constexpr int kTextHoldoutDivisor = 128;
+
+struct TextSplits {
+  std::vector<std::uint8_t> train, validation;
+};
+// The corpus of `path` (file or folder), checked (empty, binary) as above.
+std::vector<std::uint8_t> read_text_corpus(const std::string& path);
+// The split rule above. No checks.
+TextSplits split_text_corpus(const std::vector<std::uint8_t>& corpus);
+
+class TextSource final : public ExampleSource {
+ public:
+  // Reads `path` and keeps the bytes of `split` ("train" or "test" = validation); throws
+  // DataError when either split is shorter than one window of context_length + 1 bytes.
+  TextSource(const std::string& path, const std::string& split, int context_length);
+  std::int64_t size() const override;
+  int num_classes() const override { return 256; }
+  ImageShape shape() const override { return {0, 0, 0}; }  // no image: see sequence_length
+  std::int64_t write_example(std::int64_t index, bool train, std::mt19937_64& rng, float* out) const override;
+  std::int64_t sequence_length() const override { return context_ + 1; }
+  void write_tokens(std::int64_t index, bool train, std::mt19937_64& rng, std::int64_t* out) const override;
+  std::string description() const override;
+  std::int64_t bytes() const { return static_cast<std::int64_t>(bytes_.size()); }
+
+ private:
+  std::string path_, split_;
+  std::int64_t context_;
+  std::int64_t corpus_bytes_ = 0;
+  std::vector<std::uint8_t> bytes_;
+};
+
 // Geometry of the JPEG datasets: train = RandomResizedCrop(crop_size, scale (min_scale, 1))
 // + horizontal flip; eval = Resize(resize_size) + CenterCrop(crop_size).
 struct JpegTransform {
