@@ -1,6 +1,7 @@
 #include "realtrain/models.h"
 
 #include "realtrain/model_names.h"
+#include "realtrain/transformer.h"
 
 #include <set>
 #include <stdexcept>
@@ -224,6 +225,11 @@ class ResNet50 final : public ResNet {
 
 std::shared_ptr<Model> make_model(const ModelSpec& spec) {
   validate_model_name(spec.name);
+  if (is_language_model(spec.name)) {
+    if (spec.num_classes < 2)
+      throw ConfigError("model '" + spec.name + "': vocabulary of " + std::to_string(spec.num_classes) + " tokens");
+    return make_gpt(gpt_shape(spec.name), spec.num_classes);
+  }
   if (spec.in_channels <= 0 || spec.height <= 0 || spec.width <= 0 || spec.num_classes <= 1)
     throw ConfigError("model '" + spec.name + "': bad input shape " + std::to_string(spec.in_channels) +
                       "x" + std::to_string(spec.height) + "x" + std::to_string(spec.width) + " or " +
@@ -237,20 +243,31 @@ std::shared_ptr<Model> make_model(const ModelSpec& spec) {
                         std::to_string(spec.height) + "x" + std::to_string(spec.width));
     return std::make_shared<SimpleCnn>(spec.in_channels, spec.height, spec.width, spec.num_classes);
   }
+  if (spec.name.rfind("vit:", 0) == 0)
+    return make_vit(vit_shape(spec.name), spec.in_channels, spec.height, spec.width, spec.num_classes);
   if (spec.name == "resnet50")
     return std::make_shared<ResNet50>(spec.in_channels, spec.num_classes, spec.zero_init_residual);
   return std::make_shared<CifarResNet>(cifar_resnet_blocks_per_stage(spec.name), spec.in_channels,
                                        spec.num_classes, spec.zero_init_residual);
 }
 
+std::int64_t parameter_count(torch::nn::Module& model) {
+  std::set<const void*> seen;
+  std::int64_t n = 0;
+  for (const auto& p : model.parameters())
+    if (seen.insert(p.unsafeGetTensorImpl()).second) n += p.numel();
+  return n;
+}
+
 std::vector<ParamGroup> param_groups(torch::nn::Module& model) {
-  // Normalisation layers' parameters (gamma, beta) are found by module type, not by name.
-  std::set<const void*> norm_params;
+  // Normalisation layers' parameters (gamma, beta) and embedding tables are found by module
+  // type, not by name.
+  std::set<const void*> excluded_params;
   for (const auto& m : model.modules(/*include_self=*/true)) {
     if (m->as<torch::nn::BatchNorm2d>() || m->as<torch::nn::BatchNorm1d>() ||
-        m->as<torch::nn::LayerNorm>() || m->as<torch::nn::GroupNorm>())
+        m->as<torch::nn::LayerNorm>() || m->as<torch::nn::GroupNorm>() || m->as<torch::nn::Embedding>())
       for (const auto& p : m->parameters(/*recurse=*/false))
-        norm_params.insert(p.unsafeGetTensorImpl());
+        excluded_params.insert(p.unsafeGetTensorImpl());
   }
   std::vector<ParamGroup> groups;
   for (const auto& item : model.named_parameters(/*recurse=*/true)) {
@@ -260,7 +277,7 @@ std::vector<ParamGroup> param_groups(torch::nn::Module& model) {
     g.options.name = g.name;
     const bool is_bias = g.name == "bias" ||
                          (g.name.size() > 5 && g.name.compare(g.name.size() - 5, 5, ".bias") == 0);
-    const bool excluded = is_bias || norm_params.count(g.param.unsafeGetTensorImpl()) > 0;
+    const bool excluded = is_bias || excluded_params.count(g.param.unsafeGetTensorImpl()) > 0;
     g.options.exclude_from_weight_decay = excluded;
     g.options.exclude_from_adaptation = excluded;
     groups.push_back(std::move(g));

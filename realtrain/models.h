@@ -11,6 +11,8 @@
 //   resnet50          He et al. 2016 ImageNet ResNet-50: bottleneck blocks [3, 4, 6, 3], option B
 //                     (1x1 projection where the shape changes), stride on the 3x3 convolution
 //                     ("v1.5", as torchvision and Goyal et al.'s reference code)
+//   gpt:L-W-H-C       GPT-style decoder language model, vit:P-W-L-H Vision Transformer
+//                     (realtrain/transformer.h)
 //
 // Convolutions are Kaiming-normal (fan-out) initialised, BN gamma = 1 and beta = 0, except that
 // zero_init_residual sets gamma = 0 on the last BN of every residual block (Goyal et al. 2017),
@@ -32,6 +34,7 @@
 
 namespace batchlab::realtrain {
 
+// For a language model num_classes is the vocabulary size and the image shape is unused.
 struct ModelSpec {
   std::string name = "mlp";
   int in_channels = 1, height = 28, width = 28;
@@ -41,15 +44,22 @@ struct ModelSpec {
 
 class Model : public torch::nn::Module {
  public:
-  // x: N x C x H x W float32; returns N x num_classes logits.
+  // Image models: x N x C x H x W float32 -> N x num_classes logits. Language models
+  // (is_language_model()): x N x T token ids (int64, T <= the context) -> N x T x vocabulary
+  // logits, position t predicting token t + 1 from tokens 0 .. t.
   virtual torch::Tensor forward(torch::Tensor x) = 0;
+  virtual bool is_language_model() const { return false; }
 };
+
+// Number of scalar parameters (tied weights counted once).
+std::int64_t parameter_count(torch::nn::Module& model);
 
 // Throws optim::ConfigError for an unknown name or a size that does not fit the input.
 std::shared_ptr<Model> make_model(const ModelSpec& spec);
 
-// One optimizer parameter group per parameter tensor, in registration order. Biases and the
-// parameters of normalisation layers are excluded from weight decay and layer adaptation.
+// One optimizer parameter group per parameter tensor, in registration order. Biases, the
+// parameters of normalisation layers and embedding tables (nn::Embedding: token and position
+// embeddings, the ViT class token) are excluded from weight decay and layer adaptation.
 struct ParamGroup {
   std::string name;
   torch::Tensor param;
