@@ -14,7 +14,7 @@ using optim::ConfigError;
 
 constexpr double kInitStd = 0.02;
 
-// Pre-LN Transformer block (transformer.h). `causal` masks attention to later positions.
+// Pre-LN Transformer block (transformer.h).
 class Block : public nn::Module {
  public:
   Block(int width, int heads, int layers)
@@ -34,11 +34,12 @@ class Block : public nn::Module {
     }
   }
 
-  torch::Tensor forward(torch::Tensor x, bool causal) {
+  // mask: additive T x T attention mask (causal_mask), or undefined for none.
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask) {
     const std::int64_t n = x.size(0), t = x.size(1), w = x.size(2);
     // N x T x 3W -> 3 x N x H x T x D: q, k, v with the heads as a batch dimension.
     torch::Tensor qkv = qkv_->forward(ln1_->forward(x)).view({n, t, 3, heads_, w / heads_}).permute({2, 0, 3, 1, 4});
-    torch::Tensor a = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], causal);
+    torch::Tensor a = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask);
     x = x + proj_->forward(a.transpose(1, 2).reshape({n, t, w}));
     return x + fc2_->forward(torch::gelu(fc1_->forward(ln2_->forward(x))));
   }
@@ -74,7 +75,8 @@ class Gpt final : public Model {
     const std::int64_t t = tokens.size(1);
     TORCH_CHECK(t >= 1 && t <= context_, "gpt: ", t, " tokens, the context is ", context_);
     torch::Tensor x = tok_emb_->forward(tokens) + pos_emb_->weight.slice(0, 0, t);
-    for (auto& b : blocks_) x = b->forward(x, /*causal=*/true);
+    const torch::Tensor mask = causal_mask(t, x.options());
+    for (auto& b : blocks_) x = b->forward(x, mask);
     // Tied output layer: the logit of token v is the hidden state's product with v's embedding.
     return torch::linear(ln_f_->forward(x), tok_emb_->weight);
   }
@@ -111,7 +113,7 @@ class Vit final : public Model {
     // N x C x gh x P x gw x P -> N x (gh gw) x (C P P): patch (i, j) in row-major order.
     torch::Tensor patches = x.reshape({n, c, gh, patch_, gw, patch_}).permute({0, 2, 4, 1, 3, 5}).reshape({n, gh * gw, c * patch_ * patch_});
     torch::Tensor h = torch::cat({cls_token_->weight.expand({n, 1, -1}), patch_embed_->forward(patches)}, 1) + pos_emb_->weight;
-    for (auto& b : blocks_) h = b->forward(h, /*causal=*/false);
+    for (auto& b : blocks_) h = b->forward(h, torch::Tensor());
     return head_->forward(ln_f_->forward(h.select(1, 0)));
   }
 
@@ -126,17 +128,28 @@ class Vit final : public Model {
 
 }  // namespace
 
+torch::Tensor causal_mask(std::int64_t t, const torch::TensorOptions& options) {
+  return torch::zeros({t, t}, options).masked_fill(torch::ones({t, t}, options.dtype(torch::kBool)).triu(1),
+                                                   -std::numeric_limits<double>::infinity());
+}
+
 torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                           bool causal) {
-  // Scaling q (T x D values) rather than the scores (T x T) is the same product, cheaper when T > D.
-  torch::Tensor scores = torch::matmul(q * (1.0 / std::sqrt(static_cast<double>(q.size(-1)))), k.transpose(-2, -1));
-  if (causal) {
-    const std::int64_t t = q.size(-2);
-    TORCH_CHECK(k.size(-2) == t, "causal attention: ", t, " queries but ", k.size(-2), " keys");
-    const torch::Tensor later = torch::ones({t, t}, q.options().dtype(torch::kBool)).triu(1);
-    scores = scores.masked_fill(later, -std::numeric_limits<double>::infinity());
+                                           const torch::Tensor& mask) {
+  const std::int64_t n = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), s = k.size(2);
+  const torch::Tensor k3t = k.reshape({n * h, s, d}).transpose(1, 2), v3 = v.reshape({n * h, s, d});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  torch::Tensor scores;
+  if (mask.defined()) {
+    // One batched GEMM computes scale q k^T + mask (baddbmm: beta input + alpha A B), where
+    // scaling and masking as separate ops cost two more passes over the T x S scores, forward
+    // and backward.
+    scores = torch::baddbmm(mask, q.reshape({n * h, t, d}), k3t, /*beta=*/1.0, /*alpha=*/scale);
+  } else {
+    // q scaled in the copy its reshape makes anyway. (baddbmm with beta = 0 on an uninitialised
+    // input propagates that input's NaNs on this LibTorch.)
+    scores = torch::bmm((q * scale).reshape({n * h, t, d}), k3t);
   }
-  return torch::matmul(torch::softmax(scores, -1), v);
+  return torch::bmm(torch::softmax(scores, -1), v3).view({n, h, t, d});
 }
 
 std::shared_ptr<Model> make_gpt(const GptShape& shape, int vocabulary) {

@@ -35,11 +35,15 @@
 
 namespace batchlab::realtrain {
 
-// Multi-head scaled dot-product attention on q, k, v of shape N x H x T x D: softmax over the
-// keys of q k^T / sqrt(D), with key s > query t masked out (-inf before the softmax) when
-// `causal`, times v. Returns N x H x T x D.
+// The additive causal mask of T positions: 0 where key s <= query t, -inf where s > t (a
+// softmax then gives later keys weight exactly 0). Float T x T with `options`' dtype and device.
+torch::Tensor causal_mask(std::int64_t t, const torch::TensorOptions& options);
+
+// Multi-head scaled dot-product attention on q, k, v of shape N x H x T x D (keys and values
+// N x H x S x D): softmax over the keys of q k^T / sqrt(D) + mask, times v. `mask` is an
+// additive T x S mask (causal_mask) or undefined for none. Returns N x H x T x D.
 torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                           bool causal);
+                                           const torch::Tensor& mask);
 
 std::shared_ptr<Model> make_gpt(const GptShape& shape, int vocabulary);
 // Throws optim::ConfigError when the image is not a whole number of patches.

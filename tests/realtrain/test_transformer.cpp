@@ -107,7 +107,8 @@ TEST(Transformer, AttentionMatchesALoopOverPositions) {
   const auto q = torch::randn({2, 3, 7, 5}, torch::kDouble), k = torch::randn({2, 3, 7, 5}, torch::kDouble),
              v = torch::randn({2, 3, 7, 5}, torch::kDouble);
   for (bool causal : {true, false}) {
-    const auto got = scaled_dot_product_attention(q, k, v, causal), want = loop_attention(q, k, v, causal);
+    const auto mask = causal ? causal_mask(7, q.options()) : torch::Tensor();
+    const auto got = scaled_dot_product_attention(q, k, v, mask), want = loop_attention(q, k, v, causal);
     EXPECT_LT((got - want).abs().max().item<double>(), 1e-12) << causal;
   }
 }
