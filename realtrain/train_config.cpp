@@ -2,7 +2,9 @@
 // checks every trial with the trainer's own rules without loading LibTorch.
 #include "realtrain/train_config.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <filesystem>
 
 #include "optim/io.h"
@@ -64,12 +66,62 @@ optim::BatchSchedule make_batch_schedule(const TrainConfig& c, int world) {
   }
 }
 
+std::string default_data_dir(const std::string& dataset) {
+  if (dataset == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
+  if (dataset == "text") return "/usr/share/dictd/gcide.dict.dz";
+  throw ConfigError("train.data-dir = '': dataset " + dataset + " has no default location, give --data-dir");
+}
+
+std::string resolved_data_dir(const TrainConfig& c) {
+  return c.data_dir.empty() ? default_data_dir(c.dataset) : c.data_dir;
+}
+
+namespace {
+
+const char* const kDatasets[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet", "packed", "text"};
+
+// The dataset, the model kind that fits it, and where the data is.
+void validate_data(const TrainConfig& c, bool check_data_dir) {
+  if (std::find(std::begin(kDatasets), std::end(kDatasets), c.dataset) == std::end(kDatasets)) {
+    std::string known;
+    for (const char* d : kDatasets) known += (known.empty() ? "" : ", ") + std::string(d);
+    throw ConfigError("train.dataset = " + c.dataset + ": unknown (known: " + known + ")");
+  }
+  validate_model_name(c.model);
+  if (is_language_model(c.model) && c.dataset != "text")
+    throw ConfigError("train.model = " + c.model + ": a language model trains on --dataset text, not " + c.dataset);
+  if (!is_language_model(c.model) && c.dataset == "text")
+    throw ConfigError("train.dataset = text: needs a language model (--model gpt:LAYERS-WIDTH-HEADS-CONTEXT), not " +
+                      c.model);
+  const std::string dir = resolved_data_dir(c);
+  if (!check_data_dir) return;
+  if (c.dataset == "text") {
+    if (!std::filesystem::exists(dir))
+      throw ConfigError("train.data-dir = " + dir + ": no such file or directory (a text file or a folder of them)");
+  } else if (!std::filesystem::is_directory(dir)) {
+    throw ConfigError("train.data-dir = " + dir + ": directory does not exist");
+  }
+}
+
+// Every rank's share of every batch phase splits into `accumulate` equal micro-batches.
+void validate_accumulation(const TrainConfig& c, int world) {
+  require(c.accumulate >= 1, "accumulate", std::to_string(c.accumulate), "must be >= 1");
+  const optim::BatchSchedule schedule = make_batch_schedule(c, world);
+  for (const auto& p : schedule.phases())
+    require((p.batch / world) % c.accumulate == 0, "accumulate", std::to_string(c.accumulate),
+            "does not divide the per-rank batch " + std::to_string(p.batch / world) + " (global batch " +
+                std::to_string(p.batch) + " over " + std::to_string(world) + " ranks)");
+}
+
+}  // namespace
+
 void validate_train_config(const TrainConfig& c, int world, bool check_data_dir) {
   require(c.batch_size > 0, "batch-size", std::to_string(c.batch_size), "must be > 0");
   require(world > 0 && c.batch_size % world == 0, "batch-size", std::to_string(c.batch_size),
           "global batch must be divisible by the number of ranks (" + std::to_string(world) + ")");
-  validate_model_name(c.model);
+  validate_data(c, check_data_dir);
   (void)make_batch_schedule(c, world);
+  validate_accumulation(c, world);
   {
     const auto names = optim::rule_names();
     const std::string canon = optim::canonical_rule_name(c.optimizer);
@@ -99,6 +151,12 @@ void validate_train_config(const TrainConfig& c, int world, bool check_data_dir)
   require(c.eval_every > 0, "eval-every", std::to_string(c.eval_every), "must be > 0");
   require(c.target < 0.0 || c.target <= 1.0, "target", std::to_string(c.target),
           "is a test accuracy in (0, 1] (or < 0 for none)");
+  require(std::isfinite(c.target_loss) && c.target_loss != 0.0, "target-loss", std::to_string(c.target_loss),
+          "is a test loss > 0 (or < 0 for none)");
+  require(c.target_loss < 0.0 || c.target <= 0.0, "target-loss", std::to_string(c.target_loss),
+          "give --target (accuracy) or --target-loss, not both");
+  require(c.eval_examples >= 0, "eval-examples", std::to_string(c.eval_examples), "must be >= 0 (0 = all)");
+  require(c.precision == "fp32" || c.precision == "bf16", "precision", c.precision, "must be fp32 or bf16");
   require(c.threads >= 0, "threads", std::to_string(c.threads), "must be >= 0");
   require(c.loader_threads > 0, "loader-threads", std::to_string(c.loader_threads), "must be > 0");
   require(c.backend == "mpi" || c.backend == "nccl", "backend", c.backend, "must be mpi or nccl");
@@ -107,8 +165,6 @@ void validate_train_config(const TrainConfig& c, int world, bool check_data_dir)
           std::to_string(c.noise_scale_ema), "must be in [0, 1)");
   require(c.checkpoint_every >= 0, "checkpoint-every", std::to_string(c.checkpoint_every), "must be >= 0");
   require(!c.output.empty(), "output", "''", "must name a directory");
-  if (check_data_dir && !std::filesystem::is_directory(c.data_dir))
-    throw ConfigError("train.data-dir = " + c.data_dir + ": directory does not exist");
 }
 
 }  // namespace batchlab::realtrain

@@ -23,10 +23,17 @@ namespace batchlab::realtrain {
 struct TrainConfig {
   // data and model
   std::string dataset = "fashion-mnist";
-  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  // "": the dataset's default location (default_data_dir); for text a file or a folder.
+  std::string data_dir;
   std::string model = "mlp";
   bool zero_init_residual = false;
   std::int64_t batch_size = 128;  // global: ranks x per-rank batch (the first phase's, with a batch schedule)
+  // Gradient accumulation: every rank splits its B_k / ranks examples into `accumulate` equal
+  // micro-batches, runs forward/backward on each and all-reduces once; the update is the
+  // big-batch update (objective.h: mean losses of equal slices add up). Memory is that of a
+  // micro-batch. Models with BatchNorm see micro-batch statistics (not the same function).
+  std::int64_t accumulate = 1;
+  std::string precision = "fp32";  // fp32 | bf16 (autocast, float32 master weights: objective.h)
   // Batch-size schedule (Smith et al. 2018; optim::BatchSchedule, as the sweep's [schedule]
   // batch_milestones / batch_factor / batch_max): the global batch is multiplied by batch_factor
   // at each milestone (EXAMPLES processed, comma-separated integers), rounded to a multiple of
@@ -67,6 +74,10 @@ struct TrainConfig {
   std::int64_t steps = 0;
   std::int64_t eval_every = 100;  // steps; the last step is always evaluated
   double target = -1.0;     // stop at this test accuracy (steps_to_target); < 0: none
+  // Stop once the evaluation loss is at or below this (nats per example, per token for a
+  // language model); < 0: none. At most one of target and target_loss.
+  double target_loss = -1.0;
+  std::int64_t eval_examples = 0;  // evaluate on this many evenly spaced test examples; 0: all
   std::uint64_t seed = 0;
   int threads = 0;          // torch threads per rank; 0: 1 under a launcher, else all cores
   int loader_threads = 2;   // data loader threads per rank
@@ -80,11 +91,13 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
   namespace po = boost::program_options;
   po::options_description d("batchlab train options");
   d.add_options()
-      ("dataset", po::value(&c.dataset)->default_value(c.dataset), "fashion-mnist | mnist | cifar10 | cifar100 | imagenet | packed")
-      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "dataset directory")
-      ("model", po::value(&c.model)->default_value(c.model), "mlp[:H1-H2-...] | simple-cnn | resnet8 | resnet20 | resnet32 | resnet50")
+      ("dataset", po::value(&c.dataset)->default_value(c.dataset), "fashion-mnist | mnist | cifar10 | cifar100 | imagenet | packed | text")
+      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "dataset directory (text: a file or folder); empty: /usr/share/datasets/fashion-mnist for fashion-mnist, /usr/share/dictd/gcide.dict.dz for text")
+      ("model", po::value(&c.model)->default_value(c.model), "mlp[:H1-H2-...] | simple-cnn | resnet8 | resnet20 | resnet32 | resnet50 | vit:PATCH-WIDTH-LAYERS-HEADS | gpt:LAYERS-WIDTH-HEADS-CONTEXT (text only)")
       ("zero-init-residual", po::bool_switch(&c.zero_init_residual), "gamma = 0 on the last BN of each residual block (Goyal et al.)")
       ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size), "global batch size (all ranks)")
+      ("accumulate", po::value(&c.accumulate)->default_value(c.accumulate), "micro-batches per update on every rank (gradient accumulation)")
+      ("precision", po::value(&c.precision)->default_value(c.precision), "fp32 | bf16 (autocast, float32 master weights)")
       ("batch-milestones", po::value(&c.batch_milestones)->default_value(c.batch_milestones), "grow the batch at these examples processed, comma-separated")
       ("batch-factor", po::value(&c.batch_factor)->default_value(c.batch_factor), "batch multiplier at each batch milestone")
       ("batch-max", po::value(&c.batch_max)->default_value(c.batch_max), "cap on the grown batch (0 = none)")
@@ -115,6 +128,8 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
       ("steps", po::value(&c.steps)->default_value(c.steps), "training length in steps")
       ("eval-every", po::value(&c.eval_every)->default_value(c.eval_every), "evaluate every this many steps")
       ("target", po::value(&c.target)->default_value(c.target), "stop at this test accuracy (< 0: none)")
+      ("target-loss", po::value(&c.target_loss)->default_value(c.target_loss), "stop once the test loss (nats per token for a language model) is at or below this (< 0: none)")
+      ("eval-examples", po::value(&c.eval_examples)->default_value(c.eval_examples), "evaluate on this many evenly spaced test examples (0: all)")
       ("seed", po::value(&c.seed)->default_value(c.seed), "seed of initialisation and data order")
       ("threads", po::value(&c.threads)->default_value(c.threads), "torch threads per rank (0: auto)")
       ("loader-threads", po::value(&c.loader_threads)->default_value(c.loader_threads), "data loader threads per rank")
@@ -153,9 +168,18 @@ std::vector<double> parse_epoch_milestones(const std::string& text);
 // optim::ConfigError naming train.batch-* for bad values.
 optim::BatchSchedule make_batch_schedule(const TrainConfig& c, int world);
 
+// Where the data is: c.data_dir, or when that is empty the dataset's default location
+// (fashion-mnist: /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist; text:
+// /usr/share/dictd/gcide.dict.dz, Debian's dict-gcide). Throws optim::ConfigError naming
+// train.data-dir for a dataset without a default.
+std::string default_data_dir(const std::string& dataset);
+std::string resolved_data_dir(const TrainConfig& c);
+
 // Throws optim::ConfigError naming the key and the value. `world` = number of ranks.
-// Checks names and ranges, and that data-dir is a directory (unless !check_data_dir: `batchlab
-// study --check` of a config for another machine); files are checked when the dataset is opened.
+// Checks names and ranges, that a gpt model trains on text and only a gpt model does, and that
+// data-dir exists (a directory; for text a file or a directory) unless !check_data_dir
+// (`batchlab study --check` of a config for another machine); files are checked when the
+// dataset is opened.
 void validate_train_config(const TrainConfig& c, int world, bool check_data_dir = true);
 
 }  // namespace batchlab::realtrain

@@ -29,6 +29,8 @@
 #include "optim/trial_status.h"
 #include "realtrain/checkpoint.h"
 #include "realtrain/data/source.h"
+#include "realtrain/model_names.h"
+#include "realtrain/objective.h"
 #include "realtrain/provenance.h"
 #include "realtrain/torch_backend.h"
 
@@ -72,42 +74,30 @@ struct EvalResult {
   double loss = 0.0, accuracy = 0.0;
 };
 
-// The whole test set, split across ranks in contiguous slices; sums all-reduced.
-EvalResult evaluate(Model& model, const data::ExampleSource& test, ProcessGroup& pg,
-                    torch::Device device) {
-  const std::int64_t n = test.size();
-  const std::int64_t begin = n * pg.rank / pg.world, end = n * (pg.rank + 1) / pg.world;
-  const data::ImageShape shape = test.shape();
-  constexpr std::int64_t kChunk = 1000;
-  std::vector<float> images(static_cast<std::size_t>(kChunk * shape.numel()));
-  std::vector<std::int64_t> labels(static_cast<std::size_t>(kChunk));
-  double sums[3] = {0.0, 0.0, 0.0};  // loss, correct, count
-  model.eval();
-  c10::InferenceMode inference;  // no autograd bookkeeping at all (stronger than NoGradGuard)
-  for (std::int64_t s = begin; s < end; s += kChunk) {
-    const std::int64_t count = std::min(kChunk, end - s);
-    at::parallel_for(0, count, 16, [&](std::int64_t a, std::int64_t b) {
-      std::mt19937_64 rng(0);  // unused: no augmentation at test time
-      for (std::int64_t i = a; i < b; ++i)
-        labels[static_cast<std::size_t>(i)] =
-            test.write_example(s + i, false, rng, images.data() + i * shape.numel());
-    });
-    torch::Tensor x = torch::from_blob(images.data(), {count, shape.channels, shape.height, shape.width},
-                                       torch::kFloat).to(device);
-    torch::Tensor y = torch::from_blob(labels.data(), {count}, torch::kLong).to(device);
-    torch::Tensor logits = model.forward(x);
-    sums[0] += torch::nn::functional::cross_entropy(
-                   logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                   .item<double>();
-    sums[1] += logits.argmax(1).eq(y).sum().item<double>();
-    sums[2] += static_cast<double>(count);
-  }
-  model.train();
+// The test set (or --eval-examples of it, evenly spaced), split across ranks in contiguous
+// slices; sums all-reduced. Loss and accuracy per example, per target token for a language model.
+EvalResult evaluate(Model& model, const data::ExampleSource& test, std::int64_t max_examples, ProcessGroup& pg,
+                    torch::Device device, Precision precision) {
+  const std::vector<std::int64_t> all = evaluation_indices(test.size(), max_examples);
+  const std::size_t n = all.size(), rank = static_cast<std::size_t>(pg.rank), world = static_cast<std::size_t>(pg.world);
+  const std::vector<std::int64_t> mine(all.begin() + static_cast<std::ptrdiff_t>(n * rank / world),
+                                       all.begin() + static_cast<std::ptrdiff_t>(n * (rank + 1) / world));
+  const EvalSums e = evaluate_examples(model, test, mine, device, precision);
+  double sums[3] = {e.loss, e.correct, e.items};
   allreduce_mean_host(pg, sums, 3, device);  // mean: the ratios below are unchanged
   EvalResult out;
   out.loss = sums[0] / sums[2];
   out.accuracy = sums[1] / sums[2];
   return out;
+}
+
+// Sum over the parameters of |grad|^2, in double (a rank's own gradient when there is no
+// synchroniser to measure it).
+double grad_sq_norm(const std::vector<torch::Tensor>& params) {
+  double sq = 0.0;
+  for (const auto& p : params)
+    if (p.grad().defined()) sq += TorchBackend::squared_norm(p.grad());
+  return sq;
 }
 
 // One line of metrics.csv. Non-finite values print as empty columns (not measured).
@@ -211,6 +201,8 @@ struct Trainer::Impl {
   std::unique_ptr<optim::NoiseScaleEstimator> noise;
   optim::OptimizerConfig ocfg;
   double base_lr = 0.0;
+  Precision precision = Precision::kFloat32;
+  std::int64_t parameters = 0;  // scalar parameters of the model
 
   // Per run (Trainer::run).
   std::filesystem::path out_dir;
@@ -242,6 +234,8 @@ struct Trainer::Impl {
   void restore_progress(const CheckpointState& s);
   void start_loop();
   double train_step();
+  double accumulate_gradients(const BatchTensors& data, bool reduce, double& micro_sq_norm);
+  void observe_noise(const data::Batch& batch, std::int64_t global_batch, bool reduce, double micro_sq_norm);
   void average_parameters(std::int64_t step);
   EvalResult evaluate_and_log();
   std::map<std::string, double> progress_values() const;
@@ -271,8 +265,11 @@ void Trainer::Impl::setup_execution() {
 
 // The datasets, the batch of every update and this rank's sampler.
 void Trainer::Impl::open_data() {
-  train_set = data::open_dataset(cfg.dataset, cfg.data_dir, "train");
-  test_set = data::open_dataset(cfg.dataset, cfg.data_dir, "test");
+  data::DatasetOptions options;
+  if (is_language_model(cfg.model)) options.context_length = gpt_shape(cfg.model).context;
+  const std::string dir = resolved_data_dir(cfg);
+  train_set = data::open_dataset(cfg.dataset, dir, "train", options);
+  test_set = data::open_dataset(cfg.dataset, dir, "test", options);
   batches = std::make_unique<optim::BatchSchedule>(make_batch_schedule(cfg, pg.world));
   if (cfg.batch_size > train_set->size())
     throw ConfigError("train.batch-size = " + std::to_string(cfg.batch_size) + ": larger than the " +
@@ -335,10 +332,12 @@ void Trainer::Impl::build_model() {
   spec.in_channels = shape.channels;
   spec.height = shape.height;
   spec.width = shape.width;
-  spec.num_classes = train_set->num_classes();
+  spec.num_classes = train_set->num_classes();  // the vocabulary of a language model
   spec.zero_init_residual = cfg.zero_init_residual;
   model = make_model(spec);
   model->to(device);
+  parameters = realtrain::parameter_count(*model);
+  precision = parse_precision(cfg.precision);
   groups = param_groups(*model);
   std::vector<optim::GroupOptions> gopts;
   for (auto& g : groups) {
@@ -356,8 +355,10 @@ void Trainer::Impl::build_model() {
   if (pg.world > 1) {
     grad_sync = std::make_unique<GradientSynchronizer>(
         params, *pg.global, static_cast<std::size_t>(cfg.bucket_mb * 1024.0 * 1024.0), !cfg.no_overlap);
-    noise = std::make_unique<optim::NoiseScaleEstimator>(cfg.noise_scale_ema);
   }
+  // Two gradients of different batches: a rank's and the all-reduced one, or with accumulation
+  // a micro-batch's and the whole batch's (observe_noise).
+  if (pg.world > 1 || cfg.accumulate > 1) noise = std::make_unique<optim::NoiseScaleEstimator>(cfg.noise_scale_ema);
 }
 
 Trainer::Trainer(TrainConfig cfg, ProcessGroup& pg, nlohmann::json provenance)
@@ -375,6 +376,7 @@ Model& Trainer::model() { return *impl_->model; }
 std::vector<torch::Tensor> Trainer::parameters() const { return impl_->params; }
 std::int64_t Trainer::steps_per_epoch() const { return impl_->sampler->steps_per_epoch(); }
 std::int64_t Trainer::total_steps() const { return impl_->total_steps; }
+std::int64_t Trainer::parameter_count() const { return impl_->parameters; }
 std::int64_t Trainer::global_batch(std::int64_t step) const { return impl_->batches->batch_at(step); }
 std::int64_t Trainer::examples_before(std::int64_t step) const { return impl_->batches->examples_before(step); }
 
@@ -523,9 +525,10 @@ double Trainer::Impl::data_seconds() const {
   return progress.data_s_before + (loader ? loader->wait_seconds() - data_wait_start : 0.0);
 }
 
-// One update (update number progress.step): forward/backward on this rank's slice of B_k,
-// gradients all-reduced when the sync policy says so, the noise-scale observation, the
-// optimizer step at lr_at(step), parameters averaged when due. Returns this rank's loss.
+// One update (update number progress.step): forward/backward on this rank's slice of B_k (in
+// cfg.accumulate micro-batches), gradients all-reduced when the sync policy says so, the
+// noise-scale observation, the optimizer step at lr_at(step), parameters averaged when due.
+// Returns this rank's loss.
 double Trainer::Impl::train_step() {
   const auto t0 = Clock::now();
   const std::int64_t step = progress.step;
@@ -535,44 +538,75 @@ double Trainer::Impl::train_step() {
     throw std::logic_error("loader delivered step " + std::to_string(batch.step) + " with " +
                            std::to_string(batch.count) + " examples per rank for step " + std::to_string(step) +
                            " of global batch " + std::to_string(global_batch));
-  const data::ImageShape shape = train_set->shape();
-  torch::Tensor x = torch::from_blob(batch.images.data(), {batch.count, shape.channels, shape.height, shape.width},
-                                     torch::kFloat).to(device);
-  torch::Tensor y = torch::from_blob(batch.labels.data(), {batch.count}, torch::kLong).to(device);
+  const BatchTensors data = batch_tensors(batch, *train_set, device);
   const bool reduce = pg.world > 1 && policy.allreduce_gradients(step);
-  if (grad_sync) grad_sync->prepare(reduce);
-  // Gradients are reset to undefined rather than zeroed: backward then hands its fresh
-  // gradient tensors over (AccumulateGrad steals them) instead of adding them to zeros, which
-  // saves two passes over every gradient per step. Values are identical (0 + g == g).
-  for (auto& p : params) p.mutable_grad().reset();
-  torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(x), y);
-  loss.backward();
-  if (grad_sync) grad_sync->finish();
+  double micro_sq_norm = kNaN;
+  const double l = accumulate_gradients(data, reduce, micro_sq_norm);
   std::vector<torch::Tensor> grads;
   grads.reserve(params.size());
   for (auto& p : params) {
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // unused this step
     grads.push_back(p.grad());
   }
-  if (reduce && noise) {
-    // small batch = this rank's gradient, big batch = the all-reduced one (McCandlish et al.).
-    // Under a batch schedule both are this update's: B_small = B_k / ranks, B_big = B_k.
-    progress.noise_batches = {static_cast<double>(batch.count), static_cast<double>(global_batch)};
-    noise->update(grad_sync->local_grad_sq_norm(), progress.noise_batches[0], grad_sync->reduced_grad_sq_norm(),
-                  progress.noise_batches[1]);
-  }
+  if (noise) observe_noise(batch, global_batch, reduce, micro_sq_norm);
   {
     torch::NoGradGuard no_grad;
     opt->step(params, grads, schedule->lr_at(step));
   }
   if (pg.world > 1) average_parameters(step);
-  const double l = loss.item<double>();
   progress.step = step + 1;
   progress.examples += global_batch;
   progress.window_loss_sum += l;
   ++progress.window_steps;
   progress.wall_s += seconds_since(t0);
   return l;
+}
+
+// Forward/backward on cfg.accumulate equal micro-batches, each loss divided by their number,
+// so the gradients add up to the gradient of the mean loss over the rank's batch (objective.h);
+// only the last backward all-reduces (overlapped with it, as without accumulation). Returns the
+// rank's mean loss; with accumulation, micro_sq_norm = |gradient of micro-batch 0|^2.
+double Trainer::Impl::accumulate_gradients(const BatchTensors& data, bool reduce, double& micro_sq_norm) {
+  const std::int64_t n = cfg.accumulate;
+  // Gradients are reset to undefined rather than zeroed: the first backward then hands its
+  // fresh gradient tensors over (AccumulateGrad steals them) instead of adding them to zeros,
+  // which saves two passes over every gradient per step. Values are identical (0 + g == g).
+  for (auto& p : params) p.mutable_grad().reset();
+  double loss_sum = 0.0;
+  for (std::int64_t k = 0; k < n; ++k) {
+    if (grad_sync) grad_sync->prepare(reduce && k + 1 == n);
+    const torch::Tensor loss = batch_loss(*model, n == 1 ? data : data.slice(k, n), precision);
+    (n == 1 ? loss : loss / static_cast<double>(n)).backward();
+    if (grad_sync) grad_sync->finish();
+    loss_sum += loss.item<double>();
+    if (k == 0 && n > 1) {
+      // The .grads hold micro-batch 0's gradient / n; a local finish() has just measured it.
+      const double sq = grad_sync ? grad_sync->local_grad_sq_norm() : grad_sq_norm(params);
+      micro_sq_norm = sq * static_cast<double>(n * n);
+    }
+  }
+  return loss_sum / static_cast<double>(n);
+}
+
+// One noise-scale observation (McCandlish et al.), from two gradients of the same update:
+//  - accumulation (cfg.accumulate > 1): small = this rank's micro-batch 0, B_small = B_k /
+//    (ranks x accumulate); big = the whole batch's gradient, B_big = B_k: the all-reduced
+//    gradient with several ranks (on steps that all-reduce), this rank's own with one;
+//  - otherwise (several ranks, a step that all-reduces): small = this rank's gradient,
+//    B_small = B_k / ranks; big = the all-reduced one, B_big = B_k.
+// Under a batch schedule both are this update's B_k.
+void Trainer::Impl::observe_noise(const data::Batch& batch, std::int64_t global_batch, bool reduce,
+                                  double micro_sq_norm) {
+  const bool whole_batch = pg.world == 1 || reduce;
+  if (!whole_batch) return;
+  const double big_sq = grad_sync ? grad_sync->reduced_grad_sq_norm() : grad_sq_norm(params);
+  if (cfg.accumulate > 1) {
+    progress.noise_batches = {static_cast<double>(batch.count / cfg.accumulate), static_cast<double>(global_batch)};
+    noise->update(micro_sq_norm, progress.noise_batches[0], big_sq, progress.noise_batches[1]);
+  } else {
+    progress.noise_batches = {static_cast<double>(batch.count), static_cast<double>(global_batch)};
+    noise->update(grad_sync->local_grad_sq_norm(), progress.noise_batches[0], big_sq, progress.noise_batches[1]);
+  }
 }
 
 // Parameters (and, if asked, optimizer state) averaged when the sync policy says so.
@@ -592,7 +626,7 @@ EvalResult Trainer::Impl::evaluate_and_log() {
   RunProgress& p = progress;
   double train_loss[2] = {p.window_loss_sum, static_cast<double>(p.window_steps)};
   allreduce_mean_host(pg, train_loss, 2, device);
-  p.last_eval = evaluate(*model, *test_set, pg, device);
+  p.last_eval = evaluate(*model, *test_set, cfg.eval_examples, pg, device, precision);
   const double interval = p.wall_s - p.window_start_wall_s;
   MetricsRow row;
   row.step = p.step;
@@ -653,6 +687,9 @@ TrainResult Trainer::Impl::finish(const std::string& status, std::int64_t steps_
     throw std::logic_error("trained on " + std::to_string(p.examples) + " examples, the batch schedule says " +
                            std::to_string(r.examples) + " after " + std::to_string(r.steps) + " steps");
   r.img_per_s = p.wall_s > 0.0 ? static_cast<double>(r.examples) / p.wall_s : 0.0;
+  // Every example of a language model is a window of `context` predicted tokens.
+  if (model->is_language_model()) r.tokens_per_s = r.img_per_s * static_cast<double>(gpt_shape(cfg.model).context);
+  r.parameters = parameters;
   r.noise_small_batch = p.noise_batches[0];
   r.noise_big_batch = p.noise_batches[1];
   r.b_simple = noise ? noise->b_simple() : kNaN;
@@ -662,8 +699,9 @@ TrainResult Trainer::Impl::finish(const std::string& status, std::int64_t steps_
 // Every setting as resolved (defaults written out, lr after scaling, warm-up in steps).
 nlohmann::json Trainer::Impl::config_json() const {
   const TrainConfig& c = cfg;
-  return {{"dataset", c.dataset}, {"data-dir", c.data_dir}, {"model", c.model},
+  return {{"dataset", c.dataset}, {"data-dir", resolved_data_dir(c)}, {"model", c.model},
           {"zero-init-residual", c.zero_init_residual}, {"batch-size", c.batch_size},
+          {"accumulate", c.accumulate}, {"precision", c.precision},
           {"batch-milestones", c.batch_milestones}, {"batch-factor", c.batch_factor}, {"batch-max", c.batch_max},
           {"optimizer", c.optimizer}, {"lr", c.lr}, {"lr_scaled", base_lr}, {"momentum", c.momentum},
           {"weight-decay", c.weight_decay}, {"beta1", ocfg.beta1}, {"beta2", ocfg.beta2},
@@ -674,7 +712,8 @@ nlohmann::json Trainer::Impl::config_json() const {
           {"sync", policy.to_string()}, {"average-momentum", c.average_momentum},
           {"backend", c.backend}, {"bucket-mb", c.bucket_mb}, {"no-overlap", c.no_overlap},
           {"noise-scale-ema", c.noise_scale_ema}, {"epochs", c.epochs}, {"steps", total_steps},
-          {"eval-every", c.eval_every}, {"target", c.target}, {"seed", c.seed},
+          {"eval-every", c.eval_every}, {"eval-examples", c.eval_examples}, {"target", c.target},
+          {"target-loss", c.target_loss}, {"seed", c.seed},
           {"threads", threads}, {"loader-threads", c.loader_threads}, {"output", c.output},
           {"checkpoint-every", c.checkpoint_every}, {"resume", c.resume}};
 }
@@ -696,6 +735,8 @@ void Trainer::Impl::write_summary(const TrainResult& r) const {
       {"steps_to_target", reached ? nlohmann::json(r.steps_to_target) : nlohmann::json()},
       {"examples_to_target", reached ? nlohmann::json(batches->examples_before(r.steps_to_target)) : nlohmann::json()},
       {"target", cfg.target > 0.0 ? nlohmann::json(cfg.target) : nlohmann::json()},
+      {"target_loss", cfg.target_loss > 0.0 ? nlohmann::json(cfg.target_loss) : nlohmann::json()},
+      {"parameters", parameters},
       {"final_accuracy", nullable(r.final_accuracy)},
       {"final_eval_loss", nullable(r.final_eval_loss)},
       {"wall_s", r.wall_s},
@@ -710,7 +751,16 @@ void Trainer::Impl::write_summary(const TrainResult& r) const {
       phases.push_back({{"first_step", p.first_step}, {"examples_before", p.examples_before}, {"batch", p.batch}});
     j["batch_phases"] = phases;
   }
-  if (!noise) j["b_simple_note"] = "not measured: the noise scale needs >= 2 ranks (per-rank vs all-reduced gradient)";
+  if (model->is_language_model()) {
+    // Byte tokens: a token is a byte, so nats per token / ln 2 = bits per byte.
+    j["final_bits_per_byte"] = nullable(r.final_eval_loss / std::log(2.0));
+    j["tokens_per_s"] = r.tokens_per_s;
+    j["metric_note"] = "eval_loss and final_eval_loss: mean next-byte cross-entropy in nats per token over the "
+                       "validation windows; final_accuracy: next-byte accuracy";
+  }
+  if (!noise)
+    j["b_simple_note"] =
+        "not measured: the noise scale needs two gradients of one update (>= 2 ranks, or --accumulate >= 2)";
   optim::write_file_atomic(out_dir / "summary.json", j.dump(2) + "\n");
 }
 
@@ -733,7 +783,7 @@ TrainResult Trainer::run() {
         status = optim::TrialStatus::kDiverged;
         break;
       }
-      if (c.target > 0.0 && e.accuracy >= c.target) {
+      if ((c.target > 0.0 && e.accuracy >= c.target) || (c.target_loss > 0.0 && e.loss <= c.target_loss)) {
         status = optim::TrialStatus::kReached;
         steps_to_target = done;
         break;

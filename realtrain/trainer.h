@@ -9,7 +9,12 @@
 // (Smith, Kindermans, Ying, Le 2018, "Don't decay the learning rate, increase the batch size")
 //   B_k = min(batch_max, round_ranks(B_0 x factor^j))  once j batch milestones (examples) passed,
 // with the lr left to its own schedule (the scaling rule sees B_0). The examples column and
-// examples_to_target are sums of B_k; the noise scale takes B_small = B_k / world, B_big = B_k.
+// examples_to_target are sums of B_k; the noise scale takes B_small = B_k / world, B_big = B_k
+// (with --accumulate N: B_small = B_k / (world N), one micro-batch, even on one rank).
+// The loss and the evaluation come from objective.h: image classification, or next-token
+// prediction for a language model on the text dataset (eval_loss in nats per token); the run
+// stops at --target (test accuracy reached from below) or --target-loss (test loss from above).
+// --precision bf16 runs forward in bfloat16 autocast, keeping float32 weights and state.
 // All optimizer, schedule, scaling, sync, batch-schedule and noise-scale arithmetic comes from
 // optim/; nothing is re-implemented here. BatchNorm running statistics stay per rank (never averaged), as in Goyal et
 // al. 2017 and PyTorch DDP without SyncBatchNorm; evaluation therefore averages the ranks' views.
@@ -41,9 +46,11 @@ struct TrainResult {
   std::int64_t steps = 0;              // updates done (including those before a resume)
   std::int64_t examples = 0;           // sum of the global batches of those updates
   std::int64_t steps_to_target = -1;   // -1 unless reached
-  double final_accuracy = 0.0, final_eval_loss = 0.0;
+  double final_accuracy = 0.0, final_eval_loss = 0.0;  // language models: next-token, nats per token
   double wall_s = 0.0;      // training loop wall time of this process (without evaluation)
   double img_per_s = 0.0;   // global examples per second of training-loop wall time
+  double tokens_per_s = 0.0;  // language models: img_per_s x context (predicted tokens per second)
+  std::int64_t parameters = 0;
   double compute_s = 0.0, comm_s = 0.0, data_s = 0.0;
   double b_simple = 0.0;    // NaN when not measured (one rank)
   // The batches the last noise-scale update used: B_k / world and B_k (NaN when not measured).
@@ -69,6 +76,7 @@ class Trainer {
   std::vector<torch::Tensor> parameters() const;
   std::int64_t steps_per_epoch() const;
   std::int64_t total_steps() const;
+  std::int64_t parameter_count() const;  // scalar parameters of the model
   // The global batch of update `step` and the examples of updates 0 .. step-1 (BatchSchedule).
   std::int64_t global_batch(std::int64_t step) const;
   std::int64_t examples_before(std::int64_t step) const;

@@ -87,15 +87,16 @@ std::vector<std::string> validate_study(const RealStudyConfig& cfg, const StudyG
       } catch (const po::error& e) {
         throw optim::ConfigError(std::string("train options: ") + e.what());
       }
-      const bool data_dir_here = std::filesystem::is_directory(tc.data_dir);
+      const bool data_dir_here = std::filesystem::exists(realtrain::resolved_data_dir(tc));
       realtrain::validate_train_config(tc, cfg.ranks, /*check_data_dir=*/data_dir_here || !cfg.check);
     }
   } catch (const std::invalid_argument& e) {
     throw optim::ConfigError(describe_trial(p) + ": " + e.what());
   }
   // [train] is the same for every trial: the last trial's data-dir and backend are all trials'.
-  if (cfg.check && !std::filesystem::is_directory(tc.data_dir))
-    not_checked.push_back("train.data-dir = " + tc.data_dir + " does not exist here (a run refuses it)");
+  if (cfg.check && !std::filesystem::exists(realtrain::resolved_data_dir(tc)))
+    not_checked.push_back("train.data-dir = " + realtrain::resolved_data_dir(tc) +
+                          " does not exist here (a run refuses it)");
   if (cfg.check && tc.backend == "nccl")
     not_checked.push_back("train.backend = nccl needs a CUDA device per rank (each trial's batchlab train checks it)");
   if (cfg.scheduler == "slurm") {
@@ -253,7 +254,8 @@ class RealTrials {
     return o;
   }
 
-  // "reached at step 40, acc 0.5123, B_simple 12.3, 4.1 s" (or "reused from DIR trial K").
+  // "reached at step 40, acc 0.5123, B_simple 12.3, 4.1 s" (or "reused from DIR trial K"; "loss
+  // 2.4816" instead of "acc" in a study with a loss target).
   std::string describe(const TrialPoint& p, const TrialOutcome& o) {
     RealTrialResult r;
     {
@@ -265,7 +267,8 @@ class RealTrials {
     if (o.status == TrialStatus::kReached) what += " at step " + std::to_string(o.steps_to_target);
     else what += " after " + std::to_string(r.steps) + " steps";
     char text[512];
-    std::snprintf(text, sizeof text, "%s, acc %.4f, B_simple %s, ", what.c_str(), o.final_metric,
+    std::snprintf(text, sizeof text, "%s, %s %.4f, B_simple %s, ", what.c_str(),
+                  o.metric == "test_loss" ? "loss" : "acc", o.final_metric,
                   std::isfinite(r.b_simple) ? format_number(std::round(r.b_simple * 10) / 10).c_str() : "-");
     char took[32];
     std::snprintf(took, sizeof took, "%.1f s", o.wall_s);
@@ -294,9 +297,12 @@ class RealTrials {
   // summary.json's study keys, with the measured noise scale beside the fit ("noise_scale").
   nlohmann::json summary(const BestTracker& tracker) {
     noise_ = noise_scale_summary(cfg_, grid_, tracker);
-    double target = 0.0;
-    for (const auto& [k, v] : cfg_.resolved)
+    double target = 0.0, target_loss = -1.0;
+    for (const auto& [k, v] : cfg_.resolved) {
       if (k == "train.target") target = std::stod(v);
+      if (k == "train.target-loss") target_loss = std::stod(v);
+    }
+    const bool loss_target = target_loss > 0.0;  // e.g. a language model's validation loss
     // The longest trial budget (that of the smallest batch), as a sweep's max_steps; 0 when the
     // [train] steps / epochs set the length.
     std::int64_t max_steps = 0;
@@ -304,9 +310,9 @@ class RealTrials {
     return {{"study", cfg_.study_name},
             {"landscape", grid_.landscape},
             {"mode", "real"},
-            {"target", target},
-            {"metric", "test_accuracy"},
-            {"metric_direction", "reached when test_accuracy >= target"},
+            {"target", loss_target ? target_loss : target},
+            {"metric", loss_target ? "test_loss" : "test_accuracy"},
+            {"metric_direction", loss_target ? "reached when test_loss <= target" : "reached when test_accuracy >= target"},
             {"max_steps", max_steps},
             {"budget", {{"max_steps", cfg_.max_steps}, {"max_epochs", cfg_.max_epochs}, {"train_examples", cfg_.train_examples}}},
             {"config", cfg_.config_path},

@@ -3,6 +3,7 @@
 // Bad input (unknown option or value, batch not divisible by ranks, missing dataset directory,
 // unknown model / optimizer / sync policy) is ONE line on stderr, printed by rank 0 only, and
 // exit status 2 on every rank before any rank starts training. Failures while training: exit 1.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -72,8 +73,17 @@ int cmd_train(int argc, char** argv) {
       status = bad_input(rank0, e.what());
     }
     if (trainer) {
-      const realtrain::TrainResult r = trainer->run();
+      const bool lm = trainer->model().is_language_model();
       if (rank0)
+        std::printf("batchlab train: model %s, %lld parameters\n", cfg.model.c_str(),
+                    static_cast<long long>(trainer->parameter_count()));
+      const realtrain::TrainResult r = trainer->run();
+      if (rank0 && lm)
+        std::printf("batchlab train: %s after %lld steps, validation loss %.4f nats/token = %.4f bits/byte, "
+                    "%.0f tokens/s -> %s\n",
+                    r.status.c_str(), static_cast<long long>(r.steps), r.final_eval_loss,
+                    r.final_eval_loss / std::log(2.0), r.tokens_per_s, cfg.output.c_str());
+      else if (rank0)
         std::printf("batchlab train: %s after %lld steps, test accuracy %.4f, %.1f img/s -> %s\n",
                     r.status.c_str(), static_cast<long long>(r.steps), r.final_accuracy,
                     r.img_per_s, cfg.output.c_str());

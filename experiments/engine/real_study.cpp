@@ -214,9 +214,9 @@ void parse_train_section(const Settings& s, const std::map<std::string, bool>& t
     throw ConfigError(std::string("[train]: ") + e.what());
   }
   out.train_batch_schedule = {realtrain::parse_batch_milestones(tc.batch_milestones), tc.batch_factor, tc.batch_max};
-  if (!(tc.target > 0.0))
+  if (!(tc.target > 0.0) && !(tc.target_loss > 0.0))
     bad_setting("train.target", s.given("train.target") ? s.get("train.target") : format_number(tc.target),
-        "a study measures steps to a target test accuracy: set it in (0, 1]");
+        "a study measures steps to a target: set a test accuracy in (0, 1], or train.target-loss");
 }
 
 // [study] name and grids: batch sizes, lrs, seeds, optimizers, momenta.
@@ -581,8 +581,11 @@ RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_cu
   try {
     r.outcome.status = parse_trial_status(j.at("status").get<std::string>());
     if (r.outcome.status == TrialStatus::kReached) r.outcome.steps_to_target = j.at("steps_to_target").get<std::int64_t>();
-    r.outcome.final_metric = num("final_accuracy");
-    r.outcome.metric = "test_accuracy";
+    // A loss target (train.target-loss, e.g. a language model's validation loss) is reached from
+    // above: the study's metric is then the test loss.
+    const bool loss_target = j.contains("target_loss") && !j.at("target_loss").is_null();
+    r.outcome.final_metric = num(loss_target ? "final_eval_loss" : "final_accuracy");
+    r.outcome.metric = loss_target ? "test_loss" : "test_accuracy";
     r.b_simple = num("b_simple");
     r.img_per_s = num("img_per_s");
     r.steps = j.at("steps").get<std::int64_t>();
@@ -597,9 +600,10 @@ RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_cu
       const auto col = [&](const char* name) {
         return static_cast<std::size_t>(std::find(cols.begin(), cols.end(), name) - cols.begin());
       };
-      const std::size_t cs = col("step"), cl = col("lr"), ca = col("eval_accuracy");
+      const char* metric_col = r.outcome.metric == "test_loss" ? "eval_loss" : "eval_accuracy";
+      const std::size_t cs = col("step"), cl = col("lr"), ca = col(metric_col);
       if (cs == cols.size() || cl == cols.size() || ca == cols.size())
-        throw std::runtime_error((dir / "metrics.csv").string() + ": no step, lr, eval_accuracy columns");
+        throw std::runtime_error((dir / "metrics.csv").string() + ": no step, lr, " + metric_col + " columns");
       while (std::getline(m, line)) {
         const auto f = split_list(line, ',');
         if (f.size() != cols.size()) continue;

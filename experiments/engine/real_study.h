@@ -23,7 +23,9 @@
 // multiplies [train] lr, and the child applies [train] scaling / batch-ref to it, so the lr the
 // trial runs with is multiplier x scaling(B; batch-ref, lr) -- the value written to trials.csv.
 //
-// Trial length. A trial stops at [train] target (test accuracy) or at its budget:
+// Trial length. A trial stops at [train] target (test accuracy, reached from below) or
+// target-loss (test loss, reached from above: a language model's validation loss in nats per
+// token; the study's metric is then test_loss), or at its budget:
 //   steps(B) = max(study.max_steps, ceil(study.max_epochs x train_examples / B))
 // (either may be 0; when both are 0 the [train] steps / epochs are used as given); under a [train]
 // batch schedule the epoch budget is the first update after which max_epochs x train_examples

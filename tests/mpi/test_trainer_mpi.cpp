@@ -1,7 +1,8 @@
 // The trainer on 2 ranks (run under mpiexec -np 2): data parallelism changes nothing but the
 // wall clock. 2 ranks x B/2 with gradient all-reduce == 1 rank x B (the 1-rank reference runs on
 // rank 0 inside this test, on the full batch); local:1 == sync; hierarchical and local SGD
-// average exactly when their policy says; the noise scale is measured with 2 ranks.
+// average exactly when their policy says; the noise scale is measured with 2 ranks; gradient
+// accumulation on 2 ranks equals the big batch on one.
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <unistd.h>
@@ -165,6 +166,30 @@ TEST_F(TrainerMpi, TwoRanksWithABatchScheduleEqualOneRankWithTheSameSchedule) {
     ASSERT_EQ(a.size(), 3u);
     EXPECT_EQ(a[1].substr(0, a[1].find(',', a[1].find(',') + 1)), "5,192");
     EXPECT_EQ(a[2].substr(0, a[2].find(',', a[2].find(',') + 1)), "10,704");
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST_F(TrainerMpi, AccumulationOnTwoRanksEqualsTheBigBatchOnOne) {
+  // 2 ranks x 2 micro-batches of 16 (one all-reduce per update, after the second) vs 1 rank x
+  // 64 at once: the same update to float tolerance. The noise scale then compares a rank's
+  // micro-batch (B_small = 64 / (2 x 2) = 16) with the all-reduced whole batch (B_big = 64).
+  rt::TrainConfig c = config("sync", "acc_two_ranks");
+  c.accumulate = 2;
+  rt::Trainer two(c, pg());
+  const rt::TrainResult r = two.run();
+  EXPECT_EQ(r.noise_small_batch, 16.0);
+  EXPECT_EQ(r.noise_big_batch, 64.0);
+  EXPECT_TRUE(std::isfinite(r.b_simple));
+  const auto params = snapshot(two);
+  EXPECT_EQ(spread_across_ranks(params), 0.0);
+  if (pg().rank == 0) {
+    rt::ProcessGroup single;
+    single.backend = "mpi";
+    single.global = std::make_unique<batchlab::optim::InProcessCommunicator>(1);
+    rt::Trainer one(config("sync", "acc_one_rank"), single);
+    one.run();
+    EXPECT_LT(max_abs_diff(params, snapshot(one)), 2e-6) << "2 ranks x 2 x 16 accumulated vs 1 rank x 64";
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }
