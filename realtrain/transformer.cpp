@@ -37,9 +37,12 @@ class Block : public nn::Module {
   // mask: additive T x T attention mask (causal_mask), or undefined for none.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask) {
     const std::int64_t n = x.size(0), t = x.size(1), w = x.size(2);
-    // N x T x 3W -> 3 x N x H x T x D: q, k, v with the heads as a batch dimension.
-    torch::Tensor qkv = qkv_->forward(ln1_->forward(x)).view({n, t, 3, heads_, w / heads_}).permute({2, 0, 3, 1, 4});
-    torch::Tensor a = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask);
+    // N x T x 3W split into q, k, v views, each N x H x T x D (heads as a batch dimension). A
+    // split's backward is one concatenation; indexing a permuted N x T x 3 x H x D tensor would
+    // cost a zero fill and an add of the whole 3W gradient per view.
+    const std::vector<torch::Tensor> qkv = qkv_->forward(ln1_->forward(x)).split(w, -1);
+    const auto heads = [&](const torch::Tensor& z) { return z.view({n, t, heads_, w / heads_}).transpose(1, 2); };
+    torch::Tensor a = scaled_dot_product_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), mask);
     x = x + proj_->forward(a.transpose(1, 2).reshape({n, t, w}));
     return x + fc2_->forward(torch::gelu(fc1_->forward(ln2_->forward(x))));
   }
