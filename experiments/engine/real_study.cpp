@@ -724,8 +724,9 @@ nlohmann::json noise_scale_summary(const RealStudyConfig& cfg, const StudyGrid& 
   }
   return {{"definition",
            "B_simple = tr(Sigma)/|G|^2 (McCandlish et al. 2018), two-batch estimator (rank vs all-reduced "
-           "gradient, EMA), at the end of the best trial per batch size (non-positive estimates left out); needs "
-           "launcher.ranks >= 2"},
+           "gradient, or with train.accumulate >= 2 micro-batch vs whole update; EMA), at the end of the best "
+           "trial per batch size (non-positive estimates left out); needs launcher.ranks >= 2 or "
+           "train.accumulate >= 2"},
           {"optimizers", per_opt}};
 }
 
