@@ -33,7 +33,7 @@ Eigen::VectorXd rademacher(Eigen::Index n, std::uint64_t seed) {
 }
 
 LanczosRun lanczos(const SymmetricOperator& a, const Eigen::VectorXd& start, int steps, bool keep_basis,
-                   const LanczosStop& stop) {
+                   const LanczosStop& stop, const Eigen::MatrixXd& outside) {
   const Eigen::Index n = start.size();
   const double norm0 = start.norm();
   if (!(norm0 > 0.0) || !std::isfinite(norm0)) throw std::invalid_argument("lanczos: start vector is zero or not finite");
@@ -53,7 +53,10 @@ LanczosRun lanczos(const SymmetricOperator& a, const Eigen::VectorXd& start, int
     run.alpha[j] = q.col(j).dot(w);
     w -= run.alpha[j] * q.col(j);
     if (j > 0) w -= run.beta[j - 1] * q.col(j - 1);
-    for (int pass = 0; pass < 2; ++pass) w -= q.leftCols(j + 1) * (q.leftCols(j + 1).transpose() * w);
+    for (int pass = 0; pass < 2; ++pass) {
+      w -= q.leftCols(j + 1) * (q.leftCols(j + 1).transpose() * w);
+      if (outside.cols() > 0) w -= outside * (outside.transpose() * w);
+    }
     run.beta[j] = w.norm();
     scale = std::max({scale, std::abs(run.alpha[j]), run.beta[j]});
     done = j + 1;
@@ -137,7 +140,7 @@ SpectralDensity stochastic_lanczos_quadrature(const SymmetricOperator& a, Eigen:
   SpectralDensity d;
   for (int p = 0; p < o.probes; ++p) {
     const Eigen::VectorXd z = project_out(deflate, rademacher(n, o.seed + static_cast<std::uint64_t>(p)));
-    const LanczosRun run = lanczos(a, z, o.steps, /*keep_basis=*/false, {});
+    const LanczosRun run = lanczos(a, z, o.steps, /*keep_basis=*/false, {}, deflate);
     d.operator_products += static_cast<int>(run.alpha.size());
     const Ritz r = ritz(run);
     for (Eigen::Index j = 0; j < r.values.size(); ++j) {

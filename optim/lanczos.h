@@ -53,6 +53,10 @@ using LanczosStop = std::function<bool(const Eigen::VectorXd& alpha, const Eigen
 // At most `steps` Lanczos steps from `start` (need not be normalised; must be non-zero). Stops
 // early when beta_j falls below 1e-12 x the largest |alpha|, |beta| seen (an invariant subspace:
 // the Ritz values are then exact eigenvalues) or when `stop` (may be empty) says so.
+// `outside`: orthonormal columns the Krylov space must stay orthogonal to (a deflated operator's
+// V), removed from every new vector with the reorthogonalisation. Without it, the rounding
+// components along V that the operator leaves are divided by beta_j at each step and grow
+// geometrically, until a ghost node at 0 appears once the complement is exhausted.
 struct LanczosRun {
   Eigen::VectorXd alpha;   // diagonal of T, length m
   Eigen::VectorXd beta;    // beta_1 .. beta_m (beta_m couples to the next, unbuilt, vector)
@@ -60,7 +64,7 @@ struct LanczosRun {
   bool invariant = false;  // stopped on a (numerically) zero beta
 };
 LanczosRun lanczos(const SymmetricOperator& a, const Eigen::VectorXd& start, int steps, bool keep_basis,
-                   const LanczosStop& stop);
+                   const LanczosStop& stop, const Eigen::MatrixXd& outside = Eigen::MatrixXd());
 
 // Eigen-decomposition of the tridiagonal T (alpha, beta[0 .. m-2]); values ascending.
 struct Ritz {

@@ -209,3 +209,23 @@ TEST(Hutchinson, ExactOnADiagonalAndWithinItsErrorOnADenseMatrix) {
   const double off = p.a.squaredNorm() - p.a.diagonal().squaredNorm();
   EXPECT_NEAR(t.std_error, std::sqrt(2.0 * off / 64.0), 0.35 * std::sqrt(2.0 * off / 64.0));
 }
+
+TEST(Slq, ExhaustingADeflatedComplementLeavesNoGhostAtZero) {
+  // 12 dimensions, 4 deflated, 12 steps asked: the Krylov space of P A P is the 8-dimensional
+  // complement, so the run must end there with its 8 eigenvalues, and no node from span(V) (the
+  // operator's rounding along V, if not removed each step, grows by ~alpha / beta per step).
+  Eigen::VectorXd l(12);
+  for (int i = 0; i < 12; ++i) l[i] = 1.0 / (i + 1.0);
+  const Planted p = planted(l, 4);
+  const Eigen::MatrixXd v = p.q.leftCols(4);
+  SlqOptions o;
+  o.probes = 3;
+  o.steps = 12;
+  const SpectralDensity d = stochastic_lanczos_quadrature(deflated(p.op(), v), 12, o, v);
+  ASSERT_EQ(d.nodes.size(), 3u * 8u);
+  for (double x : d.nodes) {
+    double closest = 1e300;
+    for (int i = 4; i < 12; ++i) closest = std::min(closest, std::abs(x - l[i]));
+    EXPECT_LT(closest, 1e-12) << "node " << x;
+  }
+}
