@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "optim/io.h"
+
 namespace batchlab::sim {
 namespace {
 
@@ -16,31 +18,42 @@ void check_inputs(const SpectrumMeasurement& m) {
   if (m.tail_nodes.size() != m.tail_weights.size()) bad("tail nodes and weights differ in size");
   for (double c : m.top_c)
     if (!(c >= 0.0) || !std::isfinite(c)) bad("a noise variance c_i is negative or not finite");
-  if (!(m.tail_trace_sigma >= 0.0)) bad("tr(P Sigma P) = " + std::to_string(m.tail_trace_sigma) + " is negative");
-  if (!(m.loss_gap_init > 0.0)) bad("the initial loss gap " + std::to_string(m.loss_gap_init) + " is not > 0");
+  if (!(m.tail_trace_sigma >= 0.0)) bad("tr(P Sigma P) = " + optim::format_number(m.tail_trace_sigma) + " is negative");
+  if (!std::isfinite(m.tail_trace_h_sigma)) bad("tr(P H P Sigma) is not finite");
+  if (!(m.grad_sq > 0.0) || !std::isfinite(m.grad_sq)) bad("|G|^2 = " + optim::format_number(m.grad_sq) + " is not > 0");
+  if (!(m.loss_gap_init > 0.0)) bad("the initial loss gap " + optim::format_number(m.loss_gap_init) + " is not > 0");
   if (!(m.loss_gap_target > 0.0 && m.loss_gap_target < m.loss_gap_init))
-    bad("the target loss gap " + std::to_string(m.loss_gap_target) + " is not in (0, initial gap " +
-        std::to_string(m.loss_gap_init) + ")");
+    bad("the target loss gap " + optim::format_number(m.loss_gap_target) + " is not in (0, initial gap " +
+        optim::format_number(m.loss_gap_init) + ")");
 }
 
-// Least-squares slope of ln c on ln h over pairs with h, c > 0; beta = 1 with < 2 pairs or no
-// spread in h.
-void fit_noise_slope(const SpectrumMeasurement& m, CalibratedNqm& out) {
-  double sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0;
-  int n = 0;
-  for (std::size_t i = 0; i < m.top_h.size(); ++i) {
-    if (!(m.top_h[i] > 0.0 && m.top_c[i] > 0.0)) continue;
-    const double x = std::log(m.top_h[i]), y = std::log(m.top_c[i]);
-    sx += x;
-    sy += y;
-    sxx += x * x;
-    sxy += x * y;
-    ++n;
+// sum m h^(p+1+e) / sum m h^(p+e): the mean of h under weights m h^(p+e), increasing in e.
+double weighted_mean(const Eigen::ArrayXd& h, const Eigen::ArrayXd& m, double p, double e) {
+  // Powers relative to the largest h keep the sums finite for any e in range.
+  const Eigen::ArrayXd w = m * (h / h.maxCoeff()).pow(p + e);
+  return (w * h).sum() / w.sum();
+}
+
+constexpr double kExponentRange = 4.0;
+
+// e in [-4, 4] with weighted_mean(h, m, p, e) = ratio (bisection); the nearer end, flagged, when
+// the ratio lies outside the means that range gives.
+double exponent_for_mean(const Eigen::ArrayXd& h, const Eigen::ArrayXd& m, double p, double ratio, bool& clamped) {
+  double lo = -kExponentRange, hi = kExponentRange;
+  clamped = false;
+  if (!(ratio > weighted_mean(h, m, p, lo))) {
+    clamped = true;
+    return lo;
   }
-  out.noise_beta_points = n;
-  const double var = n >= 2 ? sxx - sx * sx / n : 0.0;
-  out.noise_beta = var > 1e-12 ? (sxy - sx * sy / n) / var : 1.0;
-  if (var <= 1e-12) out.noise_beta_points = std::min(n, 1);
+  if (!(ratio < weighted_mean(h, m, p, hi))) {
+    clamped = true;
+    return hi;
+  }
+  for (int it = 0; it < 200 && hi - lo > 1e-13; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (weighted_mean(h, m, p, mid) < ratio ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
 }
 
 }  // namespace
@@ -48,12 +61,10 @@ void fit_noise_slope(const SpectrumMeasurement& m, CalibratedNqm& out) {
 CalibratedNqm calibrate_nqm(const SpectrumMeasurement& m) {
   check_inputs(m);
   CalibratedNqm out;
-  fit_noise_slope(m, out);
   const auto k = static_cast<std::int64_t>(m.top_h.size());
   const double tail_dirs = static_cast<double>(m.parameters - k);
 
   std::vector<double> h, c, mult;
-  int top = 0;
   for (std::size_t i = 0; i < m.top_h.size(); ++i) {
     if (!(m.top_h[i] > 0.0)) {
       out.dropped_directions += 1.0;
@@ -63,11 +74,8 @@ CalibratedNqm calibrate_nqm(const SpectrumMeasurement& m) {
     h.push_back(m.top_h[i]);
     c.push_back(m.top_c[i]);
     mult.push_back(1.0);
-    ++top;
   }
-  out.top_dimensions = top;
-  // Tail: positive nodes with their multiplicities; a from the tail's noise trace.
-  double shape = 0.0;  // sum_j m_j theta_j^beta
+  out.top_dimensions = static_cast<int>(h.size());
   for (std::size_t j = 0; j < m.tail_nodes.size(); ++j) {
     const double theta = m.tail_nodes[j], mj = tail_dirs * m.tail_weights[j];
     if (!(mj > 0.0)) continue;
@@ -78,20 +86,36 @@ CalibratedNqm calibrate_nqm(const SpectrumMeasurement& m) {
     }
     h.push_back(theta);
     mult.push_back(mj);
-    shape += mj * std::pow(theta, out.noise_beta);
   }
-  out.noise_a = shape > 0.0 ? m.tail_trace_sigma / shape : 0.0;
-  for (std::size_t j = static_cast<std::size_t>(top); j < h.size(); ++j)
-    c.push_back(out.noise_a * std::pow(h[j], out.noise_beta));
+  const auto d = static_cast<Eigen::Index>(h.size());
+  const auto top = static_cast<Eigen::Index>(out.top_dimensions);
+  if (d == 0) throw std::invalid_argument("calibrate_nqm: no direction of positive curvature was measured");
+  const Eigen::ArrayXd hh = Eigen::Map<const Eigen::ArrayXd>(h.data(), d);
+  const Eigen::ArrayXd mu = Eigen::Map<const Eigen::ArrayXd>(mult.data(), d);
+
+  // Tail noise law from the tail's noise-weighted mean curvature.
+  Eigen::ArrayXd cdir(d);
+  cdir.head(top) = Eigen::Map<const Eigen::ArrayXd>(c.data(), top);
+  if (d > top && m.tail_trace_sigma > 0.0) {
+    const Eigen::ArrayXd th = hh.tail(d - top), mt = mu.tail(d - top);
+    out.noise_beta = exponent_for_mean(th, mt, 0.0, m.tail_trace_h_sigma / m.tail_trace_sigma, out.noise_beta_clamped);
+    out.noise_a = m.tail_trace_sigma / (mt * th.pow(out.noise_beta)).sum();
+    cdir.tail(d - top) = out.noise_a * th.pow(out.noise_beta);
+  } else {
+    cdir.tail(d - top).setZero();
+  }
+  // Initial error law from the loss gap and the squared gradient norm.
+  const double gap = m.loss_gap_init;
+  const double e = exponent_for_mean(hh, mu, 1.0, m.grad_sq / (2.0 * gap), out.s0_gamma_clamped);
+  out.s0_gamma = -e;
+  const Eigen::ArrayXd shape = hh.pow(-out.s0_gamma);
+  out.s0_sigma = 2.0 * gap / (mu * hh * shape).sum();
 
   auto sp = std::make_shared<NqmSpectrum>();
-  const auto d = static_cast<Eigen::Index>(h.size());
-  sp->h = Eigen::Map<const Eigen::ArrayXd>(h.data(), d);
-  const Eigen::ArrayXd mu = Eigen::Map<const Eigen::ArrayXd>(mult.data(), d);
-  out.trace_h_positive = (mu * sp->h).sum();
-  out.s0 = 2.0 * m.loss_gap_init / out.trace_h_positive;
-  sp->c = Eigen::Map<const Eigen::ArrayXd>(c.data(), d) * mu;  // per direction x multiplicity
-  sp->s0 = out.s0 * mu;
+  sp->h = hh;
+  sp->c = cdir * mu;
+  sp->s0 = out.s0_sigma * shape * mu;
+  out.trace_h_positive = (mu * hh).sum();
   out.target = m.loss_gap_target;
   out.initial_b_simple = sp->c.sum() / (sp->h.square() * sp->s0).sum();
   out.initial_b_noise = (sp->h * sp->c).sum() / (sp->h.cube() * sp->s0).sum();

@@ -146,82 +146,110 @@ TEST(NqmExplicitSpectrum, BadSpectraAndSampledModeAreRefused) {
 
 namespace {
 
-// A measurement whose truth is known: top 4 pairs with c = 0.3 h^1.5, a tail of SLQ-like nodes
-// (two of them non-positive) whose directions carry c = 0.3 theta^1.5 as well.
-SpectrumMeasurement planted_measurement() {
+// A measurement whose truth is known: top 4 eigenvalues, a tail of SLQ-like nodes (two of them
+// non-positive), tail noise c = 0.3 theta^1.5 per direction and an initial error
+// sigma h^-0.5 per direction, from which the measured traces, |G|^2 and gap follow.
+struct Planted {
   SpectrumMeasurement m;
+  std::vector<double> h, mult;  // the kept directions
+};
+Planted planted_measurement() {
+  Planted p;
+  SpectrumMeasurement& m = p.m;
   m.parameters = 1004;
   m.top_h = {40.0, 12.0, 6.0, 3.0};
-  for (double h : m.top_h) m.top_c.push_back(0.3 * std::pow(h, 1.5));
+  m.top_c = {5.0, 1.0, 2.0, 0.5};
   m.tail_nodes = {-0.2, 0.0, 0.01, 0.1, 0.5, 1.5};
   m.tail_weights = {0.05, 0.15, 0.4, 0.25, 0.1, 0.05};
-  for (std::size_t j = 0; j < m.tail_nodes.size(); ++j)
-    if (m.tail_nodes[j] > 0.0) m.tail_trace_sigma += 1000.0 * m.tail_weights[j] * 0.3 * std::pow(m.tail_nodes[j], 1.5);
+  p.h = m.top_h;
+  p.mult = {1, 1, 1, 1};
+  for (std::size_t j = 0; j < m.tail_nodes.size(); ++j) {
+    if (!(m.tail_nodes[j] > 0.0)) continue;
+    const double mj = 1000.0 * m.tail_weights[j], th = m.tail_nodes[j];
+    m.tail_trace_sigma += mj * 0.3 * std::pow(th, 1.5);
+    m.tail_trace_h_sigma += mj * th * 0.3 * std::pow(th, 1.5);
+    p.h.push_back(th);
+    p.mult.push_back(mj);
+  }
   m.loss_gap_init = 2.3;
   m.loss_gap_target = 0.4;
-  return m;
+  double shape = 0.0, g2 = 0.0;
+  for (std::size_t i = 0; i < p.h.size(); ++i) {
+    shape += p.mult[i] * p.h[i] * std::pow(p.h[i], -0.5);
+    g2 += p.mult[i] * p.h[i] * p.h[i] * std::pow(p.h[i], -0.5);
+  }
+  m.grad_sq = g2 * 2.0 * 2.3 / shape;
+  return p;
 }
 
 }  // namespace
 
-TEST(NqmCalibration, RecoversThePlantedNoiseLawAndMatchesTheInitialLossAndTarget) {
-  const SpectrumMeasurement m = planted_measurement();
+TEST(NqmCalibration, RecoversThePlantedLawsAndMatchesTheInitialLossGradientAndTarget) {
+  const Planted p = planted_measurement();
+  const SpectrumMeasurement& m = p.m;
   const CalibratedNqm n = calibrate_nqm(m);
-  EXPECT_NEAR(n.noise_beta, 1.5, 1e-12);
-  EXPECT_NEAR(n.noise_a, 0.3, 1e-12);
-  EXPECT_EQ(n.noise_beta_points, 4);
+  EXPECT_NEAR(n.noise_beta, 1.5, 1e-9);
+  EXPECT_NEAR(n.noise_a, 0.3, 1e-9);
+  EXPECT_NEAR(n.s0_gamma, 0.5, 1e-9);
+  EXPECT_FALSE(n.noise_beta_clamped);
+  EXPECT_FALSE(n.s0_gamma_clamped);
   ASSERT_EQ(n.top_dimensions, 4);
   ASSERT_EQ(n.spectrum->h.size(), 4 + 4);  // 4 top + 4 positive nodes
   // Dropped: the nodes at -0.2 and 0 (0.05 + 0.15 of 1000 directions).
   EXPECT_NEAR(n.dropped_directions, 200.0, 1e-9);
   EXPECT_NEAR(n.dropped_trace, -0.2 * 50.0, 1e-9);
-  // Multiplicities, noise and initial variance per folded dimension.
+  const auto& sp = *n.spectrum;
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(n.multiplicity[static_cast<std::size_t>(i)], 1.0);
-    EXPECT_NEAR(n.spectrum->c[i], m.top_c[static_cast<std::size_t>(i)], 1e-12);
+    EXPECT_NEAR(sp.c[i], m.top_c[static_cast<std::size_t>(i)], 1e-12);  // measured, kept as is
   }
   EXPECT_NEAR(n.multiplicity[4], 400.0, 1e-9);
-  EXPECT_NEAR(n.spectrum->c[4], 400.0 * 0.3 * std::pow(0.01, 1.5), 1e-12);
-  EXPECT_NEAR(n.spectrum->s0[4], 400.0 * n.s0, 1e-12);
-  // The noise of the tail is the measured tr(P Sigma P).
-  EXPECT_NEAR(n.spectrum->c.tail(4).sum(), m.tail_trace_sigma, 1e-10 * m.tail_trace_sigma);
-  // tr(H+) and the isotropic s0 that makes the NQM's initial loss the real gap.
-  const double trace_pos = 40 + 12 + 6 + 3 + 1000 * (0.4 * 0.01 + 0.25 * 0.1 + 0.1 * 0.5 + 0.05 * 1.5);
-  EXPECT_NEAR(n.trace_h_positive, trace_pos, 1e-9);
-  EXPECT_NEAR(n.s0, 2.0 * 2.3 / trace_pos, 1e-12);
+  EXPECT_NEAR(sp.c[4], 400.0 * 0.3 * std::pow(0.01, 1.5), 1e-9 * sp.c[4]);
+  EXPECT_NEAR(sp.s0[4], 400.0 * n.s0_sigma * std::pow(0.01, -0.5), 1e-9 * sp.s0[4]);
+  // The tail carries the measured noise traces; the NQM starts with the real gap and |G|^2, so
+  // its initial B_simple is the measured tr(Sigma) / |G|^2.
+  EXPECT_NEAR(sp.c.tail(4).sum(), m.tail_trace_sigma, 1e-10 * m.tail_trace_sigma);
+  EXPECT_NEAR((sp.h * sp.c).tail(4).sum(), m.tail_trace_h_sigma, 1e-9 * m.tail_trace_h_sigma);
+  EXPECT_NEAR(0.5 * (sp.h * sp.s0).sum(), 2.3, 1e-12);
+  EXPECT_NEAR((sp.h.square() * sp.s0).sum(), m.grad_sq, 1e-10 * m.grad_sq);
+  const double trace_sigma = 5.0 + 1.0 + 2.0 + 0.5 + m.tail_trace_sigma;
+  EXPECT_NEAR(n.initial_b_simple, trace_sigma / m.grad_sq, 1e-9 * n.initial_b_simple);
+  EXPECT_NEAR(n.initial_b_noise, (sp.h * sp.c).sum() / (sp.h.cube() * sp.s0).sum(), 1e-12);
+  EXPECT_NEAR(n.trace_h_positive, 40 + 12 + 6 + 3 + 1000 * (0.4 * 0.01 + 0.25 * 0.1 + 0.1 * 0.5 + 0.05 * 1.5), 1e-9);
   EXPECT_EQ(n.target, 0.4);
-  TrialSpec s = with_spectrum(spec("momentum", 0.01, 64, n.target), *n.spectrum);
+  TrialSpec s = with_spectrum(spec("momentum", 0.01, 64, n.target), sp);
   s.optimizer.momentum = 0.9;
   EXPECT_NEAR(nqm_expected_loss_stepwise(s, 0)[0], 2.3, 1e-12);
-  // Its own noise scales at initialisation, by their definitions.
-  const auto& sp = *n.spectrum;
-  EXPECT_NEAR(n.initial_b_simple, sp.c.sum() / (sp.h.square() * sp.s0).sum(), 1e-12);
-  EXPECT_NEAR(n.initial_b_noise, (sp.h * sp.c).sum() / (sp.h.cube() * sp.s0).sum(), 1e-12);
   EXPECT_EQ(run_trial(s).status, TrialStatus::kReached);
 }
 
-TEST(NqmCalibration, NoiseSlopeDefaultsToFisherWhenTheTopCannotFitIt) {
-  SpectrumMeasurement m = planted_measurement();
-  m.top_h = {5.0};
-  m.top_c = {2.0};
-  m.parameters = 1001;
-  const CalibratedNqm n = calibrate_nqm(m);
-  EXPECT_EQ(n.noise_beta, 1.0);
-  EXPECT_LT(n.noise_beta_points, 2);
+TEST(NqmCalibration, UnreachableRatiosAreMetAtTheRangeEndAndFlagged) {
+  Planted p = planted_measurement();
+  p.m.grad_sq *= 1e6;  // a mean curvature far above the largest eigenvalue
+  p.m.tail_trace_h_sigma = 0.0;  // noise-weighted mean curvature 0: below every node
+  const CalibratedNqm n = calibrate_nqm(p.m);
+  EXPECT_TRUE(n.s0_gamma_clamped);
+  EXPECT_EQ(n.s0_gamma, -4.0);
+  EXPECT_TRUE(n.noise_beta_clamped);
+  EXPECT_EQ(n.noise_beta, -4.0);
+  EXPECT_NEAR(0.5 * (n.spectrum->h * n.spectrum->s0).sum(), 2.3, 1e-12);  // the gap is still matched
 }
 
 TEST(NqmCalibration, ImpossibleInputsAreRefused) {
-  SpectrumMeasurement m = planted_measurement();
+  SpectrumMeasurement m = planted_measurement().m;
   m.loss_gap_target = 2.5;  // above the initial gap
   EXPECT_THROW(calibrate_nqm(m), std::invalid_argument);
-  m = planted_measurement();
+  m = planted_measurement().m;
   m.top_c.pop_back();
   EXPECT_THROW(calibrate_nqm(m), std::invalid_argument);
-  m = planted_measurement();
+  m = planted_measurement().m;
   m.parameters = 2;
   EXPECT_THROW(calibrate_nqm(m), std::invalid_argument);
-  m = planted_measurement();
+  m = planted_measurement().m;
   m.tail_trace_sigma = -1.0;
+  EXPECT_THROW(calibrate_nqm(m), std::invalid_argument);
+  m = planted_measurement().m;
+  m.grad_sq = 0.0;
   EXPECT_THROW(calibrate_nqm(m), std::invalid_argument);
 }
 
