@@ -86,7 +86,7 @@ struct CurvatureOptions {
   int top_k = 20;
   int lanczos_max_steps = 100;
   double lanczos_tol = 1e-4;       // relative residual; float32 products bound it near 1e-6
-  int slq_probes = 8;
+  int slq_probes = 4;
   int slq_steps = 40;
   int trace_probes = 8;
   std::uint64_t seed = 0;

@@ -155,7 +155,6 @@ bool parse_calibrate_args(int argc, char** argv, CalibrateSetup& s) {
     return false;
   }
   s.output = vm["output"].as<std::string>();
-  check_numbers(s);
   for (const auto& r : rest)
     if (r == "--check") bad("--check: not a calibrate option");
   std::vector<std::string> args{"calibrate"};
@@ -167,6 +166,7 @@ bool parse_calibrate_args(int argc, char** argv, CalibrateSetup& s) {
   } catch (const optim::ConfigError& e) {
     bad(e.what());
   }
+  check_numbers(s);
   return true;
 }
 
