@@ -138,15 +138,17 @@ def timing_line(results_dir):
             f"({t['cpus']} CPUs shared with other jobs, 1-min load average {t['load_avg_1min']:.1f} at the end).")
 
 
-def replace_generated(readme_path, markdown):
+def replace_generated(readme_path, markdown, begin=BEGIN, end=END):
+    """Replace the text between the begin and end markers (by default report.py's; a README with a
+    second generated section, e.g. zhang2019_nqm's calibrated arm, passes that section's own)."""
     with open(readme_path) as f:
         text = f.read()
-    if BEGIN not in text or END not in text:
-        sys.exit(f"{readme_path}: missing the GENERATED markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    if begin not in text or end not in text:
+        sys.exit(f"{readme_path}: missing the GENERATED markers {begin!r} / {end!r}")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
     with open(readme_path, "w") as f:
-        f.write(head + BEGIN + "\n" + markdown.rstrip() + "\n" + END + tail)
+        f.write(head + begin + "\n" + markdown.rstrip() + "\n" + end + tail)
 
 
 def is_quick(results_dir):

@@ -7,6 +7,7 @@
 #include "sim/linreg.h"
 #include "sim/logreg.h"
 #include "sim/mlp.h"
+#include "sim/nqm.h"
 #include "sim/nqm_sampled.h"
 
 namespace batchlab::sim {
@@ -37,6 +38,10 @@ void validate_landscape(const LandscapeConfig& c) {
     bad("kind", "'" + c.kind + "'", "unknown (nqm, linreg, logreg, mlp)");
   if (c.kind == "nqm") {
     if (c.dim <= 0) bad("dim", std::to_string(c.dim), "must be > 0");
+    if (c.spectrum) {
+      validate_explicit_spectrum(*c.spectrum, c.dim);
+      return;
+    }
     if (!(c.init_variance > 0.0)) bad("init_variance", optim::format_number(c.init_variance), "must be > 0");
     if (!std::isfinite(c.curvature_power) || !std::isfinite(c.noise_power))
       bad("curvature_power", optim::format_number(c.curvature_power), "powers must be finite");
@@ -61,6 +66,8 @@ void validate_landscape(const LandscapeConfig& c) {
 
 std::unique_ptr<Landscape> make_landscape(const LandscapeConfig& cfg) {
   validate_landscape(cfg);
+  if (cfg.kind == "nqm" && cfg.spectrum)
+    throw optim::ConfigError("landscape.spectrum: an explicit NQM spectrum runs in analytic mode only");
   if (cfg.kind == "nqm") return std::make_unique<NqmSampled>(cfg);
   if (cfg.kind == "linreg") return std::make_unique<LinearRegression>(cfg);
   if (cfg.kind == "logreg") return std::make_unique<LogisticRegression>(cfg);

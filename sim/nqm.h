@@ -1,7 +1,8 @@
 // Noisy quadratic model (Zhang, Li, Nado, Martens, Sachdeva, Dahl, Shallue, Grosse 2019), analytic mode.
 //
 //   L(theta) = 1/2 sum_i h_i theta_i^2,  g = H theta + eps,  Cov(eps) = C / B  (C diagonal, c_i)
-//   h_i = i^-curvature_power, c_i = i^-noise_power, E[theta_0,i^2] = s0 = init_variance.
+//   h_i = i^-curvature_power, c_i = i^-noise_power, E[theta_0,i^2] = s0 = init_variance,
+//   or any explicit (h_i, c_i, s0_i) per dimension (LandscapeConfig::spectrum).
 //
 // The analytic mode tracks E[L(t)] = 1/2 sum_i h_i E[theta_i(t)^2] exactly (t = updates taken).
 // Optimizers: "sgd", "momentum" (heavy ball, PyTorch form v <- b v + g; theta <- theta - lr v),
@@ -59,12 +60,21 @@
 
 namespace batchlab::sim {
 
+// Per dimension: h_i > 0, c_i >= 0 and s0_i = E[theta_0,i^2] >= 0. The power-law landscape has
+// s0_i = init_variance for every i; a calibrated one (nqm_calibration.h) may differ per
+// dimension. Since the second moments evolve linearly in (s0_i, c_i), m identical dimensions
+// (h, c, s0) contribute exactly what one dimension (h, m c, m s0) does: a dimension can stand for
+// a group of eigen-directions.
 struct NqmSpectrum {
-  Eigen::ArrayXd h;  // curvatures h_i
-  Eigen::ArrayXd c;  // per-example gradient noise variances c_i
-  double s0 = 1.0;   // E[theta_0,i^2]
+  Eigen::ArrayXd h;   // curvatures h_i
+  Eigen::ArrayXd c;   // per-example gradient noise variances c_i
+  Eigen::ArrayXd s0;  // E[theta_0,i^2]
 };
+// cfg.spectrum when set, else the power laws of cfg.
 NqmSpectrum nqm_spectrum(const LandscapeConfig& cfg);
+// Throws optim::ConfigError naming landscape.spectrum unless h, c, s0 have dim entries, h > 0,
+// c >= 0, s0 >= 0, all finite.
+void validate_explicit_spectrum(const NqmSpectrum& sp, std::int64_t dim);
 
 // Throws optim::ConfigError when the analytic mode cannot run `spec` exactly.
 void validate_nqm_analytic(const TrialSpec& spec);

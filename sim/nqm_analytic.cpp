@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #endif
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -46,7 +47,7 @@ struct Dyn {
   const ArrayXd* h = nullptr;    // curvatures h_i
   const ArrayXd* c = nullptr;    // noise variances c_i
   const ArrayXd* pre = nullptr;  // P_i: h_i^-p for precond, else 1
-  double s0 = 1.0;
+  const ArrayXd* s0 = nullptr;   // E[theta_0,i^2]
   double beta = 0.0;   // heavy-ball coefficient (0: plain SGD)
   double gamma = 0.0;  // EMA decay (ema only)
   double batch = 1.0;
@@ -57,10 +58,14 @@ struct Dyn {
 struct SpectrumCache {
   bool valid = false;
   std::int64_t dim = 0;
-  double curvature_power = 0.0, noise_power = 0.0, precond_power = 0.0;
+  double curvature_power = 0.0, noise_power = 0.0, init_variance = 0.0, precond_power = 0.0;
   bool precond = false;
+  // An explicit spectrum (LandscapeConfig::spectrum) is held, not copied; holding it keeps its
+  // address from being reused by another spectrum while this cache is keyed on it.
+  std::shared_ptr<const NqmSpectrum> explicit_sp;
   NqmSpectrum sp;
   ArrayXd pre;
+  const NqmSpectrum& spectrum() const { return explicit_sp ? *explicit_sp : sp; }
 };
 
 Dyn make_dyn(const TrialSpec& spec) {
@@ -68,28 +73,32 @@ Dyn make_dyn(const TrialSpec& spec) {
   const LandscapeConfig& L = spec.landscape;
   const bool pc = is_precond(spec);
   const double pp = spec.optimizer.precond_power;
-  if (!cache.valid || cache.dim != L.dim || cache.curvature_power != L.curvature_power ||
-      cache.noise_power != L.noise_power) {
-    cache.sp = nqm_spectrum(L);
+  if (!cache.valid || cache.explicit_sp != L.spectrum ||
+      (!L.spectrum && (cache.dim != L.dim || cache.curvature_power != L.curvature_power ||
+                       cache.noise_power != L.noise_power || cache.init_variance != L.init_variance))) {
+    cache.explicit_sp = L.spectrum;
+    cache.sp = L.spectrum ? NqmSpectrum{} : nqm_spectrum(L);
     cache.dim = L.dim;
     cache.curvature_power = L.curvature_power;
     cache.noise_power = L.noise_power;
+    cache.init_variance = L.init_variance;
     cache.valid = true;
     cache.pre.resize(0);
   }
-  if (cache.pre.size() != L.dim || cache.precond != pc || (pc && cache.precond_power != pp)) {
+  const NqmSpectrum& sp = cache.spectrum();
+  if (cache.pre.size() != sp.h.size() || cache.precond != pc || (pc && cache.precond_power != pp)) {
     if (pc)
-      cache.pre = (-pp * cache.sp.h.log()).exp();
+      cache.pre = (-pp * sp.h.log()).exp();
     else
-      cache.pre = ArrayXd::Ones(L.dim);
+      cache.pre = ArrayXd::Ones(sp.h.size());
     cache.precond = pc;
     cache.precond_power = pp;
   }
   Dyn d;
-  d.h = &cache.sp.h;
-  d.c = &cache.sp.c;
+  d.h = &sp.h;
+  d.c = &sp.c;
   d.pre = &cache.pre;
-  d.s0 = L.init_variance;
+  d.s0 = &sp.s0;
   d.beta = spec.optimizer.name == "sgd" ? 0.0 : spec.optimizer.momentum;
   d.ema = is_ema(spec);
   d.gamma = d.ema ? spec.ema_decay : 0.0;
@@ -108,7 +117,7 @@ class Stepper {
  public:
   explicit Stepper(const Dyn& d)
       : d_(d), q_(*d.pre * *d.h), n_(d.pre->square() * *d.c / d.batch), batch_(d.batch),
-        a_(ArrayXd::Constant(d.n(), d.s0)), u_(ArrayXd::Zero(d.n())), x_(ArrayXd::Zero(d.n())) {
+        a_(*d.s0), u_(ArrayXd::Zero(d.n())), x_(ArrayXd::Zero(d.n())) {
     if (d.ema) {
       e_ = a_;
       b_ = a_;
@@ -197,7 +206,8 @@ class GeoEngine {
     const double* h = d.h->data();
     const double* c = d.c->data();
     const double* pre = d.pre->data();
-    const double nscale = lr * lr / d.batch, s0 = d.s0;
+    const double nscale = lr * lr / d.batch;
+    const double* s0 = d.s0->data();
     w_ = pool().take(n_);
     ArrayXd rho = pool().take(n_);
     double* w = w_.data();
@@ -209,7 +219,7 @@ class GeoEngine {
       stable = stable && k > 0.0 && k < 2.0;
       const double sstar = nscale * pre[i] * pre[i] * c[i] / (k * (2.0 - k));
       lstar += 0.5 * h[i] * sstar;
-      w[i] = 0.5 * h[i] * (s0 - sstar);
+      w[i] = 0.5 * h[i] * (s0[i] - sstar);
       wmin = std::min(wmin, w[i]);
       r[i] = (1.0 - k) * (1.0 - k);
     }
@@ -332,7 +342,7 @@ class TwoRootEngine {
     nq12_ = 2.0 * nw * (-bet * tau * q11 / (1.0 + bet));
     nq22_ = nw * bet.square() * q11;
     lstar_ = nq11_.sum();
-    const ArrayXd s = 0.5 * *d.h * d.s0;
+    const ArrayXd s = 0.5 * *d.h * *d.s0;
     // Signal S p_t^2 is non-increasing when both roots are real and in [0, 1) (or b = 0).
     const auto mono =
         (tau.square() - 4.0 * bet >= 0.0) && (bet >= 0.0) && ((tau >= 0.0) || (bet == 0.0));
@@ -654,11 +664,12 @@ struct SetupOut {
 };
 
 // Per-dimension constants of a constant-lr SGD / precond trial (nqm.h): k = lr P h,
-// s* = lr^2 P^2 c / (B k (2 - k)), w = h/2 (s0 - s*), rho = (1 - k)^2, and the sums L* and w.
+// s* = lr^2 P^2 c / (B k (2 - k)), w = h/2 (s0 - s*), rho = (1 - k)^2, and the sums L* and w
+// (s0 per dimension).
 // Outputs are padded to a multiple of four lanes with w = 0, rho = 0 (inert in every sum).
 [[gnu::always_inline]] inline SetupOut setup_body(const double* h, const double* c,
                                                   const double* pre, Eigen::Index n, double lr,
-                                                  double nscale, double s0, double* w,
+                                                  double nscale, const double* s0, double* w,
                                                   double* rho) {
   V4 lstar = splat(0.0), wsum = splat(0.0), wneg = splat(0.0), wmin = splat(0.0), kmin = splat(kInf),
      kmax = splat(-kInf), rhomax = splat(0.0);
@@ -668,7 +679,7 @@ struct SetupOut {
     const V4 k = lr * pv * hv;
     const V4 sstar = nscale * pv * pv * load4(c + i) / (k * (2.0 - k));
     lstar += 0.5 * hv * sstar;
-    const V4 wv = 0.5 * hv * (s0 - sstar);
+    const V4 wv = 0.5 * hv * (load4(s0 + i) - sstar);
     wsum += wv;
     wneg += vmin(wv, splat(0.0));
     wmin = vmin(wmin, wv);
@@ -687,7 +698,7 @@ struct SetupOut {
     const double k = lr * pre[i] * h[i];
     const double sstar = nscale * pre[i] * pre[i] * c[i] / (k * (2.0 - k));
     o.lstar += 0.5 * h[i] * sstar;
-    w[i] = 0.5 * h[i] * (s0 - sstar);
+    w[i] = 0.5 * h[i] * (s0[i] - sstar);
     o.wsum += w[i];
     o.wneg += std::min(w[i], 0.0);
     o.wmin = std::min(o.wmin, w[i]);
@@ -777,7 +788,7 @@ template <bool kDerivs = true>
 }
 
 SetupOut setup_base(const double* h, const double* c, const double* pre, Eigen::Index n,
-                    double lr, double nscale, double s0, double* w, double* rho) {
+                    double lr, double nscale, const double* s0, double* w, double* rho) {
   return setup_body(h, c, pre, n, lr, nscale, s0, w, rho);
 }
 void log_base(const double* rho, double* lnr, Eigen::Index np) { log_body(rho, lnr, np); }
@@ -791,7 +802,7 @@ void values_base(const double* w, const double* lnr, const double* rho, Eigen::I
 }
 #if defined(__x86_64__) && defined(__GNUC__)
 [[gnu::target("avx2")]] SetupOut setup_avx2(const double* h, const double* c, const double* pre,
-                                            Eigen::Index n, double lr, double nscale, double s0,
+                                            Eigen::Index n, double lr, double nscale, const double* s0,
                                             double* w, double* rho) {
   return setup_body(h, c, pre, n, lr, nscale, s0, w, rho);
 }
@@ -890,7 +901,7 @@ template <int U>
 
 struct Kernels {
   SetupOut (*setup)(const double*, const double*, const double*, Eigen::Index, double, double,
-                    double, double*, double*);
+                    const double*, double*, double*);
   void (*log)(const double*, double*, Eigen::Index);
   void (*pair)(const double*, const double*, const double*, Eigen::Index, double, double*);
   void (*values)(const double*, const double*, const double*, Eigen::Index, double, double*);
@@ -935,6 +946,7 @@ struct GeoHint {
   std::int64_t dim = 0, batch = 0, max_steps = 0;
   double curvature_power = 0.0, noise_power = 0.0, precond_power = 0.0, s0 = 0.0, target = 0.0;
   bool precond = false;
+  const NqmSpectrum* spectrum = nullptr;  // identity only (a stale hint costs time, never a result)
   double lr_steps = 0.0;  // lr x steps_to_target of the last reached trial
   // The last two reached trials (lr, steps), last first; two when `two`.
   double lr1 = 0.0, steps1 = 0.0, lr2 = 0.0, steps2 = 0.0;
@@ -951,7 +963,8 @@ struct GeoHint {
   }
   bool matches(const TrialSpec& s) const {
     const LandscapeConfig& L = s.landscape;
-    return valid && dim == L.dim && batch == s.batch_size && max_steps == s.max_steps &&
+    return valid && dim == L.dim && spectrum == L.spectrum.get() && batch == s.batch_size &&
+           max_steps == s.max_steps &&
            curvature_power == L.curvature_power && noise_power == L.noise_power &&
            s0 == L.init_variance && target == s.target && precond == is_precond(s) &&
            (!precond || precond_power == s.optimizer.precond_power);
@@ -965,6 +978,7 @@ struct GeoHint {
     steps1 = static_cast<double>(steps);
     valid = true;
     dim = L.dim;
+    spectrum = L.spectrum.get();
     batch = s.batch_size;
     max_steps = s.max_steps;
     curvature_power = L.curvature_power;
@@ -995,6 +1009,9 @@ struct LogKey {
   std::int64_t dim = 0;
   double curvature_power = 0.0, precond_power = 0.0, lr = 0.0;
   bool precond = false;
+  // An explicit spectrum, held by the key: while an entry exists its spectrum cannot be freed,
+  // so no other spectrum can take its address and hit a stale ln rho.
+  std::shared_ptr<const NqmSpectrum> spectrum;
   bool operator==(const LogKey&) const = default;
 };
 class LogCache {
@@ -1043,11 +1060,11 @@ class GeoNewton {
     const double lr = spec.lr;
     const LandscapeConfig& L = spec.landscape;
     key_ = {L.dim, L.curvature_power, is_precond(spec) ? spec.optimizer.precond_power : 0.0, lr,
-            is_precond(spec)};
+            is_precond(spec), L.spectrum};
     w_ = pool().take(np_);
     rho_ = pool().take(np_);
     const SetupOut o = kernels().setup(d.h->data(), d.c->data(), d.pre->data(), n_, lr,
-                                       lr * lr / d.batch, d.s0, w_.data(), rho_.data());
+                                       lr * lr / d.batch, d.s0->data(), w_.data(), rho_.data());
     stable_ = o.kmin > 0.0 && o.kmax < 2.0;
     monotone_ = o.wmin >= 0.0;
     lstar_ = o.lstar;
@@ -1291,6 +1308,7 @@ TrialResult run_stepwise(const Dyn& d, const TrialSpec& spec) {
 }  // namespace
 
 NqmSpectrum nqm_spectrum(const LandscapeConfig& cfg) {
+  if (cfg.spectrum) return *cfg.spectrum;
   NqmSpectrum s;
   const ArrayXd i = ArrayXd::LinSpaced(cfg.dim, 1.0, static_cast<double>(cfg.dim));
   // i^-p: exact reciprocals for the default p = 1, vectorised exp/log otherwise.
@@ -1301,8 +1319,20 @@ NqmSpectrum nqm_spectrum(const LandscapeConfig& cfg) {
   };
   s.h = power(cfg.curvature_power);
   s.c = power(cfg.noise_power);
-  s.s0 = cfg.init_variance;
+  s.s0 = ArrayXd::Constant(cfg.dim, cfg.init_variance);
   return s;
+}
+
+void validate_explicit_spectrum(const NqmSpectrum& sp, std::int64_t dim) {
+  auto bad = [&](const std::string& why) {
+    throw optim::ConfigError("landscape.spectrum (" + std::to_string(sp.h.size()) + " dimensions): " + why);
+  };
+  if (sp.h.size() == 0) bad("empty");
+  if (sp.h.size() != dim) bad("landscape.dim = " + std::to_string(dim) + " differs from its size");
+  if (sp.c.size() != sp.h.size() || sp.s0.size() != sp.h.size()) bad("h, c and s0 differ in size");
+  if (!sp.h.isFinite().all() || !sp.c.isFinite().all() || !sp.s0.isFinite().all()) bad("a value is not finite");
+  if (!(sp.h > 0.0).all()) bad("a curvature h_i is <= 0 (min " + optim::format_number(sp.h.minCoeff()) + ")");
+  if (!(sp.c >= 0.0).all() || !(sp.s0 >= 0.0).all()) bad("a noise variance c_i or initial variance s0_i is negative");
 }
 
 void validate_nqm_analytic(const TrialSpec& spec) {

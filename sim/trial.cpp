@@ -43,6 +43,7 @@ void validate(const TrialSpec& s) {
     validate_nqm_analytic(s);
     return;
   }
+  if (s.landscape.spectrum) bad("mode", "sampled", "an explicit NQM spectrum (landscape.spectrum) runs in analytic mode only");
   optim::OptimizerConfig o = s.optimizer;
   if (o.name == "ema") o.name = o.momentum != 0.0 ? "momentum" : "sgd";
   optim::validate_config(o);

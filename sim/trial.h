@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@
 
 namespace batchlab::sim {
 
+struct NqmSpectrum;  // sim/nqm.h
+
 struct LandscapeConfig {
   std::string kind = "nqm";  // nqm | linreg | logreg | mlp
   // Noisy quadratic model (Zhang et al. 2019): h_i = i^-curvature_power,
@@ -24,6 +27,11 @@ struct LandscapeConfig {
   double curvature_power = 1.0;
   double noise_power = 1.0;
   double init_variance = 1.0;
+  // An explicit NQM spectrum (h_i, c_i, E[theta_0,i^2] per dimension), e.g. one calibrated on a
+  // real network (sim/nqm_calibration.h). When set it replaces the power laws above (dim must
+  // equal its size) and the landscape runs in analytic mode only. Shared, immutable: a study's
+  // trials all point at one copy.
+  std::shared_ptr<const NqmSpectrum> spectrum;
   int layers = 1;  // sampled NQM: dimensions grouped into this many layers (groups)
   // Sampled NQM with layers > 1: layer l's coordinates are rescaled by
   // s_l = layer_scale_spread^(l/(layers-1) - 1/2), so layers differ in curvature and parameter

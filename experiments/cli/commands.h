@@ -11,6 +11,7 @@ int cmd_noise_scale(int argc, char** argv);  // gradient noise scale of a landsc
 int cmd_train(int argc, char** argv);        // one real data-parallel training run
 int cmd_study(int argc, char** argv);        // real-training study over batch sizes x lr grid
 int cmd_pack(int argc, char** argv);         // ImageFolder -> shard files
+int cmd_calibrate(int argc, char** argv);    // measured spectra -> NQM -> predicted S(B) (batchlab-train)
 #endif
 
 }  // namespace batchlab::cli

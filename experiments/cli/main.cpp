@@ -48,6 +48,7 @@ constexpr Command kCommands[] = {
     {"train", exec_train, "one real data-parallel run (under mpirun/srun for K ranks)"},
     {"study", batchlab::cli::cmd_study, "real-training study: batchlab study CONFIG.ini"},
     {"pack", batchlab::cli::cmd_pack, "ImageFolder -> sequential shard files"},
+    {"calibrate", exec_train, "measured Hessian / noise spectra -> NQM -> predicted S(B) of a real study"},
 #endif
 };
 

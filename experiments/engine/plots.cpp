@@ -59,7 +59,9 @@ int run_plots(const fs::path& dir, const char* who) {
     std::fprintf(stderr, "%s: results directory '%s' does not exist\n", who, dir.c_str());
     return 2;
   }
-  if (!fs::exists(dir / "steps_vs_batch.csv", ec)) {
+  // A `batchlab calibrate` output dir has its own figure (measured spectra, predicted vs measured S(B)).
+  const bool calibration = fs::exists(dir / "calibration.json", ec);
+  if (!calibration && !fs::exists(dir / "steps_vs_batch.csv", ec)) {
     std::fprintf(stderr, "%s: '%s' has no steps_vs_batch.csv (not a study results directory)\n", who, dir.c_str());
     return 2;
   }
@@ -86,6 +88,7 @@ int run_plots(const fs::path& dir, const char* who) {
   }
   std::vector<std::string> names = {"steps_vs_batch.py", "lr_vs_batch.py"};
   if (fs::exists(dir / "curves.csv", ec)) names.emplace_back("curves.py");
+  if (calibration) names = {"calibration.py"};
   for (const auto& n : names) {
     const int rc = spawn({python, (scripts / n).string(), dir.string()}, false);
     if (rc != 0) {
