@@ -83,14 +83,23 @@ void StepProbe::sync_device() const {
   if (device_.is_cuda()) torch::cuda::synchronize(device_.index());
 }
 
-UpdateTiming StepProbe::time_updates(std::int64_t b, bool sync, int warmup, int steps) {
-  data::Loader loader(train_set_, data::ShardedSampler(train_set_->size(), b * pg_.world, pg_.rank, pg_.world, cfg_.seed),
-                      /*train=*/true, cfg_.seed, cfg_.loader_threads, /*prefetch=*/4);
+data::Loader& StepProbe::loader(std::int64_t b) {
+  auto& l = loaders_[b];
+  if (!l)
+    l = std::make_unique<data::Loader>(
+        train_set_, data::ShardedSampler(train_set_->size(), b * pg_.world, pg_.rank, pg_.world, cfg_.seed),
+        /*train=*/true, cfg_.seed, cfg_.loader_threads, /*prefetch=*/4);
+  return *l;
+}
+
+UpdateTiming StepProbe::time_updates(std::int64_t b, Mode mode, int warmup, int steps) {
+  const bool sync = mode != Mode::kLocal;
+  data::Loader& loader = this->loader(b);
   std::unique_ptr<GradientSynchronizer> gs;
   if (sync && pg_.world > 1)
     gs = std::make_unique<GradientSynchronizer>(params_, *pg_.global,
                                                 static_cast<std::size_t>(cfg_.bucket_mb * 1024.0 * 1024.0),
-                                                !cfg_.no_overlap);
+                                                !cfg_.no_overlap && mode == Mode::kSync);
   const data::ImageShape shape = train_set_->shape();
   UpdateTiming out;
   for (int i = 0; i < warmup + steps; ++i) {

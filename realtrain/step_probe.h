@@ -1,7 +1,8 @@
 // Timed pieces of one data-parallel training step, for `batchlab bench-step`
 // (experiments/cli/cmd_bench_step.cpp turns them into a step-time profile):
 //   * updates without communication (forward, backward, update) at a local batch,
-//   * the same updates with the bucketed gradient all-reduce (GradientSynchronizer),
+//   * the same updates on all ranks with the gradient all-reduce (GradientSynchronizer), with and
+//     without overlapping it with backward,
 //   * the data loader alone delivering batches,
 //   * one all-reduce of n bytes over all ranks.
 //
@@ -17,6 +18,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -54,9 +56,13 @@ class StepProbe {
   torch::Device device() const { return device_; }
   int threads() const { return threads_; }
 
-  // `warmup` untimed then `steps` timed updates at local batch b on this rank. With sync the
-  // gradients are all-reduced over all ranks (every rank must call it with the same arguments).
-  UpdateTiming time_updates(std::int64_t local_batch, bool sync, int warmup, int steps);
+  // How the ranks step: kLocal, this rank on its own; kSync, every rank, gradients all-reduced
+  // as the trainer does it (GradientSynchronizer with cfg's buckets and overlap); kSyncBlocking,
+  // the same with every bucket all-reduced after backward (no overlap).
+  enum class Mode { kLocal, kSync, kSyncBlocking };
+  // `warmup` untimed then `steps` timed updates at local batch b. kSync and kSyncBlocking are
+  // collective: every rank calls them with the same arguments.
+  UpdateTiming time_updates(std::int64_t local_batch, Mode mode, int warmup, int steps);
   // Mean seconds for the loader (cfg.loader_threads threads) to deliver one local batch.
   double time_loader(std::int64_t local_batch, int warmup, int batches);
   // Mean seconds of one all-reduce (mean) of `bytes` of float32 over all ranks (all ranks call).
@@ -70,6 +76,9 @@ class StepProbe {
 
  private:
   void sync_device() const;
+  // The loader of local batch b, made on first use and kept, as the trainer keeps its one loader
+  // (its threads settled on the cores, its prefetch running ahead) for the whole run.
+  data::Loader& loader(std::int64_t local_batch);
 
   TrainConfig cfg_;
   ProcessGroup& pg_;
@@ -81,6 +90,7 @@ class StepProbe {
   std::unique_ptr<optim::Optimizer<TorchBackend>> opt_;
   std::int64_t parameters_ = 0, state_values_ = 0, state_tensors_ = 0;
   std::size_t buckets_ = 1;
+  std::map<std::int64_t, std::unique_ptr<data::Loader>> loaders_;
 };
 
 }  // namespace batchlab::realtrain

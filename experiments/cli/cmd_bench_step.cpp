@@ -1,20 +1,21 @@
 // `batchlab bench-step`: the step-time profile of a model on this machine -> profile.json
 // (docs/profile_schema.md; the model it feeds is experiments/engine/step_time.h). Runs under
 // mpirun / srun like `train`; with K ranks it measures, in order:
-//   1. compute: updates without communication at each --local-batches b, timed as the trainer
-//      times them (from asking the loader for the batch to the end of the update), first with
-//      rank 0 alone (the others wait without spinning), then with all K ranks at once (entry
-//      "ranks": K; the slowest rank counts, since a synchronous step waits for it); fit
-//      alpha_c + beta_c b each;
+//   1. updates at each --local-batches b: rank 0 alone (the others wait without spinning): the
+//      compute entry of 1 busy rank, fit alpha_c + beta_c b; then all K ranks in synchronous
+//      updates, with the configured bucketed overlap (T_sync) and with every bucket all-reduced
+//      after backward (T_blocking);
 //   2. data: the loader alone delivering batches of b (all ranks at once), fit alpha_d + beta_d b;
-//   3. all-reduce: one all-reduce of each --message-bytes over the K ranks, fit alpha + beta n;
-//   4. overlap: the same updates with the bucketed gradient all-reduce; the extra time of a
-//      synchronous update, fitted over b as (1 - phi) T_allreduce(gradient) + straggler T_c(b),
-//      gives the fraction phi hidden behind backward and the wait for the slowest rank.
+//   3. all-reduce: one all-reduce of each --message-bytes over the K ranks, fit alpha + beta n,
+//      which gives T_grad, the gradient's all-reduce in its buckets;
+//   4. from 1 and 3: the fraction of T_grad hidden behind backward, phi = mean over b of
+//      (T_blocking - T_sync) / T_grad in [0, 1], and the compute entry of K busy ranks,
+//      T_sync(b) - (1 - phi) T_grad (inside the synchronous regime the trainer runs, where every
+//      update waits for the slowest rank).
 // With one rank only 1 and 2. Every timing runs at least --steps updates and --min-time seconds;
-// each point is the median of --rounds rounds, and within a round the updates of 1 and 4 at one
-// b run back to back (load from other jobs then reaches them alike, and 4 is measured as paired
-// differences). Bad input: one line on stderr (rank 0), exit 2 on every rank.
+// each point is the mean of --rounds rounds, and within a round the three kinds of update at one
+// b run back to back (load from other jobs then reaches them alike). Bad input: one line on
+// stderr (rank 0), exit 2 on every rank.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -48,7 +49,7 @@ struct BenchArgs {
   realtrain::TrainConfig train;
   std::string local_batches = "16,32,64,128,256", message_bytes = "auto", output = "profile.json";
   int steps = 10, warmup = 3, allreduce_iters = 10, rounds = 3;
-  double min_time = 0.3;
+  double min_time = 0.5;
   std::vector<std::int64_t> batches;
   std::vector<double> bytes;  // empty: chosen from the gradient size once the model exists
 };
@@ -72,7 +73,7 @@ boost::program_options::options_description bench_options(BenchArgs& a) {
       ("seed", po::value(&c.seed)->default_value(c.seed), "seed of the initial model and data order")
       ("local-batches", po::value(&a.local_batches)->default_value(a.local_batches), "local (per-rank) batch sizes b, >= 2 of them")
       ("steps", po::value(&a.steps)->default_value(a.steps), "timed updates per point (at least)")
-      ("rounds", po::value(&a.rounds)->default_value(a.rounds), "rounds over all points; each point is the median")
+      ("rounds", po::value(&a.rounds)->default_value(a.rounds), "rounds over all points; each point is their mean")
       ("warmup", po::value(&a.warmup)->default_value(a.warmup), "untimed updates before each point")
       ("min-time", po::value(&a.min_time)->default_value(a.min_time), "seconds each point is timed for (at least)")
       ("message-bytes", po::value(&a.message_bytes)->default_value(a.message_bytes),
@@ -127,15 +128,16 @@ std::string format_ms(double s) {
 // from a pilot run. `alone`: only rank 0 works, the others wait idle; returns rank 0's timing
 // (on every rank). Otherwise every rank works and the slowest rank's timing is returned.
 realtrain::UpdateTiming timed_updates(realtrain::StepProbe& probe, const BenchArgs& a, std::int64_t b,
-                                      bool sync, bool alone, const realtrain::ProcessGroup& pg) {
+                                      realtrain::StepProbe::Mode mode, const realtrain::ProcessGroup& pg) {
+  const bool alone = mode == realtrain::StepProbe::Mode::kLocal && pg.world > 1;
   const bool works = !alone || pg.rank == 0;
   double pilot = 0.0;
-  if (works) pilot = probe.time_updates(b, sync, a.warmup, 2).step_s;
+  if (works) pilot = probe.time_updates(b, mode, a.warmup, 2).step_s;
   if (alone) probe.idle_barrier();
   const double longest = max_of(probe.gather(pilot));
   const int steps = std::max(a.steps, static_cast<int>(std::ceil(a.min_time / std::max(longest, 1e-6))));
   realtrain::UpdateTiming t;
-  if (works) t = probe.time_updates(b, sync, 1, steps);
+  if (works) t = probe.time_updates(b, mode, 1, steps);
   if (alone) probe.idle_barrier();
   const std::vector<double> step = probe.gather(t.step_s), wait = probe.gather(t.data_wait_s);
   if (alone) return {step[0], wait[0]};
@@ -150,49 +152,55 @@ LinearFit fit_or_throw(const std::vector<TimedPoint>& pts, const char* what) {
   }
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+// The mean, not the median, of the rounds: training time is a sum of update times, so the
+// occasional slow round (another job taking the core) belongs in the estimate.
+double mean(const std::vector<double>& v) {
+  double s = 0.0;
+  for (double x : v) s += x;
+  return s / static_cast<double>(v.size());
 }
 
-// Every round's timings at one local batch: rank 0 alone, all ranks without and with the
-// gradient all-reduce (the last two only with > 1 rank), and the data wait of the all-ranks runs.
+// Every round's timings at one local batch: rank 0 alone (with > 1 rank), and all ranks in
+// synchronous updates, with the configured overlap and with the all-reduce after backward.
 struct BatchRounds {
-  std::vector<double> alone, busy, sync, wait;
+  std::vector<double> alone, sync, blocking, wait;
 };
 
-// The three kinds of update are timed back to back at each b, round after round, so that load
-// from other jobs, which drifts over seconds, reaches all of them alike; points are medians over
-// the rounds.
+// The kinds of update are timed back to back at each b, round after round, so that load from
+// other jobs, which drifts over seconds, reaches all of them alike; points are means over the
+// rounds.
 std::vector<BatchRounds> measure_updates(realtrain::StepProbe& probe, const BenchArgs& a,
                                          const realtrain::ProcessGroup& pg) {
+  using Mode = realtrain::StepProbe::Mode;
   std::vector<BatchRounds> out(a.batches.size());
   for (int r = 0; r < a.rounds; ++r)
     for (std::size_t i = 0; i < a.batches.size(); ++i) {
       const std::int64_t b = a.batches[i];
       BatchRounds& o = out[i];
-      if (pg.world > 1) o.alone.push_back(timed_updates(probe, a, b, false, /*alone=*/true, pg).step_s);
-      const realtrain::UpdateTiming t = timed_updates(probe, a, b, false, /*alone=*/false, pg);
-      o.busy.push_back(t.step_s);
+      const realtrain::UpdateTiming t = timed_updates(probe, a, b, Mode::kLocal, pg);
+      o.alone.push_back(t.step_s);
       o.wait.push_back(t.data_wait_s);
-      if (pg.world > 1) o.sync.push_back(timed_updates(probe, a, b, /*sync=*/true, false, pg).step_s);
+      if (pg.world > 1) {
+        o.sync.push_back(timed_updates(probe, a, b, Mode::kSync, pg).step_s);
+        o.blocking.push_back(timed_updates(probe, a, b, Mode::kSyncBlocking, pg).step_s);
+      }
       if (pg.rank == 0)
-        std::printf("round %d, b = %lld: %s%.4g ms/update with %d rank(s) busy (data wait %.3g ms)%s\n", r + 1,
-                    static_cast<long long>(b),
-                    pg.world > 1 ? ("alone " + format_ms(o.alone.back()) + ", ").c_str() : "", 1e3 * t.step_s,
-                    pg.world, 1e3 * t.data_wait_s,
-                    pg.world > 1 ? (", with gradient all-reduce " + format_ms(o.sync.back())).c_str() : "");
+        std::printf("round %d, b = %lld: %.4g ms/update on rank 0 alone (data wait %.3g ms)%s\n", r + 1,
+                    static_cast<long long>(b), 1e3 * t.step_s, 1e3 * t.data_wait_s,
+                    pg.world > 1 ? ("; " + std::to_string(pg.world) + " ranks, synchronous: " +
+                                    format_ms(o.sync.back()) + ", all-reduce after backward: " +
+                                    format_ms(o.blocking.back()))
+                                       .c_str()
+                                 : "");
     }
   return out;
 }
 
-experiments::ComputeEntry compute_entry(const BenchArgs& a, const std::vector<BatchRounds>& rounds, int ranks,
-                                        std::vector<double> BatchRounds::*series) {
+experiments::ComputeEntry alone_entry(const BenchArgs& a, const std::vector<BatchRounds>& rounds) {
   std::vector<TimedPoint> pts;
   for (std::size_t i = 0; i < a.batches.size(); ++i)
-    pts.push_back({static_cast<double>(a.batches[i]), median(rounds[i].*series)});
-  return {ranks, fit_or_throw(pts, "compute fit")};
+    pts.push_back({static_cast<double>(a.batches[i]), mean(rounds[i].alone)});
+  return {1, fit_or_throw(pts, "compute fit")};
 }
 
 LinearFit measure_data(realtrain::StepProbe& probe, const BenchArgs& a, const realtrain::ProcessGroup& pg) {
@@ -201,7 +209,7 @@ LinearFit measure_data(realtrain::StepProbe& probe, const BenchArgs& a, const re
     std::vector<double> rounds;
     for (int r = 0; r < a.rounds; ++r)
       rounds.push_back(max_of(probe.gather(probe.time_loader(b, a.warmup, std::max(a.steps, 20)))));
-    pts.push_back({static_cast<double>(b), median(rounds)});
+    pts.push_back({static_cast<double>(b), mean(rounds)});
     if (pg.rank == 0)
       std::printf("data, b = %lld: %.4g ms/batch (%.3g us/example)\n", static_cast<long long>(b),
                   1e3 * pts.back().s, 1e6 * pts.back().s / static_cast<double>(b));
@@ -223,32 +231,41 @@ experiments::AllreduceEntry measure_allreduce(realtrain::StepProbe& probe, const
     const int agreed = static_cast<int>(max_of(probe.gather(pg.rank == 0 ? iters : 0)));
     std::vector<double> rounds;
     for (int r = 0; r < a.rounds; ++r) rounds.push_back(max_of(probe.gather(probe.time_allreduce(n, 2, agreed))));
-    pts.push_back({n, median(rounds)});
+    pts.push_back({n, mean(rounds)});
     if (pg.rank == 0) std::printf("all-reduce, %d ranks, %.0f bytes: %.4g ms\n", pg.world, n, 1e3 * pts.back().s);
   }
   return {pg.world, fit_or_throw(pts, "all-reduce fit")};
 }
 
-// phi and the straggler slowdown (step_time.h, SyncOverhead) from the rounds' paired differences
-// (update with the gradient all-reduce minus update without, timed back to back).
+// phi (step_time.h, SyncOverhead) and the compute entry of all ranks busy,
+// T_sync - (1 - phi) T_grad.
 void sync_from_rounds(const BenchArgs& a, const std::vector<BatchRounds>& rounds, const realtrain::ProcessGroup& pg,
                       experiments::StepTimeProfile& p) {
   const LinearFit& ar = p.allreduce.back().time;
   const double t_grad = static_cast<double>(p.gradient_buckets) * ar.alpha + ar.beta * p.gradient_bytes();
   std::vector<experiments::SyncPoint> pts;
   for (std::size_t i = 0; i < a.batches.size(); ++i) {
-    std::vector<double> exposed;
-    for (std::size_t r = 0; r < rounds[i].sync.size(); ++r) exposed.push_back(rounds[i].sync[r] - rounds[i].busy[r]);
-    const double busy = median(rounds[i].busy);
-    pts.push_back({static_cast<double>(a.batches[i]), busy, busy + median(exposed)});
+    pts.push_back({static_cast<double>(a.batches[i]), mean(rounds[i].sync), mean(rounds[i].blocking)});
     if (pg.rank == 0)
-      std::printf("b = %lld: update %.4g ms, with gradient all-reduce +%.4g ms (the all-reduce alone: %.4g ms)\n",
-                  static_cast<long long>(a.batches[i]), 1e3 * busy, 1e3 * median(exposed), 1e3 * t_grad);
+      std::printf("b = %lld: synchronous update %.4g ms, all-reduce after backward %.4g ms, gradient all-reduce "
+                  "alone %.4g ms\n", static_cast<long long>(a.batches[i]), 1e3 * pts.back().sync_step_s,
+                  1e3 * pts.back().blocking_step_s, 1e3 * t_grad);
   }
   p.sync = experiments::fit_sync_overhead(pts, t_grad, pg.world);
+  std::vector<TimedPoint> compute;
+  for (const auto& q : pts) {
+    const double tc = q.sync_step_s - (1.0 - p.sync.overlap) * t_grad;
+    if (!(tc > 0.0))
+      throw std::runtime_error("at b = " + std::to_string(static_cast<long long>(q.local_batch)) +
+                               " the synchronous update (" + format_ms(q.sync_step_s) +
+                               ") is shorter than its exposed all-reduce (" + format_ms((1.0 - p.sync.overlap) * t_grad) +
+                               "): too noisy; rerun with more --rounds or --min-time");
+    compute.push_back({q.local_batch, tc});
+  }
+  p.compute.push_back({pg.world, fit_or_throw(compute, "compute fit")});
   if (pg.rank == 0)
-    std::printf("synchronous update: %.3f of the gradient all-reduce hidden, straggler wait %.3f x the update\n",
-                p.sync.overlap, p.sync.straggler);
+    std::printf("synchronous update: %.3f +- %.3f of the gradient all-reduce hidden behind backward\n",
+                p.sync.overlap, p.sync.overlap_error);
 }
 
 experiments::StepTimeProfile measure(realtrain::StepProbe& probe, BenchArgs& a, realtrain::ProcessGroup& pg) {
@@ -270,8 +287,7 @@ experiments::StepTimeProfile measure(realtrain::StepProbe& probe, BenchArgs& a, 
   p.loader_threads = a.train.loader_threads;
   const std::string load_before = load_average();
   const std::vector<BatchRounds> rounds = measure_updates(probe, a, pg);
-  if (pg.world > 1) p.compute.push_back(compute_entry(a, rounds, 1, &BatchRounds::alone));
-  p.compute.push_back(compute_entry(a, rounds, pg.world, &BatchRounds::busy));
+  p.compute.push_back(alone_entry(a, rounds));
   p.has_data = true;
   p.data = measure_data(probe, a, pg);
   if (pg.world > 1) {
@@ -280,8 +296,8 @@ experiments::StepTimeProfile measure(realtrain::StepProbe& probe, BenchArgs& a, 
   }
   nlohmann::json raw = nlohmann::json::array();
   for (std::size_t i = 0; i < a.batches.size(); ++i)
-    raw.push_back({{"local_batch", a.batches[i]}, {"alone_s", rounds[i].alone}, {"all_ranks_s", rounds[i].busy},
-                   {"all_ranks_sync_s", rounds[i].sync}, {"all_ranks_data_wait_s", rounds[i].wait}});
+    raw.push_back({{"local_batch", a.batches[i]}, {"alone_s", rounds[i].alone}, {"alone_data_wait_s", rounds[i].wait},
+                   {"sync_s", rounds[i].sync}, {"blocking_s", rounds[i].blocking}});
   p.extra["load_average"] = {{"before", load_before}, {"after", load_average()}};
   p.extra["bench"] = {{"ranks", pg.world}, {"local_batches", a.batches}, {"rounds", a.rounds},
                       {"steps_at_least", a.steps}, {"warmup", a.warmup}, {"min_time_s", a.min_time},

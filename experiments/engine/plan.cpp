@@ -359,7 +359,7 @@ void write_plan(const fs::path& dir, const Plan& plan, const StudyInput& study, 
                 {"workers", study.study_workers}};
   j["profile"] = {{"source", p.source}, {"model", p.model}, {"dataset", p.dataset}, {"parameters", p.parameters},
                   {"backend", p.backend}, {"device", p.device}, {"devices_per_node", p.devices_per_node},
-                  {"overlap", p.sync.overlap}, {"straggler_fraction", p.sync.straggler}};
+                  {"overlap", p.sync.overlap}};
   j["workers"] = o.workers;
   std::vector<std::int64_t> bs;
   for (const auto& r : plan.rows)

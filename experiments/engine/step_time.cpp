@@ -151,18 +151,17 @@ void read_sync(const Reader& r, const json& j, StepTimeProfile& p) {
   if (!f.is_number() || !std::isfinite(f.get<double>()) || f.get<double>() > 1.0)
     r.fail("overlap.fraction", "= " + f.dump() + ": must be a number <= 1");
   s.overlap = f.get<double>();
-  if (o.contains("straggler_fraction")) s.straggler = r.number(o, "overlap", "straggler_fraction", 0.0, ">= 0");
   if (o.contains("ranks")) s.ranks = static_cast<int>(r.integer(o, "overlap", "ranks", 0));
   if (o.contains("gradient_allreduce_s"))
     s.gradient_allreduce_s = r.number(o, "overlap", "gradient_allreduce_s", 0.0, ">= 0");
-  if (o.contains("fit_rms_error_s")) s.fit_rms_error_s = r.number(o, "overlap", "fit_rms_error_s", 0.0, ">= 0");
+  if (o.contains("fit_error")) s.overlap_error = r.number(o, "overlap", "fit_error", 0.0, ">= 0");
   if (!o.contains("points")) return;
   const json& pts = r.array(o, "overlap", "points");
   for (std::size_t i = 0; i < pts.size(); ++i) {
     const std::string at = "overlap.points[" + std::to_string(i) + "]";
     s.points.push_back({r.number(pts[i], at, "local_batch", 1.0, ">= 1"),
-                        r.number(pts[i], at, "compute_step_s", 0.0, ">= 0"),
-                        r.number(pts[i], at, "sync_step_s", 0.0, ">= 0")});
+                        r.number(pts[i], at, "sync_step_s", 0.0, ">= 0"),
+                        r.number(pts[i], at, "blocking_step_s", 0.0, ">= 0")});
   }
 }
 
@@ -210,27 +209,19 @@ LinearFit fit_linear(const std::vector<TimedPoint>& points) {
 
 SyncOverhead fit_sync_overhead(const std::vector<SyncPoint>& points, double t_grad, int ranks) {
   if (points.empty() || !(t_grad > 0.0)) throw std::invalid_argument("fit_sync_overhead: needs points and t_grad > 0");
-  const double n = static_cast<double>(points.size());
-  double mx = 0, my = 0;
-  for (const auto& q : points) mx += q.compute_step_s / n, my += (q.sync_step_s - q.compute_step_s) / n;
-  double sxx = 0, sxy = 0;
-  for (const auto& q : points) {
-    sxx += (q.compute_step_s - mx) * (q.compute_step_s - mx);
-    sxy += (q.compute_step_s - mx) * (q.sync_step_s - q.compute_step_s - my);
-  }
   SyncOverhead o;
   o.ranks = ranks;
   o.points = points;
   o.gradient_allreduce_s = t_grad;
-  o.straggler = sxx > 0.0 ? std::max(0.0, sxy / sxx) : 0.0;
-  const double c0 = my - o.straggler * mx;
-  o.overlap = std::min(1.0, 1.0 - c0 / t_grad);
-  double sse = 0;
+  const double n = static_cast<double>(points.size());
+  double mean = 0.0, ss = 0.0;
+  for (const auto& q : points) mean += (q.blocking_step_s - q.sync_step_s) / t_grad / n;
   for (const auto& q : points) {
-    const double r = q.sync_step_s - q.compute_step_s - (c0 + o.straggler * q.compute_step_s);
-    sse += r * r;
+    const double d = (q.blocking_step_s - q.sync_step_s) / t_grad - mean;
+    ss += d * d;
   }
-  o.fit_rms_error_s = std::sqrt(sse / n);
+  o.overlap = std::clamp(mean, 0.0, 1.0);
+  o.overlap_error = points.size() > 1 ? std::sqrt(ss / (n - 1.0)) : 0.0;
   return o;
 }
 
@@ -247,8 +238,8 @@ json profile_to_json(const StepTimeProfile& p) {
     allreduce.push_back(j);
   }
   for (const auto& q : p.sync.points)
-    sync_pts.push_back({{"local_batch", q.local_batch}, {"compute_step_s", q.compute_step_s},
-                        {"sync_step_s", q.sync_step_s}});
+    sync_pts.push_back({{"local_batch", q.local_batch}, {"sync_step_s", q.sync_step_s},
+                        {"blocking_step_s", q.blocking_step_s}});
   json j = p.extra;
   j["schema"] = "batchlab.step_profile/1";
   j["source"] = p.source;
@@ -268,9 +259,8 @@ json profile_to_json(const StepTimeProfile& p) {
   j["loader_threads"] = p.loader_threads;
   j["compute"] = compute;
   j["allreduce"] = allreduce;
-  j["overlap"] = {{"fraction", p.sync.overlap}, {"straggler_fraction", p.sync.straggler}, {"ranks", p.sync.ranks},
-                  {"gradient_allreduce_s", p.sync.gradient_allreduce_s},
-                  {"fit_rms_error_s", p.sync.fit_rms_error_s}, {"points", sync_pts}};
+  j["overlap"] = {{"fraction", p.sync.overlap}, {"fit_error", p.sync.overlap_error}, {"ranks", p.sync.ranks},
+                  {"gradient_allreduce_s", p.sync.gradient_allreduce_s}, {"points", sync_pts}};
   if (p.has_data) j["data"] = fit_to_json(p.data, kPerExample);
   return j;
 }
@@ -390,7 +380,6 @@ RunTime StepTimeModel::run_time(double b, int workers, const optim::SyncPolicy& 
   const double t_grad =
       n_sync ? allreduce_s(p_.gradient_bytes(), p_.gradient_buckets, workers, rt.extrapolated) : 0.0;
   const double exposed = (1.0 - std::min(p_.sync.overlap, 1.0)) * t_grad;
-  const double straggle = n_sync ? p_.sync.straggler * tc : 0.0;
   if (n_sync && p_.sync.ranks > 0 && p_.sync.ranks != workers) note(rt.extrapolated, "sync_ranks");
   // Parameters (and, when averaged, the optimizer state) of one averaging round, one message per tensor.
   const bool with_state = policy.average_momentum;
@@ -405,11 +394,10 @@ RunTime StepTimeModel::run_time(double b, int workers, const optim::SyncPolicy& 
           : 0.0;
 
   const double n = static_cast<double>(steps), ns = static_cast<double>(n_sync);
-  // The straggler wait is counted as communication: it is time spent blocked in the all-reduce.
-  const double sync_core = tc + straggle + exposed;
+  const double sync_core = tc + exposed;
   rt.compute_s = n * tc;
   rt.data_s = ns * std::max(0.0, td - sync_core) + (n - ns) * std::max(0.0, td - tc);
-  rt.comm_s = ns * (straggle + exposed) + static_cast<double>(rt.averaging_rounds_global) * t_avg_global +
+  rt.comm_s = ns * exposed + static_cast<double>(rt.averaging_rounds_global) * t_avg_global +
               static_cast<double>(rt.averaging_rounds_node) * t_avg_node;
   rt.total_s = rt.compute_s + rt.comm_s + rt.data_s;
   return rt;

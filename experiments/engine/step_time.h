@@ -10,14 +10,13 @@
 //   T_grad    = m alpha_ar + beta_ar G              the gradient all-reduce: G bytes in m buckets
 //   T_d(b)    = alpha_d + beta_d b                  the loader producing one local batch
 //
-//   synchronous step:  T = max(T_c(b) (1 + s) + (1 - phi) T_grad,  T_d(b))
+//   synchronous step:  T = max(T_c(b) + (1 - phi) T_grad,  T_d(b))
 //   local step:        T = max(T_c(b),  T_d(b))
 //   averaging round:   t_avg = p alpha_ar + beta_ar P  (P bytes of parameters in p tensors, plus the
 //                      optimizer state when momentum is averaged), blocking, after the update
 //
 // phi is the measured fraction of the gradient all-reduce hidden behind backward (bucketed
-// overlap, PyTorch DDP style), s the measured straggler slowdown of a synchronous update
-// (SyncOverhead below). The loader prefetches on its own threads, so producing a batch
+// overlap, PyTorch DDP style; SyncOverhead below). The loader prefetches on its own threads, so producing a batch
 // (T_d, the loader alone) bounds the step from below; what it costs beyond that (a loader
 // sharing cores with compute on a CPU) is already in the measured T_c. A sync policy
 // (optim/sync_policy.h) decides, update by update, which of these happen: `sync` all-reduces
@@ -85,31 +84,31 @@ struct AllreduceEntry {
   LinearFit time; // seconds vs bytes
 };
 
-// What a synchronous update costs beyond T_c, from paired timings at several b (update with the
-// gradient all-reduce minus update without, back to back, `ranks` ranks), fitted as
-//   exposed(b) = (1 - phi) T_grad + straggler T_c(b)
-// phi: the fraction of the gradient all-reduce hidden behind backward (bucketed overlap);
-// straggler: how much longer a synchronous update takes because every rank waits for the slowest
-// one of that update (per-update jitter, which grows with the update and with the load on a
-// shared machine; ~0 on a quiet, dedicated one). A negative straggler fit is noise: set to 0.
+// The overlap, from synchronous updates timed two ways at several b (K = `ranks` ranks, the
+// gradient all-reduce as the trainer runs it): with the configured bucketed overlap, and with
+// every bucket all-reduced after backward (blocking, nothing hidden). Per b,
+//   phi_b = (T_blocking(b) - T_sync(b)) / T_grad
+// and phi is their mean, clamped to [0, 1] (nothing can be hidden more than fully, and a
+// blocking path that comes out faster is noise); overlap_error is their standard deviation.
+// The compute entry of K busy ranks is T_sync(b) - (1 - phi) T_grad: the update measured inside
+// the synchronous regime the trainer runs (every update waits for the slowest rank, and on a
+// shared CPU ranks in lockstep compete for the cores differently from free-running ones), so at
+// the measured K the model gives back the measured synchronous update whatever phi is.
 struct SyncPoint {
   double local_batch = 0.0;
-  double compute_step_s = 0.0;  // T_c(b) measured with all ranks busy
-  double sync_step_s = 0.0;     // the same update with the gradient all-reduce
+  double sync_step_s = 0.0;      // the configured overlap
+  double blocking_step_s = 0.0;  // the all-reduce after backward
 };
 
 struct SyncOverhead {
   int ranks = 0;                      // where it was measured; 0: not measured (hand-written)
-  double overlap = 0.0;               // phi (<= 1; below 0 when more than T_grad is exposed)
-  double straggler = 0.0;             // >= 0
+  double overlap = 0.0;               // phi, in [0, 1]
+  double overlap_error = 0.0;         // standard deviation of the phi_b (0 with < 2 points)
   double gradient_allreduce_s = 0.0;  // T_grad the fit used
-  double fit_rms_error_s = 0.0;       // rms of measured - fitted exposed time
   std::vector<SyncPoint> points;
 };
 
-// Least squares of exposed = c0 + straggler T_c over the points (straggler = 0, c0 = the mean,
-// with one point or a negative slope); phi = 1 - c0 / t_grad. std::invalid_argument without
-// points or with t_grad <= 0.
+// std::invalid_argument without points or with t_grad <= 0.
 SyncOverhead fit_sync_overhead(const std::vector<SyncPoint>& points, double t_grad, int ranks);
 
 struct StepTimeProfile {
@@ -125,7 +124,7 @@ struct StepTimeProfile {
   int devices_per_node = 1, threads_per_rank = 1, loader_threads = 1;
   std::vector<ComputeEntry> compute;     // at least one
   std::vector<AllreduceEntry> allreduce; // may be empty only for a one-worker plan
-  SyncOverhead sync;                     // phi and straggler; defaults: nothing hidden, no straggler
+  SyncOverhead sync;                     // phi; default: nothing hidden
   bool has_data = false;
   LinearFit data;                        // seconds for the loader to produce one local batch
   nlohmann::json extra = nlohmann::json::object();  // provenance, load average: kept as is

@@ -2,7 +2,7 @@
 // 0.1 ms/example with 1 rank busy and 3 ms + 0.12 ms/example with 2 busy (b = 8 .. 512);
 // all-reduce at 2 ranks 50 us + 1 ns/byte (1 KB .. 64 MB); 1e6 parameters in 10 tensors, 2
 // gradient buckets, a momentum state of the same size; 25% of the gradient all-reduce hidden
-// behind backward, no straggler wait (measured at 2 ranks); the loader 10 us/example.
+// behind backward (measured at 2 ranks); the loader 10 us/example.
 #pragma once
 
 #include "experiments/engine/step_time.h"
