@@ -34,7 +34,7 @@ StepProbe::StepProbe(const TrainConfig& cfg, ProcessGroup& pg) : cfg_(cfg), pg_(
   if (cfg_.backend == "nccl") {
     if (!torch::cuda::is_available())
       throw optim::ConfigError("train.backend = nccl: this LibTorch build sees no CUDA device");
-    device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(pg.local_rank));
+    device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(pg.cuda_device));  // as the trainer
   }
   train_set_ = data::open_dataset(cfg_.dataset, cfg_.data_dir, "train");
   torch::manual_seed(cfg_.seed);

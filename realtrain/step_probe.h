@@ -6,12 +6,13 @@
 //   * the data loader alone delivering batches,
 //   * one all-reduce of n bytes over all ranks.
 //
-// The update is the trainer's (Trainer::run, realtrain/trainer.cpp), built from the same pieces:
-// the model and parameter groups (models.h), optim::Optimizer over TorchBackend, data::Loader
-// batches, gradients reset to undefined, cross-entropy, backward, GradientSynchronizer
-// prepare/finish, loss.item(). It is written out here because Trainer::run has no seam for a
-// timed update without evaluation and outputs; papers/time_to_accuracy checks the prediction
-// built from these timings against the trainer's own training time.
+// The update is the trainer's (Trainer::Impl::train_step, realtrain/trainer.cpp), built from the
+// same pieces: the model and parameter groups (models.h), optim::Optimizer over TorchBackend,
+// data::Loader batches, gradients reset to undefined, cross-entropy, backward,
+// GradientSynchronizer prepare/finish, loss.item(). It is written out here because the trainer's
+// step belongs to a run (its sampler, schedule, metrics and checkpoints) and takes no other local
+// batch or sync mode; papers/time_to_accuracy checks the prediction built from these timings
+// against the trainer's own training time.
 // The lr is fixed and small (timing does not depend on it while the weights stay finite).
 #pragma once
 

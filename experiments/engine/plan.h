@@ -5,7 +5,7 @@
 //                          (with the study's sync policy deciding which updates communicate)
 //   device_hours         = K x time_to_target / 3600,   cost = device_hours x price per device-hour
 //
-// S(B) comes from the study (DESIGN.md "Studies and results"): the measured best point where B was
+// S(B) comes from the study (docs/results_schema.md): the measured best point where B was
 // measured (steps_vs_batch.csv), the fit S_min (1 + B_crit / B) of summary.json between measured
 // batch sizes, and the same fit beyond them, marked "extrapolated". A table (any CSV with
 // batch_size and steps_to_target columns, e.g. published step counts) can stand in for a study:
