@@ -38,6 +38,9 @@ ProcessGroup& init_process_group(const std::string& backend);
 void finalize_process_group();
 // From the launcher's environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS), before init.
 bool launched_with_multiple_ranks();
+// This process's rank as the launcher set it (OMPI_COMM_WORLD_RANK, PMI_RANK, PMIX_RANK,
+// SLURM_PROCID; 0 without one), readable before init so option errors print once.
+int launcher_rank();
 // True when an MPI launcher started this process (mpirun/mpiexec, PMI or PMIx, or srun with more
 // than one task), whatever the rank count; read from the environment, before init.
 bool launched_by_mpi_launcher();

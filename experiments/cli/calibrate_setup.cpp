@@ -179,7 +179,7 @@ void load_model_and_data(CalibrateSetup& s) {
   const realtrain::TrainConfig& c = s.train;
   std::shared_ptr<const data::ExampleSource> train;
   try {
-    train = data::open_dataset(c.dataset, c.data_dir, "train");
+    train = data::open_dataset(c.dataset, realtrain::resolved_data_dir(c), "train");
   } catch (const data::DataError& e) {
     bad(e.what());
   } catch (const std::invalid_argument& e) {

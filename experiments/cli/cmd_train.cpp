@@ -23,13 +23,6 @@
 namespace batchlab::cli {
 namespace {
 
-// The launcher's rank, readable before MPI is initialised (so option errors print once).
-int launcher_rank() {
-  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"})
-    if (const char* s = std::getenv(v)) return std::atoi(s);
-  return 0;
-}
-
 int bad_input(bool print, const std::string& msg) {
   if (print) std::fprintf(stderr, "batchlab train: %s\n", msg.c_str());
   return 2;
@@ -47,10 +40,10 @@ int cmd_train(int argc, char** argv) {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    return bad_input(launcher_rank() == 0, e.what());
+    return bad_input(realtrain::launcher_rank() == 0, e.what());
   }
   if (vm.count("help")) {
-    if (launcher_rank() == 0) std::cout << "usage: batchlab train [options]\n" << desc << "\n";
+    if (realtrain::launcher_rank() == 0) std::cout << "usage: batchlab train [options]\n" << desc << "\n";
     return 0;
   }
 
@@ -58,7 +51,7 @@ int cmd_train(int argc, char** argv) {
   try {
     pg = &realtrain::init_process_group(cfg.backend);
   } catch (const std::exception& e) {
-    return bad_input(launcher_rank() == 0, e.what());
+    return bad_input(realtrain::launcher_rank() == 0, e.what());
   }
   const bool rank0 = pg->rank == 0;
   int status = 0;

@@ -3,9 +3,9 @@
 // Two executables stand behind it. This one (the simulator, the study driver, plots, pack) does
 // not link LibTorch, so `batchlab --help` or `batchlab sweep --check` start in milliseconds
 // instead of the ~0.65 s it takes to load LibTorch and its ~300 shared libraries. `batchlab
-// train` replaces this process (execv: same pid, environment and arguments, so mpirun/srun see
-// no difference) with batchlab-train, installed beside it, which links LibTorch
-// (experiments/cli/train_main.cpp).
+// train` and `batchlab bench-step` replace this process (execv: same pid, environment and
+// arguments, so mpirun/srun see no difference) with batchlab-train, installed beside it, which
+// links LibTorch (experiments/cli/train_main.cpp).
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,13 +29,14 @@ struct Command {
 // argv is still the whole command line (argv[0] = batchlab, argv[1] = "train", ...).
 char** g_argv = nullptr;
 
-int exec_train(int, char**) {
+// The commands that need LibTorch (train, calibrate, bench-step) run in batchlab-train.
+int exec_batchlab_train(int, char**) {
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   const std::string exe = ((ec ? std::filesystem::path(g_argv[0]) : self).parent_path() / "batchlab-train").string();
   ::execv(exe.c_str(), g_argv);
-  std::fprintf(stderr, "batchlab train: cannot run %s (%s); it is built and installed beside batchlab\n",
-               exe.c_str(), std::strerror(errno));
+  std::fprintf(stderr, "batchlab %s: cannot run %s (%s); it is built and installed beside batchlab\n",
+               g_argv[1], exe.c_str(), std::strerror(errno));
   return 2;
 }
 #endif
@@ -44,11 +45,13 @@ constexpr Command kCommands[] = {
     {"sweep", batchlab::cli::cmd_sweep, "simulated study: batchlab sweep CONFIG.ini [--section.key=value ...]"},
     {"plot", batchlab::cli::cmd_plot, "figures from a results directory: batchlab plot DIR"},
     {"noise-scale", batchlab::cli::cmd_noise_scale, "gradient noise scale of a landscape"},
+    {"plan", batchlab::cli::cmd_plan, "time and device-hours to target vs workers and batch: batchlab plan STUDY --profile P"},
 #ifdef BATCHLAB_HAVE_REALTRAIN
-    {"train", exec_train, "one real data-parallel run (under mpirun/srun for K ranks)"},
+    {"train", exec_batchlab_train, "one real data-parallel run (under mpirun/srun for K ranks)"},
+    {"bench-step", exec_batchlab_train, "step-time profile of a model (compute, all-reduce, overlap, data) -> profile.json"},
     {"study", batchlab::cli::cmd_study, "real-training study: batchlab study CONFIG.ini"},
     {"pack", batchlab::cli::cmd_pack, "ImageFolder -> sequential shard files"},
-    {"calibrate", exec_train, "measured Hessian / noise spectra -> NQM -> predicted S(B) of a real study"},
+    {"calibrate", exec_batchlab_train, "measured Hessian / noise spectra -> NQM -> predicted S(B) of a real study"},
 #endif
 };
 

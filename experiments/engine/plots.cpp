@@ -65,6 +65,15 @@ int run_plots(const fs::path& dir, const char* who) {
     std::fprintf(stderr, "%s: '%s' has no steps_vs_batch.csv (not a study results directory)\n", who, dir.c_str());
     return 2;
   }
+  std::vector<std::string> names = {"steps_vs_batch.py", "lr_vs_batch.py"};
+  if (fs::exists(dir / "curves.csv", ec)) names.emplace_back("curves.py");
+  if (calibration) names = {"calibration.py"};
+  for (const auto& n : names)
+    if (const int rc = run_plot_script(n, {dir.string()}, who); rc != 0) return rc;
+  return 0;
+}
+
+int run_plot_script(const std::string& script, const std::vector<std::string>& args, const char* who) {
   const fs::path scripts = find_plot_scripts();
   if (scripts.empty()) {
     std::fprintf(stderr, "%s: plots/*.py not found (set BATCHLAB_PLOTS_DIR)\n", who);
@@ -86,15 +95,11 @@ int run_plots(const fs::path& dir, const char* who) {
     std::fprintf(stderr, "%s: python3 with matplotlib and numpy is required (apt-get install python3-matplotlib)\n", who);
     return 1;
   }
-  std::vector<std::string> names = {"steps_vs_batch.py", "lr_vs_batch.py"};
-  if (fs::exists(dir / "curves.csv", ec)) names.emplace_back("curves.py");
-  if (calibration) names = {"calibration.py"};
-  for (const auto& n : names) {
-    const int rc = spawn({python, (scripts / n).string(), dir.string()}, false);
-    if (rc != 0) {
-      std::fprintf(stderr, "%s: %s failed (exit status %d)\n", who, (scripts / n).c_str(), rc);
-      return 1;
-    }
+  std::vector<std::string> argv = {python, (scripts / script).string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (const int rc = spawn(argv, false); rc != 0) {
+    std::fprintf(stderr, "%s: %s failed (exit status %d)\n", who, (scripts / script).c_str(), rc);
+    return 1;
   }
   return 0;
 }

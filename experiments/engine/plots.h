@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace batchlab::experiments {
 
@@ -14,6 +15,10 @@ std::filesystem::path find_plot_scripts();
 // matplotlib. Returns 0 on success; otherwise prints one line to stderr and returns 2 (bad directory) or 1
 // (python3 / matplotlib missing, or a script failed).
 int run_plots(const std::filesystem::path& results_dir, const char* who);
+
+// One script of plots/ (e.g. "plan.py") with `args`, on that interpreter; 0 on success, else 1
+// with one line on stderr.
+int run_plot_script(const std::string& script, const std::vector<std::string>& args, const char* who);
 
 // The closing lines of `sweep` and `study`: where the results are (`files` lists them, without
 // curves.csv, which `curves` adds) and, unless no_plot, the figures; a failed plot is a warning,

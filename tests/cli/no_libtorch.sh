@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The simulator side of batchlab never loads LibTorch: `--help`, `sweep` (--check and a real
-# run), `noise-scale`, `plot --help` and `study --check` (the study driver validates trials with
+# run), `noise-scale`, `plot --help`, `plan --help` and `study --check` (the study driver validates trials with
 # the trainer's torch-free rules) map no libtorch*.so, while `batchlab train --help` does (it execs
 # batchlab-train): the positive control that the dynamic-loader trace would show LibTorch at all.
 # usage: no_libtorch.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
@@ -24,6 +24,7 @@ check_none sweep "$SRC/experiments/configs/ci_small.ini" --output.dir="$SCRATCH/
 [[ -s $SCRATCH/sweep/steps_vs_batch.csv ]] || fail "the sweep wrote no steps_vs_batch.csv"
 check_none noise-scale "$SRC/experiments/configs/ci_small.ini" --output.dir="$SCRATCH/ns" --noise_scale.samples=20
 check_none plot --help
+check_none plan --help
 if "$BIN" --help | grep -q '^  study'; then
   check_none study --check "$SRC/experiments/configs/real_fmnist_mlp.ini" --output.dir="$SCRATCH/study"
   n=$(torch_loads train --help)
