@@ -3,12 +3,14 @@
 // Bad input (unknown option or value, batch not divisible by ranks, missing dataset directory,
 // unknown model / optimizer / sync policy) is ONE line on stderr, printed by rank 0 only, and
 // exit status 2 on every rank before any rank starts training. Failures while training: exit 1.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include <boost/program_options.hpp>
 
@@ -24,7 +26,13 @@ namespace batchlab::cli {
 namespace {
 
 int bad_input(bool print, const std::string& msg) {
-  if (print) std::fprintf(stderr, "batchlab train: %s\n", msg.c_str());
+  if (print) {
+    std::fprintf(stderr, "batchlab train: %s\n", msg.c_str());
+  } else {
+    // mpirun aborts the whole job when the first rank exits non-zero: a silent rank that got
+    // here first on a busy machine would kill rank 0 before its one line is written.
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
   return 2;
 }
 

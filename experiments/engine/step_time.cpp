@@ -298,7 +298,7 @@ StepTimeProfile profile_from_json(const json& j, const std::string& where) {
     p.has_data = true;
     p.data = r.fit(j["data"], "data", kPerExample);
   }
-  for (const char* k : {"provenance", "load_average", "bench", "notes"})
+  for (const char* k : {"provenance", "load_average", "bench", "notes", "warnings"})
     if (j.contains(k)) p.extra[k] = j[k];
   return p;
 }
