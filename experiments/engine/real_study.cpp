@@ -187,6 +187,13 @@ bool read_settings(int argc, char** argv, const std::map<std::string, bool>& tra
   return true;
 }
 
+// Does the config set this [train] key to something? A resolved config.ini (output dir) writes
+// every train option with its default, which must read back as "not set" where the study owns
+// the setting (the lr grid, the optimizers, the momenta, the evaluation interval).
+bool sets_train(const Settings& s, const std::string& key, bool differs_from_default) {
+  return s.given(key) && differs_from_default;
+}
+
 // [train]: the explicit keys (none of those the study sets per trial), parsed as `batchlab train`
 // parses its options; `tvm` gets every option's value, defaults included.
 void parse_train_section(const Settings& s, const std::map<std::string, bool>& train_keys, RealStudyConfig& out,
@@ -194,6 +201,9 @@ void parse_train_section(const Settings& s, const std::map<std::string, bool>& t
   for (const auto& [key, value] : s.explicit_values()) {
     if (!key.starts_with("train.")) continue;
     const std::string name = key.substr(6);
+    // `key =` with nothing after it is the option's default (a resolved config.ini writes
+    // empty defaults that way; boost refuses `--key=` with no value).
+    if (value.empty()) continue;
     if (kPerTrial.count(name))
       bad_setting(key, value, name == "threads" ? "set launcher.threads instead"
                                         : "set by the study for every trial (use the [study] grid / output.dir)");
@@ -230,7 +240,7 @@ void parse_study_grid(const Settings& s, RealStudyConfig& out) {
   for (double v : out.lr_grid.values)
     if (!(v > 0.0)) bad_setting("study.lr_grid", s.get("study.lr_grid"), "value " + format_number(v) + " must be > 0");
   if (!out.lr_grid.scaled) {
-    if (s.given("train.lr"))
+    if (sets_train(s, "train.lr", tc.lr != realtrain::TrainConfig{}.lr))
       bad_setting("train.lr", s.get("train.lr"), "only a scaled study.lr_grid uses it (the absolute grid gives every lr)");
     if (tc.scaling != "none")
       bad_setting("train.scaling", tc.scaling, "needs a scaled study.lr_grid (scaled:LO:HI:N); an absolute grid is not rescaled");
@@ -244,14 +254,14 @@ void parse_study_grid(const Settings& s, RealStudyConfig& out) {
       if (o.empty() || o.find_first_of(" \t=") != std::string::npos) bad_setting("study.optimizers", v, "bad optimizer name '" + o + "'");
       if (!seen.insert(o).second) bad_setting("study.optimizers", v, "'" + o + "' listed twice");
     }
-    if (v != "auto" && s.given("train.optimizer"))
+    if (v != "auto" && sets_train(s, "train.optimizer", tc.optimizer != realtrain::TrainConfig{}.optimizer))
       bad_setting("train.optimizer", s.get("train.optimizer"), "give the optimizers in study.optimizers only");
   }
   const std::string v = s.get("study.momentum_grid");
   if (v == "auto") {
     out.momenta = {tc.momentum};
   } else {
-    if (s.given("train.momentum"))
+    if (sets_train(s, "train.momentum", tc.momentum != realtrain::TrainConfig{}.momentum))
       bad_setting("train.momentum", s.get("train.momentum"), "give the momenta in study.momentum_grid only");
     const Grid g = parse_grid("study.momentum_grid", v);
     if (g.scaled) bad_setting("study.momentum_grid", v, "scaled: grids are for study.lr_grid only");
@@ -268,8 +278,10 @@ void parse_study_budget(const Settings& s, RealStudyConfig& out) {
   out.max_epochs = parse_double("study.max_epochs", s.get("study.max_epochs"));
   if (out.max_epochs < 0.0) bad_setting("study.max_epochs", s.get("study.max_epochs"), "must be >= 0");
   const bool budget = out.max_steps > 0 || out.max_epochs > 0.0;
-  if (budget && (s.given("train.steps") || s.given("train.epochs"))) {
-    const std::string key = s.given("train.steps") ? "train.steps" : "train.epochs";
+  // A resolved config.ini (output dir) writes every train option, `steps = 0` / `epochs = 0`
+  // (unset) and the default eval-every included: only a value that sets something conflicts.
+  if (budget && (tc.steps > 0 || tc.epochs > 0.0)) {
+    const std::string key = tc.steps > 0 ? "train.steps" : "train.epochs";
     bad_setting(key, s.get(key), "the trial length comes from study.max_steps / study.max_epochs; give one or the other");
   }
   if (!budget && (tc.steps > 0) == (tc.epochs > 0.0))
@@ -283,7 +295,7 @@ void parse_study_budget(const Settings& s, RealStudyConfig& out) {
     bad_setting("study.train_examples", v, "unknown for train.dataset = " + tc.dataset + ": set it (needed by study.max_epochs)");
   out.eval_every_examples = s.get_int("study.eval_every_examples", 0, ">= 0");
   out.eval_every_max = s.get_int("study.eval_every_max", 0, ">= 0");
-  if (out.eval_every_examples > 0 && s.given("train.eval-every"))
+  if (out.eval_every_examples > 0 && sets_train(s, "train.eval-every", tc.eval_every != realtrain::TrainConfig{}.eval_every))
     bad_setting("train.eval-every", s.get("train.eval-every"), "study.eval_every_examples sets the interval; give one or the other");
   out.threads = static_cast<int>(s.get_int("study.threads", 1, ">= 1"));
   out.record_curves = parse_bool("study.record_curves", s.get("study.record_curves"));
@@ -490,6 +502,7 @@ std::vector<std::string> trial_train_args(const RealStudyConfig& cfg, const Tria
   for (const auto& [name, value] : cfg.train) {
     if (name == "optimizer" || name == "momentum" || name == "lr") continue;
     if (steps > 0 && (name == "steps" || name == "epochs")) continue;
+    if (eval_every > 0 && name == "eval-every") continue;  // the study's interval, appended below
     if (switch_names().count(name)) {  // switches: only when set (the parser checked the value)
       if (parse_bool("train." + name, value)) a.push_back("--" + name);
       continue;

@@ -2,9 +2,9 @@
 # batchlab study end to end on real training (MLP on Fashion-MNIST, tiny budget, target 0.5):
 #  1. a 2 batch sizes x 2 lrs study writes the files and columns of a simulated sweep, one
 #     progress line per trial, and its rows agree with each trial's own summary.json;
-#  2. kill -9 in the middle of a study, rerun (under another launcher.command): resumes (no
-#     duplicate, no missing row), and the results equal those of the uninterrupted study (wall
-#     times aside);
+#  2. kill -9 in the middle of a study, rerun from its resolved config.ini (under another
+#     launcher.command): resumes (no duplicate, no missing row), and the results equal those of
+#     the uninterrupted study (wall times aside);
 #  3. bad input: one line on stderr, exit 2, nothing written.
 # usage: rt_study.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib_study.sh" "$@"
@@ -62,8 +62,10 @@ wait $pid 2> /dev/null || true
 rows_before=$(($(wc -l < "$TMP/b/trials.csv") - 1))
 [ "$rows_before" -ge 1 ] && [ "$rows_before" -lt 4 ] || fail "kill landed outside the study ($rows_before rows)"
 # The rerun starts its children under another launcher (env as a do-nothing prefix): how trials
-# are launched is not part of the study's identity, so it still resumes.
-"$BIN" study "$TMP/tiny.ini" --output.dir="$TMP/b" --launcher.command=env --no-plot > /dev/null 2> "$TMP/b2.err" || {
+# are launched is not part of the study's identity, so it still resumes. It reads the resolved
+# config.ini the killed study wrote (every setting, empty and default ones included), which must
+# be the same study.
+"$BIN" study "$TMP/b/config.ini" --output.dir="$TMP/b" --launcher.command=env --no-plot > /dev/null 2> "$TMP/b2.err" || {
   cat "$TMP/b2.err"; fail "resume failed"; }
 grep -q "resuming" "$TMP/b2.err" || fail "rerun did not say it resumed"
 [ "$(grep -c '^\[[0-9]*/4\]' "$TMP/b2.err")" = $((4 - rows_before)) ] || fail "rerun did not skip the finished trials"
