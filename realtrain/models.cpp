@@ -1,6 +1,8 @@
 #include "realtrain/models.h"
 
+#include "realtrain/data/source.h"
 #include "realtrain/model_names.h"
+#include "realtrain/train_config.h"
 #include "realtrain/transformer.h"
 
 #include <set>
@@ -283,6 +285,18 @@ std::vector<ParamGroup> param_groups(torch::nn::Module& model) {
     groups.push_back(std::move(g));
   }
   return groups;
+}
+
+ModelSpec model_spec(const TrainConfig& c, const data::ExampleSource& train) {
+  const data::ImageShape shape = train.shape();
+  ModelSpec spec;
+  spec.name = c.model;
+  spec.in_channels = shape.channels;
+  spec.height = shape.height;
+  spec.width = shape.width;
+  spec.num_classes = train.num_classes();  // the vocabulary of a language model
+  spec.zero_init_residual = c.zero_init_residual;
+  return spec;
 }
 
 }  // namespace batchlab::realtrain

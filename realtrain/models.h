@@ -32,7 +32,13 @@
 #include "optim/config.h"
 #include "realtrain/model_names.h"
 
+namespace batchlab::data {
+class ExampleSource;
+}
+
 namespace batchlab::realtrain {
+
+struct TrainConfig;
 
 // For a language model num_classes is the vocabulary size and the image shape is unused.
 struct ModelSpec {
@@ -56,6 +62,10 @@ std::int64_t parameter_count(torch::nn::Module& model);
 
 // Throws optim::ConfigError for an unknown name or a size that does not fit the input.
 std::shared_ptr<Model> make_model(const ModelSpec& spec);
+// The model `batchlab train` builds for config c on training set `train`: c.model with the set's
+// image shape and classes (a language model: its vocabulary), c.zero_init_residual. The trainer,
+// bench-step and calibrate use it so that they measure the same network.
+ModelSpec model_spec(const TrainConfig& c, const data::ExampleSource& train);
 
 // One optimizer parameter group per parameter tensor, in registration order. Biases, the
 // parameters of normalisation layers and embedding tables (nn::Embedding: token and position

@@ -38,15 +38,7 @@ StepProbe::StepProbe(const TrainConfig& cfg, ProcessGroup& pg) : cfg_(cfg), pg_(
   }
   train_set_ = data::open_dataset(cfg_.dataset, resolved_data_dir(cfg_), "train");
   torch::manual_seed(cfg_.seed);
-  const data::ImageShape shape = train_set_->shape();
-  ModelSpec spec;
-  spec.name = cfg_.model;
-  spec.in_channels = shape.channels;
-  spec.height = shape.height;
-  spec.width = shape.width;
-  spec.num_classes = train_set_->num_classes();
-  spec.zero_init_residual = cfg_.zero_init_residual;
-  model_ = make_model(spec);
+  model_ = make_model(model_spec(cfg_, *train_set_));
   model_->to(device_);
   model_->train();
   std::vector<optim::GroupOptions> gopts;

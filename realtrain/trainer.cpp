@@ -326,15 +326,7 @@ void Trainer::Impl::build_model() {
   // Same seed on every rank gives the same initial model; rank 0's is broadcast anyway so that
   // nothing depends on that.
   torch::manual_seed(cfg.seed);
-  const data::ImageShape shape = train_set->shape();
-  ModelSpec spec;
-  spec.name = cfg.model;
-  spec.in_channels = shape.channels;
-  spec.height = shape.height;
-  spec.width = shape.width;
-  spec.num_classes = train_set->num_classes();  // the vocabulary of a language model
-  spec.zero_init_residual = cfg.zero_init_residual;
-  model = make_model(spec);
+  model = make_model(model_spec(cfg, *train_set));
   model->to(device);
   parameters = realtrain::parameter_count(*model);
   precision = parse_precision(cfg.precision);

@@ -191,15 +191,8 @@ void load_model_and_data(CalibrateSetup& s) {
       bad(std::string(name) + " = " + std::to_string(n) + ": larger than the " + std::to_string(s.dataset_size) +
           " training examples of " + c.dataset);
   torch::manual_seed(c.seed);  // as the trainer does before make_model: the study's initialisation
-  realtrain::ModelSpec spec;
-  spec.name = c.model;
-  spec.in_channels = train->shape().channels;
-  spec.height = train->shape().height;
-  spec.width = train->shape().width;
-  spec.num_classes = train->num_classes();
-  spec.zero_init_residual = c.zero_init_residual;
   try {
-    s.model = realtrain::make_model(spec);
+    s.model = realtrain::make_model(realtrain::model_spec(c, *train));
   } catch (const optim::ConfigError& e) {
     bad(e.what());
   }
