@@ -9,6 +9,7 @@ std::string to_string(TrialStatus s) {
     case TrialStatus::kReached: return "reached";
     case TrialStatus::kNotReached: return "not_reached";
     case TrialStatus::kDiverged: return "diverged";
+    case TrialStatus::kFailed: return "failed";
   }
   return "?";
 }
@@ -17,6 +18,7 @@ TrialStatus parse_trial_status(const std::string& text) {
   if (text == "reached") return TrialStatus::kReached;
   if (text == "not_reached") return TrialStatus::kNotReached;
   if (text == "diverged") return TrialStatus::kDiverged;
+  if (text == "failed") return TrialStatus::kFailed;
   throw std::invalid_argument("unknown trial status '" + text + "'");
 }
 

@@ -4,9 +4,13 @@
 // a `batchlab train` child process under the configured launcher, results streamed to the same
 // files as `batchlab sweep` (resumable after a kill), one progress line per trial with an ETA,
 // then the S(B) fit per optimizer with the measured noise scale B_simple beside it.
-// Exit status: 0 done, 1 failure while working (a trial that crashed), 2 bad input (one line,
-// nothing written or run): the config and every trial's `batchlab train` options are validated
-// with the trainer's own validation before the first trial starts.
+// Exit status: 0 done, every trial ran; 1 failure while working (the study stopped: a file it
+// could not write, sbatch refusing a job, a trial's unreadable summary.json); 2 bad input (one
+// line, nothing written or run): the config and every trial's `batchlab train` options are
+// validated with the trainer's own validation before the first trial starts; 3 the study ran to
+// its end but some trials failed (their `batchlab train` exited with an error, or their Slurm job
+// was cancelled with on_cancel = fail): they are marked failed in trials.csv, left out of the
+// fit, and each has trials/trial_NNNNN/failure.txt (real_trials.csv column failure).
 // --check: that same validation (validate_study below), then the resolved grid, the first trial's
 // command line and what could not be checked on this machine on stdout, and exit 0 with nothing
 // written or launched (experiments/cli/config_check.h).
@@ -37,14 +41,6 @@ namespace batchlab::cli {
 using namespace batchlab::experiments;
 
 namespace {
-
-std::string last_line(const std::filesystem::path& log) {
-  std::ifstream in(log);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  return last;
-}
 
 // Is the launcher's program runnable (an absolute/relative path, or found in PATH)?
 bool runnable(const std::string& prog) {
@@ -224,6 +220,7 @@ class RealTrials {
     const bool slurm = cfg_.scheduler == "slurm";
     if (!(slurm && std::filesystem::exists(dir / "jobs.log"))) std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
+    std::filesystem::remove(dir / "failure.txt");
     const ReuseSource* src = reuse_.find(cfg_, p);
     if (src) {  // the same trial finished in an earlier study: copy it (the source stays as it is)
       std::filesystem::copy(src->dir(), dir, std::filesystem::copy_options::recursive |
@@ -233,13 +230,12 @@ class RealTrials {
       for (const auto& a : trial_train_args(cfg_, p, dir)) argv.push_back(a);
       const slurm::JobRecord r = slurm::run_trial_job(dir, "batchlab-" + cfg_.study_name, argv,
                                                       dir / "checkpoint" / "rank0.pt", cfg_.slurm);
-      if (!r.failure.empty()) throw std::runtime_error(describe_trial(p) + ": " + r.failure);
+      if (!r.failure.empty()) return failed(p, dir, r.failure, dir / "job.out");
     } else {
       const auto cmd = child_command(cfg_, exe_, trial_train_args(cfg_, p, dir));
       const int status = run_child(cmd, dir / "train.log");
       if (status != 0)
-        throw std::runtime_error(describe_trial(p) + ": batchlab train exited with status " + std::to_string(status) +
-                                 " (" + (dir / "train.log").string() + ": " + last_line(dir / "train.log") + ")");
+        return failed(p, dir, "batchlab train exited with status " + std::to_string(status), dir / "train.log");
     }
     RealTrialResult r = read_trial_result(dir, cfg_.record_curves);
     TrialOutcome o = std::move(r.outcome);
@@ -249,6 +245,22 @@ class RealTrials {
       o.reused = true;
       o.wall_s = src->wall_s;
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    extras_[p.trial_id] = r;
+    return o;
+  }
+
+  // A trial that failed for a reason of its own: failure.txt (the reason and its log's tail), a
+  // "failed" outcome with no result, and the study goes on.
+  TrialOutcome failed(const TrialPoint& p, const std::filesystem::path& dir, const std::string& reason,
+                      const std::filesystem::path& log) {
+    write_trial_failure(dir, reason, log);
+    TrialOutcome o;
+    o.status = TrialStatus::kFailed;
+    o.final_metric = std::nan("");
+    RealTrialResult r;
+    r.b_simple = r.img_per_s = std::nan("");
+    r.failure = reason + " (" + std::filesystem::relative(dir / "failure.txt", out_dir_).string() + ")";
     std::lock_guard<std::mutex> lock(mu_);
     extras_[p.trial_id] = r;
     return o;
@@ -264,6 +276,7 @@ class RealTrials {
       extras_.erase(p.trial_id);
     }
     std::string what = to_string(o.status);
+    if (o.status == TrialStatus::kFailed) return what + ": " + r.failure;
     if (o.status == TrialStatus::kReached) what += " at step " + std::to_string(o.steps_to_target);
     else what += " after " + std::to_string(r.steps) + " steps";
     char text[512];
@@ -276,20 +289,25 @@ class RealTrials {
   }
 
   // real_trials.csv: the engine's columns plus what only a real trial has, from the trial
-  // directories (so it is complete after a resume too).
+  // directories (so it is complete after a resume too). A failed trial has no result: its
+  // failure column names its failure.txt.
   void write_real_trials_csv() const {
     std::string csv =
         "trial_id,optimizer,batch_size,lr,momentum,seed,status,steps,b_simple,img_per_s,dir"
-        ",job_id,submissions,submit_time,start_time,end_time,nodes\n";
+        ",job_id,submissions,submit_time,start_time,end_time,nodes,failure\n";
     for (std::int64_t id = 0; id < grid_.size(); ++id) {
       const TrialPoint p = grid_.point(id);
       const auto dir = trial_dir(out_dir_, id);
-      const RealTrialResult r = read_trial_result(dir, false);
+      const bool no_result = !trial_failure(dir).empty();
+      RealTrialResult r;
+      if (no_result) r.outcome.status = TrialStatus::kFailed;
+      else r = read_trial_result(dir, false);
+      const auto rel = std::filesystem::relative(dir, out_dir_);
       csv += std::to_string(id) + ',' + p.optimizer + ',' + std::to_string(p.batch_size) + ',' +
              format_number(p.lr) + ',' + format_number(p.momentum) + ',' + std::to_string(p.seed) + ',' +
-             to_string(r.outcome.status) + ',' + std::to_string(r.steps) + ',' + format_number(r.b_simple) + ',' +
-             format_number(r.img_per_s) + ',' + std::filesystem::relative(dir, out_dir_).string() + ',' +
-             job_columns(dir) + '\n';
+             to_string(r.outcome.status) + ',' + (no_result ? "" : std::to_string(r.steps)) + ',' +
+             (no_result ? "" : format_number(r.b_simple)) + ',' + (no_result ? "" : format_number(r.img_per_s)) + ',' +
+             rel.string() + ',' + job_columns(dir) + ',' + (no_result ? (rel / "failure.txt").string() : "") + '\n';
     }
     write_file_atomic(out_dir_ / "real_trials.csv", csv);
   }
@@ -354,6 +372,12 @@ int cmd_study(int argc, char** argv) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 2;
   }
+  // Not bad input (a trial may well fit in its limit), but a requeued job would start over.
+  if (cfg.scheduler == "slurm" && !cfg.slurm.time_limit.empty() && cfg.train_config.checkpoint_every == 0)
+    std::fprintf(stderr,
+                 "%s: warning: launcher.time_limit = %s and train.checkpoint-every = 0: a trial job that hits its "
+                 "time limit starts over when submitted again (set train.checkpoint-every)\n",
+                 who, cfg.slurm.time_limit.c_str());
   std::string exe;
   try {
     exe = std::filesystem::read_symlink("/proc/self/exe").string();
@@ -394,7 +418,14 @@ int cmd_study(int argc, char** argv) {
     hooks.fit_column_cell = [&](const OptimizerSummary& s) { return trials.b_simple_cell(s); };
     const nlohmann::json launcher = {
         {"command", cfg.launcher_command}, {"ranks", cfg.ranks}, {"threads_per_rank", cfg.threads_per_rank}};
-    driver.run(hooks, prov, {{"launcher", launcher}});
+    const std::int64_t failed = driver.run(hooks, prov, {{"launcher", launcher}});
+    if (failed > 0) {
+      std::fprintf(stderr,
+                   "%s: %lld of %lld trials failed (status failed in trials.csv, left out of the fit; why: the "
+                   "failure column of real_trials.csv)\n",
+                   who, static_cast<long long>(failed), static_cast<long long>(grid.size()));
+      return 3;
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", who, e.what());
     return 1;

@@ -7,6 +7,10 @@
 #include "experiments/cli/commands.h"
 
 int main(int argc, char** argv) {
+  // Line by line also into a file (a study trial's train.log, a Slurm job's job.out): a process
+  // killed mid-run (a crash, the OOM killer) leaves what it printed, which a failed trial's
+  // failure.txt quotes.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::string_view cmd = argc >= 2 ? argv[1] : "";
   if (cmd == "train") return batchlab::cli::cmd_train(argc - 1, argv + 1);
   if (cmd == "calibrate") return batchlab::cli::cmd_calibrate(argc - 1, argv + 1);

@@ -576,6 +576,26 @@ int run_child(const std::vector<std::string>& args, const std::filesystem::path&
   return 1;
 }
 
+void write_trial_failure(const std::filesystem::path& dir, const std::string& reason,
+                         const std::filesystem::path& log, std::size_t lines) {
+  std::ifstream in(log);
+  std::vector<std::string> all;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) all.push_back(line);
+  std::string text = reason + "\n";
+  const std::size_t first = all.size() > lines ? all.size() - lines : 0;
+  text += "--- last " + std::to_string(all.size() - first) + " lines of " + log.filename().string() + " ---\n";
+  for (std::size_t i = first; i < all.size(); ++i) text += all[i] + "\n";
+  write_file_atomic(dir / "failure.txt", text);
+}
+
+std::string trial_failure(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "failure.txt");
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
 RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve) {
   const auto path = dir / "summary.json";
   std::ifstream in(path);
@@ -676,7 +696,8 @@ TrialReuse::TrialReuse(const RealStudyConfig& cfg) {
         if (!sj) continue;
         nlohmann::json j;
         sj >> j;
-        parse_trial_status(j.at("status").get<std::string>());  // a finished trial: reached, not_reached, diverged
+        // A finished trial: reached, not_reached, diverged (a failed one has no result to reuse).
+        if (parse_trial_status(j.at("status").get<std::string>()) == TrialStatus::kFailed) continue;
         const auto& prov = j.at("provenance");
         const auto argv = prov.at("argv").get<std::vector<std::string>>();
         const auto train = std::find(argv.begin(), argv.end(), "train");

@@ -38,7 +38,12 @@
 // Resume: rows already in trials.csv are skipped (results_writer.h); a trial directory left by a
 // killed run is deleted and the trial rerun. Children die with the study (PR_SET_PDEATHSIG).
 // Diverged trials (non-finite loss; the trainer stops at once) are marked "diverged" and
-// excluded from the best-lr reduction and the fit.
+// excluded from the best-lr reduction and the fit. A trial whose `batchlab train` fails by itself
+// (a non-zero exit, a crash; under Slurm also a job cancelled with on_cancel = fail) is marked
+// "failed", with its reason and log tail in failure.txt (write_trial_failure), left out of the
+// reduction and the fit, and the study goes on (it exits 3 at the end: cmd_study.cpp). A resume
+// keeps it failed; a new study with study.reuse = the old dir reruns only the trials without a
+// result.
 //
 // Reuse ([study] reuse = DIR[,DIR...], output dirs of earlier `batchlab study` runs): extends a
 // finished (or still running) study's grid without rerunning the trials it already has. A trial
@@ -67,7 +72,8 @@
 // (individual jobs rather than an array: a trial can then be resubmitted alone, and each job's
 // limit fits its own trial). A job that ends before batchlab train did (time limit, preemption,
 // node failure, scancel with on_cancel = requeue) is submitted again and continues from the
-// trial's last checkpoint, so set [train] checkpoint-every; the driver logs every submission in
+// trial's last checkpoint, so set [train] checkpoint-every (a study with launcher.time_limit and
+// no checkpoints is warned about); the driver logs every submission in
 // the trial's jobs.log first, so a killed driver restarted with the same command waits for the
 // jobs still queued or running instead of submitting them again. `scancel --name=batchlab-NAME`
 // cancels a whole study (jobs are named batchlab-<study.name>). real_trials.csv records job_id,
@@ -161,6 +167,16 @@ std::filesystem::path trial_dir(const std::filesystem::path& output_dir, std::in
 // failure (exec failure: status 127 in the log).
 int run_child(const std::vector<std::string>& argv, const std::filesystem::path& log);
 
+// A failed trial (optim/trial_status.h: its `batchlab train` exited with an error, or its Slurm
+// job was cancelled with on_cancel = fail, or ended early more than max_resubmits times) leaves
+// trials/trial_NNNNN/failure.txt: the reason on the first line, then the last `lines` lines of its
+// log (train.log of a local trial, the job's job.out under Slurm: the trainer's stderr tail).
+// Written atomically; the study records the trial as failed and goes on.
+void write_trial_failure(const std::filesystem::path& dir, const std::string& reason,
+                         const std::filesystem::path& log, std::size_t lines = 20);
+// The reason (first line of failure.txt) of a failed trial; "" when the trial did not fail.
+std::string trial_failure(const std::filesystem::path& dir);
+
 // What a finished trial left in its directory (summary.json, metrics.csv).
 struct RealTrialResult {
   TrialOutcome outcome;
@@ -168,6 +184,7 @@ struct RealTrialResult {
   double img_per_s = 0.0;
   std::int64_t steps = 0;
   std::string reused_from;  // "DIR trial K" when copied from a reuse dir (set by the runner)
+  std::string failure;      // a failed trial: why, and where its failure.txt is (set by the runner)
 };
 // Throws std::runtime_error naming the file when summary.json is missing or malformed.
 RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve);

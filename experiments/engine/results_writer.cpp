@@ -320,7 +320,8 @@ std::vector<OptimizerSummary> write_summaries(const fs::path& dir, const StudyGr
   summary["trials"] = {{"total", grid.size()},
                        {"reached", tracker.count(TrialStatus::kReached)},
                        {"not_reached", tracker.count(TrialStatus::kNotReached)},
-                       {"diverged", tracker.count(TrialStatus::kDiverged)}};
+                       {"diverged", tracker.count(TrialStatus::kDiverged)},
+                       {"failed", tracker.count(TrialStatus::kFailed)}};
   summary["definitions"] = {
       {"steps_to_target", "first evaluated step whose metric is below the target"},
       {"seed_reduction", "median over seeds; a seed that does not reach counts as +inf"},

@@ -36,18 +36,6 @@ std::string trim(std::string s) {
   return s;
 }
 
-// The last non-empty line of a file (a failed job's stderr tail names why).
-std::string tail_of(const fs::path& p, std::size_t lines) {
-  std::ifstream in(p);
-  std::vector<std::string> all;
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) all.push_back(line);
-  std::string out;
-  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i)
-    out += (out.empty() ? "" : " | ") + all[i];
-  return out;
-}
-
 // Single-quoted for bash.
 std::string quoted(const std::string& s) {
   std::string q(1, '\'');
@@ -150,6 +138,15 @@ std::string submit(const fs::path& dir, const std::string& name, const JobOption
   return id;
 }
 
+// batchlab train's exit status as the job script recorded it; -1 when there is none.
+int read_exit(const fs::path& p) {
+  try {
+    return fs::exists(p) ? std::stoi(trim(read_text(p))) : -1;
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
 double read_time(const fs::path& p) {
   try {
     return fs::exists(p) ? std::stod(read_text(p)) : -1.0;
@@ -234,24 +231,38 @@ JobRecord run_trial_job(const fs::path& dir, const std::string& job_name, const 
   Submission s = last_submission(log);
   JobRecord r;
   for (;;) {
-    if (s.job_id.empty() || !alive(scontrol_state(s.job_id))) {
-      // Nothing in flight: the trial's last job (if any) has ended.
-      if (!s.job_id.empty() && fs::exists(dir / "job_exit")) break;
-      const std::string state = s.job_id.empty() ? "" : scontrol_state(s.job_id);
-      if (state == "CANCELLED" && o.fail_on_cancel) {
+    const std::string state = s.job_id.empty() ? "" : scontrol_state(s.job_id);
+    if (!s.job_id.empty()) {
+      if (alive(state)) {
+        std::this_thread::sleep_for(o.poll);
+        continue;
+      }
+      // The trial's last job has ended: finished, failed, or ended early (then submitted again).
+      const JobEnd end = classify_end(state, read_exit(dir / "job_exit"), o.fail_on_cancel);
+      if (end == JobEnd::kFinished) break;
+      if (end == JobEnd::kCancelled) {
         r.failure = "job " + s.job_id + " was cancelled (launcher.on_cancel = fail)";
+        break;
+      }
+      if (end == JobEnd::kFailed) {
+        r.exit_status = read_exit(dir / "job_exit");
+        r.failure = "batchlab train exited with status " + std::to_string(r.exit_status) + " in job " + s.job_id +
+                    " (state " + (state.empty() ? "unknown" : state) + ")";
         break;
       }
       if (s.count > o.max_resubmits) {
         r.failure = "job " + s.job_id + " ended without finishing " + std::to_string(s.count) +
-                    " times (last state " + (state.empty() ? "unknown" : state) + ")";
+                    " times (last state " + (state.empty() ? "unknown" : state) + "; launcher.max_resubmits = " +
+                    std::to_string(o.max_resubmits) + ")";
         break;
       }
-      const double t = now_unix();
-      const std::string id = submit(dir, job_name, o);
-      log_submission(log, id, t);
-      s = {id, t, s.count + 1};
     }
+    // An exit status of a job that ended early is not the trial's: the next job writes its own.
+    fs::remove(dir / "job_exit");
+    const double t = now_unix();
+    const std::string id = submit(dir, job_name, o);
+    log_submission(log, id, t);
+    s = {id, t, s.count + 1};
     std::this_thread::sleep_for(o.poll);
   }
   r.job_id = s.job_id;
@@ -260,13 +271,22 @@ JobRecord run_trial_job(const fs::path& dir, const std::string& job_name, const 
   r.start_time = read_time(dir / "job_start");
   r.end_time = read_time(dir / "job_end");
   r.nodes = trim(read_text(dir / "job_nodes"));
-  if (r.failure.empty()) {
-    r.exit_status = std::stoi(trim(read_text(dir / "job_exit")));
-    if (r.exit_status != 0)
-      r.failure = "batchlab train exited with status " + std::to_string(r.exit_status) + " in job " + s.job_id +
-                  " (" + (dir / "job.out").string() + ": " + tail_of(dir / "job.out", 2) + ")";
-  }
+  if (r.failure.empty()) r.exit_status = 0;
   return r;
+}
+
+JobEnd classify_end(const std::string& state, int exit_status, bool fail_on_cancel) {
+  // A batchlab train that exited 0 finished its trial, whatever happened to the job after.
+  if (exit_status == 0) return JobEnd::kFinished;
+  if (state == "CANCELLED" && fail_on_cancel) return JobEnd::kCancelled;
+  // No exit status: the job was killed before batchlab train returned (time limit, preemption,
+  // node failure, scancel). With one, the job's state still says whether Slurm ended it: a step
+  // killed at a time limit can return (with a signal's status) before the script is killed.
+  static const char* const kEndedEarly[] = {"TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "CANCELLED"};
+  if (exit_status < 0) return JobEnd::kEndedEarly;
+  for (const char* e : kEndedEarly)
+    if (state == e) return JobEnd::kEndedEarly;
+  return JobEnd::kFailed;
 }
 
 }  // namespace batchlab::experiments::slurm

@@ -6,12 +6,18 @@
 // The job of a trial is a small bash script written into the trial's directory (job.sh): it
 // records its start time and node list, runs `srun [--mpi=PLUGIN] batchlab train ARGS` (adding
 // --resume when a checkpoint is there), and records the exit status of `batchlab train` in the
-// file `job_exit`. A job that ends without writing job_exit (time limit, preemption, node failure,
-// scancel) ended for a reason outside the trial: it is submitted again and continues from its last
-// checkpoint (the trainer's resume is exact in every metrics column but the timings), up to
-// max_resubmits times; a job whose scontrol state is CANCELLED is instead marked failed when
-// on_cancel = fail. A job that wrote a non-zero job_exit failed for a reason of its own and is not
-// retried.
+// file `job_exit`. How the trial's job ended decides what comes next (classify_end):
+//   - job_exit 0: the trial is finished;
+//   - scontrol state CANCELLED and on_cancel = fail: the trial failed ("was cancelled");
+//   - no job_exit (the job was killed before batchlab train returned), or a state that says Slurm
+//     ended the job (TIMEOUT, PREEMPTED, NODE_FAIL, BOOT_FAIL, DEADLINE, CANCELLED), whatever
+//     job_exit says (a step killed at its time limit may return before the script is killed):
+//     ended early, for a reason outside the trial. It is submitted again and continues from its
+//     last checkpoint (the trainer's resume is exact in every metrics column but the timings), up
+//     to max_resubmits times, then the trial failed;
+//   - otherwise (a non-zero job_exit in a job Slurm let end by itself): batchlab train failed for
+//     a reason of its own; the trial failed and is not retried.
+// A failed trial is reported in JobRecord::failure; the study marks it failed and goes on.
 //
 // Every submission is appended (atomically) to the trial's `jobs.log` before the driver waits on
 // it, one line "JOB_ID SUBMIT_UNIX_TIME": a restarted driver reads the last line and, when that job
@@ -54,9 +60,14 @@ struct JobRecord {
   double submit_time = -1, start_time = -1, end_time = -1;
   std::string nodes;
   int submissions = 0;   // jobs submitted for this trial, this run and earlier ones
-  int exit_status = -1;  // of batchlab train; -1 when no job wrote one
-  std::string failure;   // why the trial failed (empty when it ran to its end)
+  int exit_status = -1;  // of batchlab train (0 when finished); -1 when no job wrote one
+  std::string failure;   // why the trial failed (empty when it ran to its end); its log is job.out
 };
+
+// How a trial's job ended (header comment), from its scontrol state ("" when Slurm no longer
+// knows the job), batchlab train's exit status in job_exit (-1: none) and launcher.on_cancel.
+enum class JobEnd { kFinished, kFailed, kCancelled, kEndedEarly };
+JobEnd classify_end(const std::string& state, int exit_status, bool fail_on_cancel);
 
 // Runs one trial as Slurm job(s) until batchlab train has exited by itself (or the trial failed).
 // `train_argv` = [batchlab, train, ...]: the command srun starts. `checkpoint` = the trainer's

@@ -25,7 +25,7 @@ StudyDriver::StudyDriver(const StudyGrid& grid, StudySettings settings)
 
 void StudyDriver::check_resumable() const { writer_.check_resumable(settings_.resolved); }
 
-void StudyDriver::run(const StudyHooks& hooks, nlohmann::json provenance, const nlohmann::json& provenance_extra) {
+std::int64_t StudyDriver::run(const StudyHooks& hooks, nlohmann::json provenance, const nlohmann::json& provenance_extra) {
   const char* who = settings_.who.c_str();
   BestTracker tracker(grid_);
   const std::int64_t done = writer_.open(settings_.resolved, tracker);
@@ -62,6 +62,7 @@ void StudyDriver::run(const StudyHooks& hooks, nlohmann::json provenance, const 
   if (hooks.fit_column_cell) column = std::make_unique<FitTableColumn>(FitTableColumn{hooks.fit_column_header, hooks.fit_column_cell});
   print_fit_table(stdout, summaries, column.get());
   report_results_and_plot(writer_.dir(), settings_.result_files, settings_.results.curves, settings_.no_plot, who);
+  return tracker.count(TrialStatus::kFailed);
 }
 
 void StudyDriver::warn(const std::vector<OptimizerSummary>& summaries, const BestTracker& tracker) const {

@@ -71,8 +71,10 @@ class StudyDriver {
 
   // The study (see the header comment). `provenance` (provenance.h, taken when the command
   // started) gets finished_utc, seeds and resumed_at_trial, plus `provenance_extra`'s keys, and
-  // goes into summary.json. Throws on a failure while working (a trial, a file).
-  void run(const StudyHooks& hooks, nlohmann::json provenance, const nlohmann::json& provenance_extra = {});
+  // goes into summary.json. Returns the number of failed trials (TrialStatus::kFailed, this run's
+  // and those committed before a resume), which the study leaves out of its results. Throws on a
+  // failure while working (a runner's exception, a file).
+  std::int64_t run(const StudyHooks& hooks, nlohmann::json provenance, const nlohmann::json& provenance_extra = {});
 
  private:
   // The per-optimizer warnings after the fit: best lrs on the edge of the grid, targets met

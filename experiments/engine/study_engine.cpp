@@ -165,45 +165,55 @@ BestTracker::BestTracker(const StudyGrid& grid) : grid_(grid) {
   }
 }
 
+namespace {
+
+// The best point's status at one batch size, from what its trials did so far.
+TrialStatus batch_status(const BatchBest& b) {
+  if (b.steps < std::numeric_limits<double>::infinity()) return TrialStatus::kReached;
+  if (b.trials == 0 && b.trials_failed > 0) return TrialStatus::kFailed;
+  if (b.trials > 0 && b.trials == b.trials_diverged) return TrialStatus::kDiverged;
+  return TrialStatus::kNotReached;
+}
+
+}  // namespace
+
 void BestTracker::add(const TrialPoint& p, const TrialOutcome& o) {
   ++counts_[static_cast<int>(o.status)];
   BatchBest& best = best_[p.optimizer_index][p.batch_index];
-  ++best.trials;
-  if (o.status == TrialStatus::kDiverged) ++best.trials_diverged;
   if (p.seed_index == 0) {
     seed_steps_.clear();
     seed_metrics_.clear();
+    seeds_seen_ = 0;
   }
-  const bool reached = o.status == TrialStatus::kReached;
-  seed_steps_.push_back(reached ? static_cast<double>(o.steps_to_target)
-                                : std::numeric_limits<double>::infinity());
-  seed_metrics_.push_back(o.final_metric);
-  if (seed_steps_.size() != p.seed_index + 1)
+  if (seeds_seen_++ != p.seed_index)
     throw std::logic_error("BestTracker: trials out of order at trial " + std::to_string(p.trial_id));
-
-  if (p.seed_index + 1 < grid_.seeds.size()) {
-    best.status = best.steps < std::numeric_limits<double>::infinity() ? TrialStatus::kReached
-                 : best.trials == best.trials_diverged                 ? TrialStatus::kDiverged
-                                                                       : TrialStatus::kNotReached;
-    return;
+  if (o.status == TrialStatus::kFailed) {
+    ++best.trials_failed;
+  } else {
+    ++best.trials;
+    if (o.status == TrialStatus::kDiverged) ++best.trials_diverged;
+    const bool reached = o.status == TrialStatus::kReached;
+    seed_steps_.push_back(reached ? static_cast<double>(o.steps_to_target)
+                                  : std::numeric_limits<double>::infinity());
+    seed_metrics_.push_back(o.final_metric);
   }
-  // The point's last seed: reduce over seeds and compare with the best so far.
-  const double steps = median(seed_steps_);
-  if (steps < best.steps) {  // strict: ties keep the earlier point (smaller lr, momentum, ema)
-    best.steps = steps;
-    best.final_metric = median(seed_metrics_);
-    best.lr = p.lr;
-    best.lr_index = static_cast<std::int64_t>(p.lr_index);
-    best.momentum = p.momentum;
-    best.ema_decay = p.ema_decay;
-    best.lr_on_edge = grid_.lr_grid.size() > 1 &&
-                      (p.lr_index == 0 || p.lr_index + 1 == grid_.lr_grid.size());
-    best.seeds_reached = static_cast<int>(
-        std::count_if(seed_steps_.begin(), seed_steps_.end(), [](double s) { return std::isfinite(s); }));
+  // The point's last seed: reduce over the seeds that ran and compare with the best so far.
+  if (p.seed_index + 1 == grid_.seeds.size() && !seed_steps_.empty()) {
+    const double steps = median(seed_steps_);
+    if (steps < best.steps) {  // strict: ties keep the earlier point (smaller lr, momentum, ema)
+      best.steps = steps;
+      best.final_metric = median(seed_metrics_);
+      best.lr = p.lr;
+      best.lr_index = static_cast<std::int64_t>(p.lr_index);
+      best.momentum = p.momentum;
+      best.ema_decay = p.ema_decay;
+      best.lr_on_edge = grid_.lr_grid.size() > 1 &&
+                        (p.lr_index == 0 || p.lr_index + 1 == grid_.lr_grid.size());
+      best.seeds_reached = static_cast<int>(
+          std::count_if(seed_steps_.begin(), seed_steps_.end(), [](double s) { return std::isfinite(s); }));
+    }
   }
-  best.status = best.steps < std::numeric_limits<double>::infinity() ? TrialStatus::kReached
-               : best.trials == best.trials_diverged                 ? TrialStatus::kDiverged
-                                                                     : TrialStatus::kNotReached;
+  best.status = batch_status(best);
 }
 
 }  // namespace batchlab::experiments

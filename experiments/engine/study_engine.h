@@ -34,8 +34,8 @@
 
 namespace batchlab::experiments {
 
-// How a trial ended: reached | not_reached | diverged (optim/trial_status.h, shared with sim and
-// the trainer).
+// How a trial ended: reached | not_reached | diverged | failed (optim/trial_status.h, shared with
+// sim and the trainer; only a real study's runner reports failed).
 using optim::TrialStatus;
 using optim::to_string;
 using optim::parse_trial_status;
@@ -120,7 +120,8 @@ void run_trials(const StudyGrid& grid, std::int64_t first, const TrialRunner& ru
 
 struct BatchBest {
   std::int64_t batch_size = 0;
-  TrialStatus status = TrialStatus::kNotReached;  // kDiverged only if every trial at B diverged
+  // kDiverged only if every trial at B that ran diverged; kFailed only if every trial at B failed.
+  TrialStatus status = TrialStatus::kNotReached;
   double steps = std::numeric_limits<double>::infinity();  // median over seeds
   double final_metric = std::numeric_limits<double>::quiet_NaN();
   double lr = std::numeric_limits<double>::quiet_NaN();
@@ -129,7 +130,8 @@ struct BatchBest {
   double ema_decay = std::numeric_limits<double>::quiet_NaN();
   bool lr_on_edge = false;
   int seeds_reached = 0;  // of the best point
-  std::int64_t trials = 0, trials_diverged = 0;
+  // Trials at B that ran, and those that failed (left out of the reduction: they have no result).
+  std::int64_t trials = 0, trials_diverged = 0, trials_failed = 0;
 };
 
 // Streaming reduction to the best point per (optimizer, batch size). O(optimizers x batch sizes
@@ -138,6 +140,8 @@ class BestTracker {
  public:
   explicit BestTracker(const StudyGrid& grid);
   // Trials must come in trial_id order (as run_trials delivers them and trials.csv stores them).
+  // A failed trial is counted and otherwise ignored: a point's median is over its seeds that ran,
+  // and a point whose seeds all failed is no candidate for the best lr.
   void add(const TrialPoint& p, const TrialOutcome& o);
   const std::vector<BatchBest>& best(std::size_t optimizer_index) const { return best_[optimizer_index]; }
   std::int64_t count(TrialStatus s) const { return counts_[static_cast<int>(s)]; }
@@ -146,7 +150,8 @@ class BestTracker {
   const StudyGrid& grid_;
   std::vector<std::vector<BatchBest>> best_;
   std::vector<double> seed_steps_, seed_metrics_;
-  std::int64_t counts_[3] = {0, 0, 0};
+  std::size_t seeds_seen_ = 0;  // of the current point, failed ones included (the order check)
+  std::int64_t counts_[4] = {0, 0, 0, 0};
 };
 
 double median(std::vector<double> v);  // of a non-empty vector; +inf entries allowed

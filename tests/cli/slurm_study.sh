@@ -5,9 +5,12 @@
 #   2. the driver SIGKILLed while its jobs run and restarted with the same command: no trial
 #      submitted twice (jobs.log), rows complete and equal to run 1's;
 #   3. a trial's job cancelled mid-run (on_cancel = requeue): submitted again, resumed from its
-#      checkpoint, and its metrics.csv equals an uninterrupted local run's in every column but
-#      img_per_s and wall_s; with on_cancel = fail the study stops with the reason;
-#   4. bad input (no Slurm reachable, parallel 0, a time limit Slurm would not take): one line,
+#      checkpoint (its last batchlab train ran with --resume), and its metrics.csv equals an
+#      uninterrupted local run's in every column but img_per_s and wall_s;
+#   4. with on_cancel = fail, a cancelled job's trial is marked failed, and so is a trial whose
+#      trainer crashed (SIGKILL), each with failure.txt (the reason, the job's stderr tail): the
+#      other trials run to their end and the study exits 3;
+#   5. bad input (no Slurm reachable, parallel 0, a time limit Slurm would not take): one line,
 #      exit 2, nothing submitted.
 # Exit 77 (skipped) when no local Slurm answers: scripts/test starts one and fails on skips.
 # usage: slurm_study.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
@@ -55,6 +58,9 @@ study --output.dir="$SCRATCH/run2" --study.name=slurm_ci_b >run2b.log 2>&1 || { 
 for j in run2/trials/*/jobs.log; do
   [[ $(wc -l <"$j") == 1 ]] || fail "run 2: $j has $(wc -l <"$j") submissions (resubmitted after the restart)"
 done
+# Slurm's own count (it keeps ended jobs MinJobAge = 300 s): 4 jobs of this study, no more.
+n=$(scontrol show job -o | grep -c 'JobName=batchlab-slurm_ci_b ')
+[[ $n == 4 ]] || fail "run 2: Slurm ran $n jobs named batchlab-slurm_ci_b, want 4"
 [[ $(ls run2/trials | wc -l) == 4 ]] || fail "run 2: $(ls run2/trials | wc -l) trial dirs"
 diff <(rows run1) <(rows run2) >/dev/null || { diff <(rows run1) <(rows run2); fail "run 2's rows differ from run 1's"; }
 echo "ok: driver SIGKILLed with 2 jobs running and restarted: no job submitted twice, rows as run 1"
@@ -70,7 +76,8 @@ for ((i = 0; i < 600; ++i)); do [[ -e $ckpt ]] && break; sleep 0.1; done
 scancel -n batchlab-slurm_ci_c
 wait $driver || { cat run3.log; fail "run 3 exited $?"; }
 [[ $(wc -l <run3/trials/trial_00000/jobs.log) == 2 ]] || fail "run 3: $(wc -l <run3/trials/trial_00000/jobs.log) submissions, want 2"
-grep -q -- '--resume' run3/trials/trial_00000/job.sh || fail "run 3: the job script never resumes"
+/usr/bin/python3 -c 'import json, sys; assert "--resume" in json.load(open(sys.argv[1]))["provenance"]["argv"]' \
+  run3/trials/trial_00000/summary.json || fail "run 3: the resubmitted job started over instead of resuming"
 /usr/bin/python3 - local/trials/trial_00000/metrics.csv run3/trials/trial_00000/metrics.csv <<'PY' || fail "run 3: metrics differ from the uninterrupted run"
 import csv, sys
 a, b = (list(csv.DictReader(open(f))) for f in sys.argv[1:])
@@ -82,20 +89,43 @@ for ra, rb in zip(a, b):
             assert ra[k] == rb[k], (k, ra["step"], ra[k], rb[k])
 PY
 echo "ok: a cancelled trial job was submitted again and resumed; metrics equal the uninterrupted run's"
-"$BIN" study "$CFG" --train.data-dir="$FMNIST" --no-plot "${one[@]}" --output.dir="$SCRATCH/run4" --study.name=slurm_ci_d \
-  --launcher.on_cancel=fail >run4.log 2>&1 &
+
+# ---- 4. trials that fail: one job cancelled with on_cancel = fail, one trainer killed (a crash)
+long=(--study.max_steps=4000 --study.eval_every_examples=64000 --train.target=0.99)
+"$BIN" study "$CFG" --train.data-dir="$FMNIST" --no-plot "${long[@]}" --output.dir="$SCRATCH/run4" \
+  --study.name=slurm_ci_d --launcher.on_cancel=fail >run4.log 2>&1 &
 driver=$!
+t0=run4/trials/trial_00000 t1=run4/trials/trial_00001
 for ((i = 0; i < 600; ++i)); do
-  [[ $(squeue -h -n batchlab-slurm_ci_d -t RUNNING | wc -l) -ge 1 ]] && break
+  [[ -e $t0/job_start && -e $t1/job_start && -e $t0/checkpoint/rank0.pt && -e $t1/checkpoint/rank0.pt ]] && break
   sleep 0.1
 done
-scancel -n batchlab-slurm_ci_d
+[[ -e $t1/checkpoint/rank0.pt ]] || { cat run4.log; fail "run 4: trials 0 and 1 never ran at once"; }
+scancel "$(cut -d' ' -f1 $t0/jobs.log)"
+# trial 1's batchlab train (not the srun that started it), found by its own output dir
+victim=$(pgrep -f -- "^[^ ]*/batchlab train .*--output=$SCRATCH/$t1( |$)")
+[[ $(wc -w <<<"$victim") == 1 ]] || fail "run 4: trial 1's trainer: pids '$victim'"
+kill -9 "$victim"
 wait $driver; rc=$?
-[[ $rc == 1 ]] || { cat run4.log; fail "run 4 (on_cancel = fail): exit $rc, want 1"; }
-grep -q 'was cancelled' run4.log || { cat run4.log; fail "run 4: no reason printed"; }
-echo "ok: on_cancel = fail stops the study with the reason"
+[[ $rc == 3 ]] || { cat run4.log; fail "run 4: exit $rc, want 3 (the study goes on, some trials failed)"; }
+grep -q '2 of 4 trials failed' run4.log || { cat run4.log; fail "run 4: no closing line on the failed trials"; }
+/usr/bin/python3 - run4 <<'PY' || { cat run4.log; fail "run 4: failed trials"; }
+import csv, json, sys
+d = sys.argv[1]
+rows = list(csv.DictReader(open(d + "/real_trials.csv")))
+assert [r["status"] for r in rows] == ["failed", "failed", "not_reached", "not_reached"], [r["status"] for r in rows]
+assert [r["submissions"] for r in rows] == ["1"] * 4, [r["submissions"] for r in rows]  # a failed trial is not retried
+f0, f1 = (open(d + "/" + r["failure"]).read().splitlines() for r in rows[:2])
+assert f0[0].startswith("job ") and f0[0].endswith(" was cancelled (launcher.on_cancel = fail)"), f0
+assert f1[0].startswith("batchlab train exited with status ") and "lines of job.out ---" in f1[1], f1
+assert any("batchlab train: model mlp:32" in line for line in f1[2:]), f1  # the job's stderr tail
+assert json.load(open(d + "/summary.json"))["trials"]["failed"] == 2
+trials = {r["trial_id"]: r["status"] for r in csv.DictReader(open(d + "/trials.csv"))}
+assert trials == {"0": "failed", "1": "failed", "2": "not_reached", "3": "not_reached"}, trials
+PY
+echo "ok: a cancelled job (on_cancel = fail) and a crashed trainer mark their trials failed; the study goes on, exit 3"
 
-# ---- 4. bad input: one line, exit 2, nothing submitted
+# ---- 5. bad input: one line, exit 2, nothing submitted
 bad() {
   local pat=$1
   shift
@@ -109,3 +139,7 @@ bad "launcher.time_limit" study --output.dir="$SCRATCH/bad" --launcher.time_limi
 bad "launcher.on_cancel" study --output.dir="$SCRATCH/bad" --launcher.on_cancel=maybe
 bad "Slurm is not reachable" env SLURM_CONF=/nonexistent/slurm.conf "$BIN" study "$CFG" --train.data-dir="$FMNIST" --output.dir="$SCRATCH/bad"
 echo "ok: bad launcher settings and no Slurm are one line, exit 2"
+"$BIN" study "$CFG" --train.data-dir="$FMNIST" --launcher.time_limit=5 --train.checkpoint-every=0 --check \
+  >check.out 2>check.err || { cat check.err; fail "--check with a time limit and no checkpoints exited $?"; }
+grep -q 'warning: launcher.time_limit = 5 and train.checkpoint-every = 0' check.err || { cat check.err; fail "no warning"; }
+echo "ok: a time limit without checkpoints is warned about"

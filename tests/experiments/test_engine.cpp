@@ -242,6 +242,43 @@ TEST(BestTracker, ABatchWhereEveryTrialDivergedIsDiverged) {
   EXPECT_EQ(t.count(TrialStatus::kDiverged), g.size());
 }
 
+TEST(BestTracker, FailedTrialsAreLeftOutOfTheSeedMedianAndTheBest) {
+  StudyGrid g;
+  g.optimizers = {{"sgd", {0.0}, {0.0}}};
+  g.batch_sizes = {8, 16};
+  g.lr_grid = {0.1, 0.2};
+  g.seeds = {0, 1, 2};
+  // B 8, lr 0.1: seeds reach in 100, fail, 120 -> median over the two that ran, 110 (a failed seed
+  // counted as "never" would give 120). lr 0.2: every seed failed, although a failed trial's
+  // steps_to_target says 1: never a candidate. B 16: every trial failed -> status failed.
+  const TrialRunner r = [](const TrialPoint& p) {
+    TrialOutcome o;
+    if (p.batch_size == 16 || p.lr == 0.2 || p.seed == 1) {
+      o.status = TrialStatus::kFailed;
+      o.steps_to_target = 1;
+      return o;
+    }
+    o.status = TrialStatus::kReached;
+    o.steps_to_target = p.seed == 0 ? 100 : 120;
+    return o;
+  };
+  BestTracker t(g);
+  run_trials(g, 0, r, [&](const TrialPoint& p, TrialOutcome&& o) { t.add(p, o); }, {.threads = 2});
+  const BatchBest& b8 = t.best(0)[0];
+  EXPECT_EQ(b8.status, TrialStatus::kReached);
+  EXPECT_EQ(b8.lr, 0.1);
+  EXPECT_DOUBLE_EQ(b8.steps, 110.0);
+  EXPECT_EQ(b8.seeds_reached, 2);
+  EXPECT_EQ(b8.trials, 2);
+  EXPECT_EQ(b8.trials_failed, 4);
+  const BatchBest& b16 = t.best(0)[1];
+  EXPECT_EQ(b16.status, TrialStatus::kFailed);
+  EXPECT_TRUE(std::isinf(b16.steps));
+  EXPECT_EQ(b16.lr_index, -1);
+  EXPECT_EQ(t.count(TrialStatus::kFailed), 10);
+  EXPECT_EQ(t.count(TrialStatus::kReached), 2);
+}
+
 TEST(Median, EvenCountsAverageAndInfinityDominates) {
   EXPECT_DOUBLE_EQ(median({3, 1, 2}), 2.0);
   EXPECT_DOUBLE_EQ(median({4, 1, 2, 3}), 2.5);

@@ -116,8 +116,9 @@ TEST(AtomicWrites, ReplaceAndAppendLeaveNoTemporaryBehind) {
 }
 
 TEST(TrialStatusText, ReadsBackWhatItWrites) {
-  for (TrialStatus s : {TrialStatus::kReached, TrialStatus::kNotReached, TrialStatus::kDiverged})
+  for (TrialStatus s : {TrialStatus::kReached, TrialStatus::kNotReached, TrialStatus::kDiverged, TrialStatus::kFailed})
     EXPECT_EQ(parse_trial_status(to_string(s)), s);
   EXPECT_EQ(to_string(TrialStatus::kNotReached), "not_reached");
+  EXPECT_EQ(to_string(TrialStatus::kFailed), "failed");
   EXPECT_THROW(parse_trial_status("done"), std::invalid_argument);
 }
