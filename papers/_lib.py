@@ -20,12 +20,18 @@ QUICK_REPORT = "report.md"  # a --quick run's markdown, in its results folder (p
 
 
 def read_csv(path, required=()):
+    """Rows as dicts by column name. A several-target study's table (a `target` column, written
+    target-major) is read at its first target, whose fits summary.json keeps under "optimizers",
+    unless `required` names the `target` column."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             sys.exit(f"{path}: missing columns {missing}")
-        return list(reader)
+        rows = list(reader)
+    if rows and "target" in rows[0] and "target" not in required:
+        rows = [r for r in rows if r["target"] == rows[0]["target"]]
+    return rows
 
 
 def read_json(path):

@@ -20,13 +20,23 @@ def results_dir():
 
 
 def read_csv(path, required):
-    """Rows of a CSV as dicts; fails with the missing column names, never reads by position."""
+    """Rows of a CSV as dicts; fails with the missing column names, never reads by position.
+    A several-target study's table (a `target` column) is read at its first target, the one whose
+    fits summary.json keeps under "optimizers", unless the caller requires the `target` column."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             sys.exit(f"{path}: missing columns {missing}")
-        return list(reader)
+        return first_target(list(reader), required)
+
+
+def first_target(rows, required=()):
+    """The rows of the first target (rows are written target-major), all rows when the table has no
+    `target` column or the caller asked for it."""
+    if not rows or "target" not in rows[0] or "target" in required:
+        return rows
+    return [r for r in rows if r["target"] == rows[0]["target"]]
 
 
 def read_summary(d):

@@ -38,6 +38,9 @@ def main():
             ax.plot(bb, smin * (1 + bc / bb), "--", color=color, lw=1)
             if b.min() <= bc <= b.max():
                 ax.plot([bc], [smin * 2], "D", color=color, ms=7, mfc="none")
+            if fit.get("b_crit_lo") is not None:  # bootstrap interval: B_crit as a horizontal error bar
+                ax.errorbar([bc], [smin * 2], xerr=[[bc - fit["b_crit_lo"]], [fit["b_crit_hi"] - bc]],
+                            color=color, capsize=3, lw=1, fmt="none")
     if s_all:  # keep the perfect-scaling guides from stretching the axis
         ax.set_ylim(min(s_all) / 2, max(s_all) * 2)
     ax.set_xscale("log", base=2)
@@ -45,7 +48,8 @@ def main():
     ax.set_xlabel("batch size B")
     ax.set_ylabel(f"steps to target ({summary.get('metric', 'metric')} < {summary.get('target', '?')})")
     ax.set_title(f"{summary.get('study', os.path.basename(os.path.abspath(d)))}: "
-                 "dashed = S_min(1+B_crit/B), dotted = perfect scaling, diamond = B_crit, x = lr on grid edge",
+                 "dashed = S_min(1+B_crit/B), dotted = perfect scaling, diamond = B_crit (bar: 95% bootstrap CI), "
+                 "x = lr on grid edge",
                  fontsize=7)
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)

@@ -138,6 +138,17 @@ class Workers {
 
 }  // namespace
 
+namespace {
+
+// The targets not crossed when the trial ends take its ending (as a trial with that one target
+// would have ended at the same step with the same metric).
+void end_targets(TrialResult& r, TrialStatus status, double metric) {
+  for (auto& t : r.per_target)
+    if (t.status != TrialStatus::kReached) t = {status, -1, metric};
+}
+
+}  // namespace
+
 TrialResult run_sampled(const TrialSpec& spec) {
   const auto land = make_landscape(spec.landscape);
   const int K = spec.workers;
@@ -156,6 +167,8 @@ TrialResult run_sampled(const TrialSpec& spec) {
   Eigen::VectorXd model = theta0, tilde = theta0;
 
   TrialResult r;
+  // Several targets: each one's first crossing at an evaluation, the trial going on to the lowest.
+  r.per_target.resize(spec.targets.size());
   const double loss0 = land->loss(theta0);
   std::vector<std::int64_t> marks;
   if (spec.record_curve) marks = log_spaced_steps(spec.max_steps);
@@ -172,8 +185,12 @@ TrialResult run_sampled(const TrialSpec& spec) {
     }
     if (!std::isfinite(loss) || !std::isfinite(metric) || loss > kDivergeFactor * loss0) {
       r.status = TrialStatus::kDiverged;
+      end_targets(r, TrialStatus::kDiverged, metric);
       return true;
     }
+    for (std::size_t k = 0; k < spec.targets.size(); ++k)
+      if (r.per_target[k].status != TrialStatus::kReached && metric < spec.targets[k])
+        r.per_target[k] = {TrialStatus::kReached, done, metric};
     if (metric < spec.target) {
       r.status = TrialStatus::kReached;
       r.steps_to_target = done;
@@ -196,10 +213,12 @@ TrialResult run_sampled(const TrialSpec& spec) {
     } else if (!workers.finite()) {
       r.status = TrialStatus::kDiverged;
       r.final_metric = std::numeric_limits<double>::quiet_NaN();
+      end_targets(r, TrialStatus::kDiverged, r.final_metric);
       return r;
     }
   }
   r.status = TrialStatus::kNotReached;
+  end_targets(r, TrialStatus::kNotReached, r.final_metric);
   return r;
 }
 

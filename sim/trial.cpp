@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -27,6 +28,12 @@ void validate(const TrialSpec& s) {
   if (s.max_steps < 0) bad("max_steps", std::to_string(s.max_steps), "must be >= 0");
   if (s.eval_every <= 0) bad("eval_every", std::to_string(s.eval_every), "must be > 0");
   if (!std::isfinite(s.target)) bad("target", optim::format_number(s.target), "must be finite");
+  for (double t : s.targets) {
+    if (!std::isfinite(t)) bad("targets", optim::format_number(t), "must be finite");
+    if (t < s.target) bad("target", optim::format_number(s.target), "must be the lowest of targets");
+  }
+  if (!s.targets.empty() && std::find(s.targets.begin(), s.targets.end(), s.target) == s.targets.end())
+    bad("target", optim::format_number(s.target), "must be the lowest of targets");
   if (s.workers < 1) bad("workers", std::to_string(s.workers), "must be >= 1");
   if (s.batch_size % s.workers != 0)
     bad("workers", std::to_string(s.workers),
@@ -61,9 +68,33 @@ TrialResult run_trial(const TrialSpec& spec) {
   return run_validated_trial(spec);
 }
 
+namespace {
+
+// Analytic mode with several targets: the exact search once per target, so that each entry is
+// the one-target trial's answer bit for bit; the trial itself (status, curve) is the search for
+// the lowest target, which every other target is crossed before.
+TrialResult run_nqm_analytic_targets(const TrialSpec& spec) {
+  TrialSpec one = spec;
+  one.targets.clear();
+  std::vector<TargetResult> per_target;
+  TrialResult last;
+  for (double t : spec.targets) {
+    one.target = t;
+    one.record_curve = spec.record_curve && t == spec.target;
+    TrialResult r = run_nqm_analytic(one);
+    per_target.push_back({r.status, r.steps_to_target, r.final_metric});
+    if (t == spec.target) last = std::move(r);
+  }
+  last.per_target = std::move(per_target);
+  return last;
+}
+
+}  // namespace
+
 TrialResult run_validated_trial(const TrialSpec& spec) {
   const auto start = std::chrono::steady_clock::now();
-  TrialResult r = spec.mode == "analytic" ? run_nqm_analytic(spec) : run_sampled(spec);
+  TrialResult r = spec.mode == "analytic" ? (spec.targets.empty() ? run_nqm_analytic(spec) : run_nqm_analytic_targets(spec))
+                                          : run_sampled(spec);
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

@@ -68,6 +68,11 @@ struct TrialSpec {
   int node_size = 0;                // hierarchical: workers per node (0 = workers)
   std::uint64_t seed = 0;
   double target = 0.01;             // metric threshold: reached when metric < target
+  // Several targets (a several-target study): the trial runs until the metric is below all of
+  // them (target must be their minimum) and reports each one's first crossing in
+  // TrialResult::per_target, in this order: analytic mode exactly (one search per target), sampled
+  // mode at its evaluations. Each entry equals the result of a trial with that single target.
+  std::vector<double> targets;
   std::int64_t max_steps = 100000;
   std::int64_t eval_every = 1;      // sampled mode: evaluate the metric every this many steps
   bool record_curve = false;        // fill TrialResult::curve (log-spaced steps)
@@ -79,12 +84,20 @@ struct CurvePoint {
   double metric;
 };
 
+// The trial with respect to one of TrialSpec::targets.
+struct TargetResult {
+  TrialStatus status = TrialStatus::kNotReached;
+  std::int64_t steps_to_target = -1;  // -1 unless reached
+  double final_metric = 0.0;          // at the crossing if reached, else where the trial ended
+};
+
 struct TrialResult {
   TrialStatus status = TrialStatus::kNotReached;
   std::int64_t steps_to_target = -1;  // -1 unless reached
   double final_metric = 0.0;          // at steps_to_target if reached, else at the last step
   double wall_s = 0.0;
   std::vector<CurvePoint> curve;
+  std::vector<TargetResult> per_target;  // one per TrialSpec::targets entry (else empty)
 };
 
 // Throws optim::ConfigError for an impossible spec (before any work).

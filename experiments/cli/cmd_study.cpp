@@ -237,7 +237,7 @@ class RealTrials {
       if (status != 0)
         return failed(p, dir, "batchlab train exited with status " + std::to_string(status), dir / "train.log");
     }
-    RealTrialResult r = read_trial_result(dir, cfg_.record_curves);
+    RealTrialResult r = read_trial_result(dir, cfg_.record_curves, cfg_.targets);
     TrialOutcome o = std::move(r.outcome);
     r.outcome = {};
     if (src) {  // the cost of the trial is the original run's
@@ -328,7 +328,7 @@ class RealTrials {
     return {{"study", cfg_.study_name},
             {"landscape", grid_.landscape},
             {"mode", "real"},
-            {"target", loss_target ? target_loss : target},
+            {"target", cfg_.targets.empty() ? (loss_target ? target_loss : target) : cfg_.targets.front()},
             {"metric", loss_target ? "test_loss" : "test_accuracy"},
             {"metric_direction", loss_target ? "reached when test_loss <= target" : "reached when test_accuracy >= target"},
             {"max_steps", max_steps},

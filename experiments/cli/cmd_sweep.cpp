@@ -30,7 +30,13 @@ void print_check(const SweepConfig& cfg, const StudyGrid& grid) {
   report.who = "batchlab sweep";
   report.config_path = cfg.config_path;
   report.output_dir = cfg.output_dir;
-  const std::string budget = "target " + format_number(cfg.target) + " (" + metric_name(cfg) + "), at most " +
+  std::string targets = cfg.targets.empty() ? "target " : "targets ";
+  if (cfg.targets.empty()) targets.append(format_number(cfg.target));
+  for (std::size_t k = 0; k < cfg.targets.size(); ++k) {
+    if (k) targets.push_back(',');
+    targets.append(format_number(cfg.targets[k]));
+  }
+  const std::string budget = targets + " (" + metric_name(cfg) + "), at most " +
                              std::to_string(cfg.max_steps) + " steps, " +
                              (cfg.mode == "analytic" ? std::string("exact steps to target")
                                                      : "evaluated every " + std::to_string(cfg.eval_every) + " steps");
@@ -103,12 +109,16 @@ int cmd_sweep(int argc, char** argv) {
       o.final_metric = r.final_metric;
       o.metric = metric;
       for (const auto& c : r.curve) o.curve.push_back({c.step, c.lr, c.metric});
+      for (const auto& t : r.per_target) o.per_target.push_back({t.status, t.steps_to_target, t.final_metric});
+      if (!o.per_target.empty()) o.status = overall_status(o.per_target);
       return o;
     };
     hooks.summary = [&](const BestTracker&) {
-      return nlohmann::json{{"study", cfg.study_name}, {"landscape", cfg.landscape.kind}, {"mode", cfg.mode},
-                            {"target", cfg.target},    {"metric", metric},                {"max_steps", cfg.max_steps},
-                            {"config", cfg.config_path}};
+      nlohmann::json j{{"study", cfg.study_name}, {"landscape", cfg.landscape.kind}, {"mode", cfg.mode},
+                       {"target", cfg.target},    {"metric", metric},                {"max_steps", cfg.max_steps},
+                       {"config", cfg.config_path}};
+      if (!cfg.targets.empty()) j["target"] = cfg.targets.front();  // the first target's fits are "optimizers"
+      return j;
     };
     driver.run(hooks, prov, {{"threads", cfg.threads}});
   } catch (const std::exception& e) {

@@ -45,6 +45,7 @@ constexpr Command kCommands[] = {
     {"sweep", batchlab::cli::cmd_sweep, "simulated study: batchlab sweep CONFIG.ini [--section.key=value ...]"},
     {"plot", batchlab::cli::cmd_plot, "figures from a results directory: batchlab plot DIR"},
     {"noise-scale", batchlab::cli::cmd_noise_scale, "gradient noise scale of a landscape"},
+    {"fit", batchlab::cli::cmd_fit, "critical batch (or loss law) of any table: batchlab fit TABLE.csv [--by COLUMN]"},
     {"plan", batchlab::cli::cmd_plan, "time and device-hours to target vs workers and batch: batchlab plan STUDY --profile P"},
 #ifdef BATCHLAB_HAVE_REALTRAIN
     {"train", exec_batchlab_train, "one real data-parallel run (under mpirun/srun for K ranks)"},

@@ -1,5 +1,6 @@
 #include "experiments/engine/calibration.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -151,10 +152,16 @@ MeasuredStudy read_measured_study(const fs::path& dir, const std::string& optimi
     return std::size_t{0};
   };
   const std::size_t co = col("optimizer"), cb = col("batch_size"), cst = col("steps_to_target"), cs2 = col("status");
+  // A several-target study: the first target's rows (written first), whose fits are "optimizers".
+  const bool targets = std::find(header.begin(), header.end(), "target") != header.end();
+  const std::size_t ct = targets ? col("target") : 0;
+  std::string first_target;
   while (std::getline(cs, line)) {
     if (line.empty()) continue;
     const auto f = split_csv_line(line);
     if (f.size() != header.size()) bad(sv, "a row has " + std::to_string(f.size()) + " fields");
+    if (targets && first_target.empty()) first_target = f[ct];
+    if (targets && f[ct] != first_target) continue;
     if (f[co] != optimizer || f[cs2] != "reached") continue;
     m.points.push_back({parse_int("batch_size", f[cb]), parse_double("steps_to_target", f[cst])});
   }

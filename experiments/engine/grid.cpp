@@ -158,4 +158,18 @@ void bad_setting(const std::string& key, const std::string& value, const std::st
   throw ConfigError(key + " = '" + value + "': " + why);
 }
 
+std::vector<double> parse_targets(const std::string& key, const std::string& text) {
+  if (text == "none") return {};
+  std::vector<double> out;
+  for (const std::string& item : split_list(text)) {
+    const double t = parse_double(key, item);
+    if (!(t > 0.0)) bad_setting(key, text, "target " + item + " must be > 0");
+    for (double u : out)
+      if (u == t) bad_setting(key, text, "target " + item + " is listed twice");
+    out.push_back(t);
+  }
+  if (out.size() < 2) bad_setting(key, text, "give at least 2 targets (one target: study.target / train.target)");
+  return out;
+}
+
 }  // namespace batchlab::experiments

@@ -29,6 +29,9 @@ struct Grid {
 Grid parse_grid(const std::string& key, const std::string& text);
 std::vector<std::int64_t> parse_batch_sizes(const std::string& key, const std::string& text);
 std::vector<std::uint64_t> parse_seeds(const std::string& key, const std::string& text);
+// study.targets: "none" (the one-target form, study.target / train.target) -> empty, or a comma
+// list of at least 2 distinct positive numbers, kept in the order written.
+std::vector<double> parse_targets(const std::string& key, const std::string& text);
 
 // numpy.logspace(log10(lo), log10(hi), n) and numpy.linspace(lo, hi, n), unsorted.
 std::vector<double> logspace_values(double lo, double hi, int n);

@@ -212,7 +212,12 @@ StudyInput read_study_dir(const fs::path& dir) {
     throw PlanError((dir / "summary.json").string() + ": not JSON (" + e.what() + ")");
   }
   if (summary.contains("landscape") && summary["landscape"].is_string()) in.landscape = summary["landscape"];
-  const Table t = read_csv(dir / "steps_vs_batch.csv", {"optimizer", "batch_size", "steps_to_target", "status"});
+  Table t = read_csv(dir / "steps_vs_batch.csv", {"optimizer", "batch_size", "steps_to_target", "status"});
+  // A several-target study: the first target's rows (written first), whose fits are "optimizers".
+  if (t.column.count("target") && !t.rows.empty()) {
+    const std::string first = t.at(t.rows.front(), "target");
+    std::erase_if(t.rows, [&](const auto& row) { return t.at(row, "target") != first; });
+  }
   std::map<std::string, StudyCurve> points = points_by_optimizer(dir / "steps_vs_batch.csv", t, true);
   if (!summary.contains("optimizers") || !summary["optimizers"].is_object())
     throw PlanError((dir / "summary.json").string() + ": no 'optimizers' fits");

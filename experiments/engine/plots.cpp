@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #ifndef BATCHLAB_SOURCE_DIR
@@ -39,6 +41,13 @@ int spawn(const std::vector<std::string>& args, bool quiet) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+// A several-target study: steps_vs_batch.csv has a "target" column (the last one).
+bool has_targets(const fs::path& dir) {
+  std::ifstream in(dir / "steps_vs_batch.csv");
+  std::string header;
+  return std::getline(in, header) && header.ends_with(",target");
+}
+
 }  // namespace
 
 fs::path find_plot_scripts() {
@@ -67,6 +76,7 @@ int run_plots(const fs::path& dir, const char* who) {
   }
   std::vector<std::string> names = {"steps_vs_batch.py", "lr_vs_batch.py"};
   if (fs::exists(dir / "curves.csv", ec)) names.emplace_back("curves.py");
+  if (has_targets(dir)) names.emplace_back("b_crit_vs_target.py");
   if (calibration) names = {"calibration.py"};
   for (const auto& n : names)
     if (const int rc = run_plot_script(n, {dir.string()}, who); rc != 0) return rc;
@@ -110,8 +120,8 @@ void report_results_and_plot(const fs::path& dir, const std::string& files, bool
   std::printf("results: %s/{%s%s}\n", d.c_str(), files.c_str(), curves ? ",curves.csv" : "");
   if (no_plot) return;
   if (run_plots(dir, who) == 0)
-    std::printf("plots:   %s/{steps_vs_batch,lr_vs_batch%s}.{png,pdf}\n", d.c_str(),
-                curves ? ",curves" : "");
+    std::printf("plots:   %s/{steps_vs_batch,lr_vs_batch%s%s}.{png,pdf}\n", d.c_str(),
+                curves ? ",curves" : "", has_targets(dir) ? ",b_crit_vs_target" : "");
   else
     std::fprintf(stderr, "%s: warning: plots not written (results are complete)\n", who);
 }

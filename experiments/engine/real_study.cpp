@@ -47,6 +47,7 @@ constexpr ConfigKey kKeys[] = {
     {"study", "eval_every_max", "0", "cap on that interval in steps (0 = none)"},
     {"study", "threads", "1", "trials run at once"},
     {"study", "record_curves", "true", "write curves.csv (test accuracy per evaluation)"},
+    {"study", "targets", "none", "several targets t1,t2,... in the metric of train.target (or train.target-loss), which must be the hardest of them"},
     {"study", "reuse", "", "earlier study output dirs (comma list): their completed trials with identical train options and ranks are copied instead of rerun"},
     {"launcher", "command", "", "launcher prefix, e.g. mpirun -np {ranks} --bind-to none (empty = direct, 1 rank)"},
     {"launcher", "ranks", "1", "ranks per trial"},
@@ -229,6 +230,24 @@ void parse_train_section(const Settings& s, const std::map<std::string, bool>& t
         "a study measures steps to a target: set a test accuracy in (0, 1], or train.target-loss");
 }
 
+// study.targets: the trials stop at the hardest target (the child's own --target or
+// --target-loss, so a trial is the one-target study's trial) and the others are read from its
+// evaluations (read_trial_result).
+void parse_study_targets(const Settings& s, RealStudyConfig& out) {
+  const realtrain::TrainConfig& tc = out.train_config;
+  out.targets = parse_targets("study.targets", s.get("study.targets"));
+  if (out.targets.empty()) return;
+  out.loss_targets = tc.target_loss > 0.0;
+  const auto [lo, hi] = std::minmax_element(out.targets.begin(), out.targets.end());
+  if (!out.loss_targets && *hi > 1.0)
+    bad_setting("study.targets", s.get("study.targets"), "test accuracy targets must be in (0, 1] (loss targets: set train.target-loss)");
+  const double hardest = out.loss_targets ? *lo : *hi;
+  const double given = out.loss_targets ? tc.target_loss : tc.target;
+  if (given != hardest)
+    bad_setting(out.loss_targets ? "train.target-loss" : "train.target", format_number(given),
+                "with study.targets the trials stop at the hardest target: set it to " + format_number(hardest));
+}
+
 // [study] name and grids: batch sizes, lrs, seeds, optimizers, momenta.
 void parse_study_grid(const Settings& s, RealStudyConfig& out) {
   const realtrain::TrainConfig& tc = out.train_config;
@@ -269,6 +288,7 @@ void parse_study_grid(const Settings& s, RealStudyConfig& out) {
       if (!(m >= 0.0 && m < 1.0)) bad_setting("study.momentum_grid", v, "value " + format_number(m) + " is not in [0, 1)");
     out.momenta = g.values;
   }
+  parse_study_targets(s, out);
 }
 
 // [study] trial budget and evaluation interval, trials at once, curves.
@@ -458,6 +478,7 @@ StudyGrid make_real_grid(const RealStudyConfig& cfg) {
   g.batch_sizes = cfg.batch_sizes;
   g.lr_grid = cfg.lr_grid.values;
   g.lr_scaled = cfg.lr_grid.scaled;
+  g.targets = cfg.targets;
   if (g.lr_scaled) {
     // The rule's lr at each batch size, by the rule the trainer applies (train_config.h): the
     // child is given multiplier x train.lr and scales it the same way.
@@ -596,7 +617,48 @@ std::string trial_failure(const std::filesystem::path& dir) {
   return line;
 }
 
-RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve) {
+namespace {
+
+// Each target's first crossing, read from the trial's evaluations in metrics.csv (the trainer's
+// comparisons: accuracy >= target, loss <= target). The trial's own stop (summary.json) is exact
+// and settles the hardest target; metrics.csv prints 8 significant digits, so an easier target
+// within that of an evaluation could read differently from a one-target run, and a reached
+// trial's easier targets are never put after its stop.
+std::vector<TargetOutcome> target_crossings(const std::filesystem::path& dir, const TrialOutcome& trial,
+                                            const std::vector<double>& targets) {
+  const bool loss = trial.metric == "test_loss";
+  const auto path = dir / "metrics.csv";
+  std::ifstream m(path);
+  std::string line;
+  if (!m || !std::getline(m, line)) throw std::runtime_error(path.string() + ": missing (needed for study.targets)");
+  const auto cols = split_list(line, ',');
+  const auto cs = std::find(cols.begin(), cols.end(), "step") - cols.begin();
+  const auto cm = std::find(cols.begin(), cols.end(), loss ? "eval_loss" : "eval_accuracy") - cols.begin();
+  if (cs == std::ssize(cols) || cm == std::ssize(cols))
+    throw std::runtime_error(path.string() + ": no step, " + (loss ? "eval_loss" : "eval_accuracy") + " columns");
+  std::vector<TargetOutcome> out(targets.size(), {trial.status, -1, trial.final_metric});
+  const std::int64_t stop = trial.status == TrialStatus::kReached ? trial.steps_to_target : -1;
+  while (std::getline(m, line)) {
+    const auto f = split_list(line, ',');
+    if (f.size() != cols.size() || f[cm].empty()) continue;
+    const std::int64_t step = std::stoll(f[cs]);
+    const double v = std::stod(f[cm]);
+    if (stop >= 0 && step > stop) break;
+    for (std::size_t k = 0; k < targets.size(); ++k)
+      if (out[k].steps_to_target < 0 && (loss ? v <= targets[k] : v >= targets[k])) out[k] = {TrialStatus::kReached, step, v};
+  }
+  const auto hardest = loss ? std::min_element(targets.begin(), targets.end()) : std::max_element(targets.begin(), targets.end());
+  for (std::size_t k = 0; k < targets.size(); ++k) {
+    TargetOutcome& t = out[k];
+    if (targets.begin() + static_cast<std::ptrdiff_t>(k) == hardest) t = {trial.status, trial.steps_to_target, trial.final_metric};
+    else if (stop >= 0 && t.steps_to_target < 0) t = {TrialStatus::kReached, stop, trial.final_metric};
+  }
+  return out;
+}
+
+}  // namespace
+
+RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve, const std::vector<double>& targets) {
   const auto path = dir / "summary.json";
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path.string() + ": missing (the trial wrote no summary)");
@@ -644,6 +706,7 @@ RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_cu
       }
     }
   }
+  if (!targets.empty()) r.outcome.per_target = target_crossings(dir, r.outcome, targets);
   return r;
 }
 

@@ -23,6 +23,10 @@
 // multiplies [train] lr, and the child applies [train] scaling / batch-ref to it, so the lr the
 // trial runs with is multiplier x scaling(B; batch-ref, lr) -- the value written to trials.csv.
 //
+// Several targets (study.targets = t1,t2,...): [train] target (or target-loss) must be the
+// hardest of them, so each trial is exactly the one-target study's trial at that target; the
+// first crossing of every other target is read from the trial's evaluations in metrics.csv.
+//
 // Trial length. A trial stops at [train] target (test accuracy, reached from below) or
 // target-loss (test loss, reached from above: a language model's validation loss in nats per
 // token; the study's metric is then test_loss), or at its budget:
@@ -117,6 +121,10 @@ struct RealStudyConfig {
   std::int64_t eval_every_max = 0;        // 0: no cap
   int threads = 1;                        // trials at once
   bool record_curves = true;
+  // study.targets (>= 2, as written) or empty; in the metric of train.target, or of
+  // train.target-loss when loss_targets, which is set to the hardest of them.
+  std::vector<double> targets;
+  bool loss_targets = false;
   // launcher
   std::string launcher_command;           // as written, with {ranks} / {threads}
   int ranks = 1;
@@ -187,7 +195,10 @@ struct RealTrialResult {
   std::string failure;      // a failed trial: why, and where its failure.txt is (set by the runner)
 };
 // Throws std::runtime_error naming the file when summary.json is missing or malformed.
-RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve);
+// With `targets` (study.targets), outcome.per_target holds each target's first crossing, read
+// from the evaluations in metrics.csv (see target_crossings in real_study.cpp).
+RealTrialResult read_trial_result(const std::filesystem::path& dir, bool with_curve,
+                                  const std::vector<double>& targets = {});
 
 // The identity of a trial for study.reuse: its `batchlab train` options (argv after "train")
 // without --output, each resolved to its value (defaults included) by the trainer's option

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,9 +54,12 @@ using optim::write_file_atomic;
 std::string config_ini_text(const ResolvedConfig& config);
 ResolvedConfig parse_config_ini_text(const std::string& text);  // throws ResumeError
 
-// Column names, in file order.
+// Column names, in file order: those of a one-target study, and those of `grid`'s study (a
+// several-target study adds "target" last; trials.csv then has one row per (trial, target)).
 const std::vector<std::string>& trials_columns();
 const std::vector<std::string>& steps_vs_batch_columns();
+std::vector<std::string> trials_columns(const StudyGrid& grid);
+std::vector<std::string> steps_vs_batch_columns(const StudyGrid& grid);
 const std::vector<std::string>& curves_columns();
 
 class ResultsWriter {
@@ -88,6 +92,9 @@ class ResultsWriter {
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
+  // Replays trials.csv into the tracker after checking each row's identity; returns the trials done.
+  std::int64_t replay_trials(const std::filesystem::path& trials, BestTracker& tracker) const;
+
   std::filesystem::path dir_;
   const StudyGrid& grid_;
   Options options_;
@@ -98,12 +105,15 @@ class ResultsWriter {
 
 struct OptimizerSummary {
   std::string optimizer;
+  double target = std::numeric_limits<double>::quiet_NaN();  // several-target studies: the target of this fit
   CriticalBatchFit fit;
+  FitInterval ci;  // bootstrap intervals of b_crit, s_min, knee (fit.h)
   std::vector<std::int64_t> edge_batches;  // best lr on the grid edge at these batch sizes
 };
 
 // Writes steps_vs_batch.csv and summary.json (atomically) from the tracker; `extra` is merged
-// into summary.json (study settings, provenance). Returns the per-optimizer fits.
+// into summary.json (study settings, provenance). Returns the per-optimizer fits (several
+// targets: one per (target, optimizer), target-major).
 std::vector<OptimizerSummary> write_summaries(const std::filesystem::path& dir, const StudyGrid& grid,
                                               const BestTracker& tracker, const nlohmann::json& extra);
 

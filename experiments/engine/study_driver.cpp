@@ -68,15 +68,17 @@ std::int64_t StudyDriver::run(const StudyHooks& hooks, nlohmann::json provenance
 void StudyDriver::warn(const std::vector<OptimizerSummary>& summaries, const BestTracker& tracker) const {
   const char* who = settings_.who.c_str();
   warn_edge_lrs(summaries, who);
-  for (std::size_t oi = 0; oi < grid_.optimizers.size(); ++oi)
-    for (const auto& b : tracker.best(oi))
-      if (b.status == TrialStatus::kReached && b.steps == 0.0) {
-        std::fprintf(stderr, "%s: warning: %s: the target is met before the first update at batch size %lld "
-                             "(%s too easy; such batch sizes are left out of the fit)\n",
-                     who, grid_.optimizers[oi].label.c_str(), static_cast<long long>(b.batch_size),
-                     settings_.target_key.c_str());
-        break;
-      }
+  for (std::size_t k = 0; k < grid_.target_count(); ++k)
+    for (std::size_t oi = 0; oi < grid_.optimizers.size(); ++oi)
+      for (const auto& b : tracker.best(oi, k))
+        if (b.status == TrialStatus::kReached && b.steps == 0.0) {
+          const std::string key = grid_.targets.empty() ? settings_.target_key
+                                                        : settings_.target_key + " " + format_number(grid_.targets[k]);
+          std::fprintf(stderr, "%s: warning: %s: the target is met before the first update at batch size %lld "
+                               "(%s too easy; such batch sizes are left out of the fit)\n",
+                       who, grid_.optimizers[oi].label.c_str(), static_cast<long long>(b.batch_size), key.c_str());
+          break;
+        }
 }
 
 }  // namespace batchlab::experiments

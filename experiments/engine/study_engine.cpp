@@ -34,6 +34,7 @@ void StudyGrid::check() const {
       throw std::invalid_argument("StudyGrid: optimizer '" + o.label + "' has an empty axis");
   if (lr_scaled && scaled_lr.size() != batch_sizes.size())
     throw std::invalid_argument("StudyGrid: scaled_lr must have one lr per batch size");
+  if (targets.size() == 1) throw std::invalid_argument("StudyGrid: several targets means at least 2");
 }
 
 std::int64_t StudyGrid::size() const {
@@ -156,12 +157,33 @@ double median(std::vector<double> v) {
   return 0.5 * (a + b);
 }
 
+TrialStatus overall_status(const std::vector<TargetOutcome>& per_target) {
+  bool all = true;
+  for (const auto& t : per_target) {
+    if (t.status == TrialStatus::kDiverged) return TrialStatus::kDiverged;
+    all = all && t.status == TrialStatus::kReached;
+  }
+  return all ? TrialStatus::kReached : TrialStatus::kNotReached;
+}
+
+TargetOutcome target_outcome(const TrialOutcome& o, std::size_t k) {
+  if (o.per_target.empty() || o.status == TrialStatus::kFailed) return {o.status, o.steps_to_target, o.final_metric};
+  return o.per_target.at(k);
+}
+
 BestTracker::BestTracker(const StudyGrid& grid) : grid_(grid) {
   grid_.check();
-  best_.resize(grid.optimizers.size());
-  for (auto& per_opt : best_) {
-    per_opt.resize(grid.batch_sizes.size());
-    for (std::size_t b = 0; b < grid.batch_sizes.size(); ++b) per_opt[b].batch_size = grid.batch_sizes[b];
+  const std::size_t targets = grid.target_count();
+  best_.resize(targets);
+  seed_steps_.resize(targets);
+  seed_metrics_.resize(targets);
+  seeds_seen_.assign(targets, 0);
+  for (auto& per_target : best_) {
+    per_target.resize(grid.optimizers.size());
+    for (auto& per_opt : per_target) {
+      per_opt.resize(grid.batch_sizes.size());
+      for (std::size_t b = 0; b < grid.batch_sizes.size(); ++b) per_opt[b].batch_size = grid.batch_sizes[b];
+    }
   }
 }
 
@@ -179,13 +201,23 @@ TrialStatus batch_status(const BatchBest& b) {
 
 void BestTracker::add(const TrialPoint& p, const TrialOutcome& o) {
   ++counts_[static_cast<int>(o.status)];
-  BatchBest& best = best_[p.optimizer_index][p.batch_index];
+  const std::size_t targets = grid_.target_count();
+  if (!grid_.targets.empty() && o.per_target.size() != targets && o.status != TrialStatus::kFailed)
+    throw std::logic_error("BestTracker: trial " + std::to_string(p.trial_id) + " reports " +
+                           std::to_string(o.per_target.size()) + " targets, the study has " + std::to_string(targets));
+  for (std::size_t k = 0; k < targets; ++k) add_at_target(p, target_outcome(o, k), k);
+}
+
+void BestTracker::add_at_target(const TrialPoint& p, const TargetOutcome& o, std::size_t k) {
+  BatchBest& best = best_[k][p.optimizer_index][p.batch_index];
+  std::vector<double>& seed_steps = seed_steps_[k];
+  std::vector<double>& seed_metrics = seed_metrics_[k];
   if (p.seed_index == 0) {
-    seed_steps_.clear();
-    seed_metrics_.clear();
-    seeds_seen_ = 0;
+    seed_steps.clear();
+    seed_metrics.clear();
+    seeds_seen_[k] = 0;
   }
-  if (seeds_seen_++ != p.seed_index)
+  if (seeds_seen_[k]++ != p.seed_index)
     throw std::logic_error("BestTracker: trials out of order at trial " + std::to_string(p.trial_id));
   if (o.status == TrialStatus::kFailed) {
     ++best.trials_failed;
@@ -193,24 +225,23 @@ void BestTracker::add(const TrialPoint& p, const TrialOutcome& o) {
     ++best.trials;
     if (o.status == TrialStatus::kDiverged) ++best.trials_diverged;
     const bool reached = o.status == TrialStatus::kReached;
-    seed_steps_.push_back(reached ? static_cast<double>(o.steps_to_target)
-                                  : std::numeric_limits<double>::infinity());
-    seed_metrics_.push_back(o.final_metric);
+    seed_steps.push_back(reached ? static_cast<double>(o.steps_to_target) : std::numeric_limits<double>::infinity());
+    seed_metrics.push_back(o.final_metric);
   }
   // The point's last seed: reduce over the seeds that ran and compare with the best so far.
-  if (p.seed_index + 1 == grid_.seeds.size() && !seed_steps_.empty()) {
-    const double steps = median(seed_steps_);
+  if (p.seed_index + 1 == grid_.seeds.size() && !seed_steps.empty()) {
+    const double steps = median(seed_steps);
     if (steps < best.steps) {  // strict: ties keep the earlier point (smaller lr, momentum, ema)
       best.steps = steps;
-      best.final_metric = median(seed_metrics_);
+      best.final_metric = median(seed_metrics);
       best.lr = p.lr;
       best.lr_index = static_cast<std::int64_t>(p.lr_index);
       best.momentum = p.momentum;
       best.ema_decay = p.ema_decay;
-      best.lr_on_edge = grid_.lr_grid.size() > 1 &&
-                        (p.lr_index == 0 || p.lr_index + 1 == grid_.lr_grid.size());
+      best.lr_on_edge = grid_.lr_grid.size() > 1 && (p.lr_index == 0 || p.lr_index + 1 == grid_.lr_grid.size());
       best.seeds_reached = static_cast<int>(
-          std::count_if(seed_steps_.begin(), seed_steps_.end(), [](double s) { return std::isfinite(s); }));
+          std::count_if(seed_steps.begin(), seed_steps.end(), [](double s) { return std::isfinite(s); }));
+      best.seed_steps = seed_steps;
     }
   }
   best.status = batch_status(best);

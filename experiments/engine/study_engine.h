@@ -18,6 +18,11 @@
 // then the smaller EMA decay (the first in grid order). A best lr at either end of a grid with
 // more than one lr is flagged lr_on_edge: the true optimum may lie outside the grid.
 //
+// Several targets (StudyGrid::targets, `study.targets`): every trial reports its first crossing of
+// each target (TrialOutcome::per_target), and the reduction above runs once per target on the
+// same trials, so each target gets its own best lr per batch size: the answer a one-target study
+// at that target would give, without running the grid again.
+//
 // Determinism: a trial's outcome depends only on its TrialPoint, and the sink sees outcomes in
 // trial_id order whatever the thread count, so every output file is identical for threads = 1
 // and threads = N (apart from wall_s).
@@ -67,6 +72,13 @@ struct CurveSample {
   double value = 0.0;
 };
 
+// A trial's result with respect to one target of a several-target study.
+struct TargetOutcome {
+  TrialStatus status = TrialStatus::kNotReached;
+  std::int64_t steps_to_target = -1;  // -1 unless reached
+  double final_metric = 0.0;          // at the crossing if reached, else where the trial ended
+};
+
 struct TrialOutcome {
   TrialStatus status = TrialStatus::kNotReached;
   std::int64_t steps_to_target = -1;  // -1 unless reached
@@ -77,7 +89,16 @@ struct TrialOutcome {
   bool reused = false;
   std::string metric;                 // name of the metric in curves.csv (e.g. "loss")
   std::vector<CurveSample> curve;
+  // Several-target studies: one entry per StudyGrid::targets entry, in that order; the fields
+  // above then describe the trial as it ended (its hardest target). Empty otherwise.
+  std::vector<TargetOutcome> per_target;
 };
+
+// The outcome at target k: per_target[k], or the trial's own fields in a one-target study.
+TargetOutcome target_outcome(const TrialOutcome& o, std::size_t k);
+// How a several-target trial ended: diverged if it diverged before some target, reached if it
+// reached them all, else not_reached (its hardest target's status).
+TrialStatus overall_status(const std::vector<TargetOutcome>& per_target);
 
 using TrialRunner = std::function<TrialOutcome(const TrialPoint&)>;
 
@@ -94,8 +115,12 @@ struct StudyGrid {
   // batch and examples differ from steps x batch. Phases round to multiples of batch_multiple.
   optim::BatchScheduleConfig batch_schedule;
   std::int64_t batch_multiple = 1;
+  // Several targets (>= 2, in the order given; `study.targets`); empty: the one-target study.
+  std::vector<double> targets;
 
   std::int64_t size() const;
+  // Targets the reduction runs for: targets.size(), or 1 for a one-target study.
+  std::size_t target_count() const { return targets.empty() ? 1 : targets.size(); }
   // Examples processed by `steps` updates (fractional: a median over seeds) at this batch size.
   double examples(std::int64_t batch_size, double steps) const;
   TrialPoint point(std::int64_t trial_id) const;  // throws std::out_of_range
@@ -132,10 +157,12 @@ struct BatchBest {
   int seeds_reached = 0;  // of the best point
   // Trials at B that ran, and those that failed (left out of the reduction: they have no result).
   std::int64_t trials = 0, trials_diverged = 0, trials_failed = 0;
+  // The best point's steps per seed (+inf: not reached), for the bootstrap over seeds (fit.h).
+  std::vector<double> seed_steps;
 };
 
-// Streaming reduction to the best point per (optimizer, batch size). O(optimizers x batch sizes
-// + seeds) memory, whatever the number of trials.
+// Streaming reduction to the best point per (target, optimizer, batch size). O(targets x
+// optimizers x batch sizes + seeds) memory, whatever the number of trials.
 class BestTracker {
  public:
   explicit BestTracker(const StudyGrid& grid);
@@ -143,14 +170,20 @@ class BestTracker {
   // A failed trial is counted and otherwise ignored: a point's median is over its seeds that ran,
   // and a point whose seeds all failed is no candidate for the best lr.
   void add(const TrialPoint& p, const TrialOutcome& o);
-  const std::vector<BatchBest>& best(std::size_t optimizer_index) const { return best_[optimizer_index]; }
+  // Best per batch size at target k (0 in a one-target study).
+  const std::vector<BatchBest>& best(std::size_t optimizer_index, std::size_t target = 0) const {
+    return best_[target][optimizer_index];
+  }
+  // Trials by how they ended (TrialOutcome::status).
   std::int64_t count(TrialStatus s) const { return counts_[static_cast<int>(s)]; }
 
  private:
+  void add_at_target(const TrialPoint& p, const TargetOutcome& o, std::size_t k);
+
   const StudyGrid& grid_;
-  std::vector<std::vector<BatchBest>> best_;
-  std::vector<double> seed_steps_, seed_metrics_;
-  std::size_t seeds_seen_ = 0;  // of the current point, failed ones included (the order check)
+  std::vector<std::vector<std::vector<BatchBest>>> best_;  // [target][optimizer][batch]
+  std::vector<std::vector<double>> seed_steps_, seed_metrics_;  // [target][seed that ran]
+  std::vector<std::size_t> seeds_seen_;  // [target]: of the current point, failed ones included (the order check)
   std::int64_t counts_[4] = {0, 0, 0, 0};
 };
 

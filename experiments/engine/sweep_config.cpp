@@ -84,6 +84,7 @@ constexpr ConfigKey kKeys[] = {
     {"study", "ema_grid", "0.99", "EMA decays for the optimizer 'ema'"},
     {"study", "seeds", "0", "comma list of seeds"},
     {"study", "target", "0.01", "metric target (reached when metric < target)"},
+    {"study", "targets", "none", "several targets t1,t2,... from the same trials (none = study.target only)"},
     {"study", "max_steps", "100000", "steps before a trial counts as not reached"},
     {"study", "eval_every", "1", "sampled mode: evaluate every this many steps"},
     {"study", "threads", "0", "trial threads (0 = hardware concurrency)"},
@@ -261,6 +262,13 @@ void parse_study(const Settings& s, SweepConfig& out) {
     if (!(v > 0.0)) bad_setting("study.lr_grid", s.get("study.lr_grid"), "value " + format_number(v) + " must be > 0");
   out.seeds = parse_seeds("study.seeds", s.get("study.seeds"));
   out.target = s.get_positive("study.target");
+  out.targets = parse_targets("study.targets", s.get("study.targets"));
+  if (!out.targets.empty()) {
+    if (s.given("study.target"))
+      out.warnings.push_back("study.target = " + s.get("study.target") + " is ignored: study.targets gives the targets");
+    // Trials run until the hardest (lowest) target; each one's first crossing is recorded.
+    out.target = *std::min_element(out.targets.begin(), out.targets.end());
+  }
   out.max_steps = s.get_int("study.max_steps", 1, "> 0");
   out.eval_every = s.get_int("study.eval_every", 1, ">= 1");
   if (out.eval_every > out.max_steps)
@@ -539,6 +547,7 @@ StudyGrid make_grid(const SweepConfig& cfg) {
   g.seeds = cfg.seeds;
   g.batch_schedule = cfg.batch_schedule;
   g.batch_multiple = cfg.workers;
+  g.targets = cfg.targets;
   g.check();
   return g;
 }
@@ -576,6 +585,7 @@ sim::TrialSpec make_trial_spec(const SweepConfig& cfg, const TrialPoint& p) {
   t.node_size = cfg.node_size;
   t.seed = p.seed;
   t.target = cfg.target;
+  t.targets = cfg.targets;
   t.max_steps = cfg.max_steps;
   t.eval_every = cfg.eval_every;
   t.record_curve = cfg.record_curves;

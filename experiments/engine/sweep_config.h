@@ -58,7 +58,8 @@ struct SweepConfig {
   std::vector<std::int64_t> batch_sizes;
   Grid lr_grid;
   std::vector<std::uint64_t> seeds;
-  double target = 0.01;
+  double target = 0.01;               // several targets: the lowest of them (where trials stop)
+  std::vector<double> targets;        // study.targets (>= 2, as written) or empty
   std::int64_t max_steps = 100000;
   std::int64_t eval_every = 1;
   int threads = 0;  // resolved: >= 1

@@ -99,3 +99,102 @@ TEST(Fit, MeasuredKneeIsFirstBatchWhoseExamplesExceedTheSmallestBatchsBy20Percen
   EXPECT_DOUBLE_EQ(measured_knee(b, s), 64.0);
   EXPECT_DOUBLE_EQ(measured_knee({4, 8}, {100, 50}), 0.0);
 }
+
+// ---- bootstrap intervals (issue 11 part 3) ----
+
+namespace {
+
+// S(B) = s_min (1 + b_crit / B) with multiplicative log-normal noise, `seeds` draws per batch.
+std::vector<std::vector<double>> noisy_seeds(const std::vector<double>& b, double s_min, double b_crit, int seeds,
+                                             double sigma, std::uint64_t rng_seed) {
+  std::mt19937_64 rng(rng_seed);
+  std::normal_distribution<double> noise(0.0, sigma);
+  std::vector<std::vector<double>> out;
+  for (double x : b) {
+    out.emplace_back();
+    for (int k = 0; k < seeds; ++k) out.back().push_back(s_min * (1.0 + b_crit / x) * std::exp(noise(rng)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Bootstrap, IntervalsOverSeedsCoverTheTruthAndNarrowWithMoreSeeds) {
+  const double s_min = 200.0, b_crit = 256.0;
+  const auto b = pow2(2, 14);
+  int covered = 0;
+  double width3 = 0.0, width15 = 0.0;
+  for (int rep = 0; rep < 20; ++rep) {
+    const auto few = noisy_seeds(b, s_min, b_crit, 3, 0.1, 100 + rep);
+    const auto many = noisy_seeds(b, s_min, b_crit, 15, 0.1, 200 + rep);
+    const FitInterval a = bootstrap_critical_batch(b, few, {.replicates = 300});
+    const FitInterval c = bootstrap_critical_batch(b, many, {.replicates = 300});
+    ASSERT_TRUE(a.ok && c.ok);
+    EXPECT_STREQ(a.over, "seeds");
+    EXPECT_LE(a.b_crit_lo, a.b_crit_hi);
+    EXPECT_LE(a.s_min_lo, a.s_min_hi);
+    EXPECT_DOUBLE_EQ(a.knee_lo, 0.2 * a.b_crit_lo);
+    covered += c.b_crit_lo <= b_crit && b_crit <= c.b_crit_hi;
+    width3 += std::log(a.b_crit_hi / a.b_crit_lo);
+    width15 += std::log(c.b_crit_hi / c.b_crit_lo);
+  }
+  EXPECT_GE(covered, 15);  // nominal 95%: 19 of 20 expected; a bootstrap percentile interval runs a little short
+  EXPECT_LT(width15, width3);  // ~ sqrt(5) narrower
+}
+
+TEST(Bootstrap, OneSeedResamplesTheBatchSizePointsAndNeedsThree) {
+  const auto b = pow2(2, 12);
+  const auto one = noisy_seeds(b, 100.0, 64.0, 1, 0.05, 7);
+  const FitInterval ci = bootstrap_critical_batch(b, one);
+  ASSERT_TRUE(ci.ok);
+  EXPECT_STREQ(ci.over, "batch_sizes");
+  EXPECT_LT(ci.b_crit_lo, 64.0 * 1.5);
+  EXPECT_GT(ci.b_crit_hi, 64.0 / 1.5);
+  const std::vector<double> two_b = {4, 8};
+  EXPECT_FALSE(bootstrap_critical_batch(two_b, {{10.0}, {6.0}}).ok);
+}
+
+TEST(Bootstrap, IsReproducibleAndDependsOnItsSeed) {
+  const auto b = pow2(2, 12);
+  const auto data = noisy_seeds(b, 100.0, 64.0, 4, 0.1, 9);
+  const FitInterval x = bootstrap_critical_batch(b, data), y = bootstrap_critical_batch(b, data);
+  EXPECT_EQ(x.b_crit_lo, y.b_crit_lo);
+  EXPECT_EQ(x.s_min_hi, y.s_min_hi);
+  const FitInterval z = bootstrap_critical_batch(b, data, {.seed = 1});
+  EXPECT_NE(x.b_crit_lo, z.b_crit_lo);
+}
+
+TEST(Bootstrap, SeedsThatDidNotReachCountAsInfinityInTheMedian) {
+  // At B = 4096 no seed reaches: every draw's median is +inf, so no replicate fits that batch
+  // size, and a 1-step seed elsewhere outvoted by two seeds that never reach is left out too.
+  const auto b = pow2(2, 12);
+  auto data = noisy_seeds(b, 100.0, 64.0, 3, 0.05, 11);
+  data.back() = {INFINITY, INFINITY, INFINITY};
+  const FitInterval with_inf = bootstrap_critical_batch(b, data);
+  ASSERT_TRUE(with_inf.ok);
+  EXPECT_GT(with_inf.s_min_lo, 80.0);
+  EXPECT_LT(with_inf.s_min_hi, 120.0);
+}
+
+TEST(Quantile, MatchesNumpysLinearInterpolation) {
+  // numpy.quantile([1, 2, 4, 8], [0, 0.25, 0.5, 0.9, 1]) = [1, 1.75, 3, 6.8, 8]
+  const std::vector<double> v = {8, 1, 4, 2};
+  EXPECT_DOUBLE_EQ(quantile(v, 0.0), 1.0);
+  EXPECT_DOUBLE_EQ(quantile(v, 0.25), 1.75);
+  EXPECT_DOUBLE_EQ(quantile(v, 0.5), 3.0);
+  EXPECT_NEAR(quantile(v, 0.9), 6.8, 1e-12);
+  EXPECT_DOUBLE_EQ(quantile(v, 1.0), 8.0);
+}
+
+TEST(PowerLaw, RecoversKaplansBCritOfL) {
+  // B_crit(L) = B* / L^(1/alpha_B) with Kaplan et al.'s alpha_B = 0.21 and B* = 2e8.
+  std::vector<double> l = {2.0, 2.5, 3.0, 4.0}, bc;
+  for (double x : l) bc.push_back(2e8 / std::pow(x, 1.0 / 0.21));
+  const PowerLawFit f = fit_b_crit_vs_target(l, bc);
+  ASSERT_TRUE(f.ok);
+  EXPECT_NEAR(f.alpha_b, 0.21, 1e-12);
+  EXPECT_NEAR(f.b_star / 2e8, 1.0, 1e-10);
+  EXPECT_LT(f.rms_log_error, 1e-10);
+  EXPECT_FALSE(fit_b_crit_vs_target({2.0}, {10.0}).ok);
+  EXPECT_FALSE(fit_b_crit_vs_target({2.0, 3.0}, {10.0, 10.0}).ok);  // flat: no finite alpha_B
+}
