@@ -81,7 +81,7 @@ check(sorted(fa) == sorted(fb) and len(fa) >= 5, f"same result files ({sorted(fb
 for name in fa:
     check(fa[name] == fb.get(name), f"{name} equal byte for byte (but the excluded fields)")
 check(study.dir == (b / "out").resolve(), "sweep() returns the Study of its output dir")
-check(len(study.trials) == 80 and list(study.fit["optimizer"]) == ["sgd", "momentum"], "Study.trials / .fit")
+check(len(study.trials) == 80 and sorted(study.fit["optimizer"]) == ["momentum", "sgd"], "Study.trials / .fit")
 
 # ---- fit(table) == the study's fit ----
 f = batchlab.fit(study.steps_vs_batch)
@@ -99,7 +99,7 @@ for opt in ("sgd", "momentum"):
                                          max_steps=1000000)
     check(np.array_equal(steps, rows["steps_to_target"].to_numpy()), f"nqm_steps_to_target = trials.csv ({opt})")
 c = study.curves
-c = c[c["trial_id"] == 3].merge(t[["trial_id", "lr", "batch_size", "optimizer"]], on="trial_id")
+c = c[c["trial_id"] == 3].merge(t[["trial_id", "batch_size"]], on="trial_id")
 loss = batchlab.nqm_expected_loss(c["lr"].to_numpy(), c["batch_size"].to_numpy(), c["step"].to_numpy(), dim=200)
 check(np.allclose(loss, c["value"].to_numpy(), rtol=1e-9, atol=0), "nqm_expected_loss = curves.csv")
 grid = batchlab.nqm_steps_to_target(np.array([[0.1], [0.3]]), [16, 64, 256], dim=200, target=0.05)
@@ -168,7 +168,7 @@ opt = batchlab.optimizers.make("momentum", momentum=0.9)
 raises(TypeError, ["params", "float32 or float64"], opt.step, np.ones(3, dtype=np.int64), np.ones(3), 0.1)
 raises(TypeError, ["grads", "dtype"], opt.step, np.ones(3), np.ones(3, dtype=np.float32), 0.1)
 raises(ValueError, ["grads", "shape"], opt.step, np.ones(3), np.ones(4), 0.1)
-raises(TypeError, ["params", "numpy array"], opt.step, [1.0, 2.0], np.ones(2), 0.1)
+raises(TypeError, ["params", "numpy array"], opt.step, "w", np.ones(2), 0.1)
 raises(batchlab.ConfigError, ["momentum"], batchlab.optimizers.make, "momentum", momentum=1.5)
 raises(TypeError, ["lr"], batchlab.nqm_steps_to_target, ["a", "b"], [4, 8])
 raises(ValueError, ["batch_size"], batchlab.nqm_steps_to_target, [0.1, 0.2], [4.5, 8])

@@ -200,7 +200,7 @@ def fit(table):
         if col not in df.columns:
             raise ValueError(f"fit: table: no column '{col}' (columns: {', '.join(map(str, df.columns))})")
     keys = [c for c in ("optimizer", "target") if c in df.columns]
-    groups = df.groupby(keys, sort=False) if keys else [((), df)]
+    groups = df.groupby(keys if len(keys) > 1 else keys[0], sort=False) if keys else [((), df)]
     rows = []
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
