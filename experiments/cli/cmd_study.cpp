@@ -181,7 +181,8 @@ StudySettings study_settings(const RealStudyConfig& cfg) {
           .threads = cfg.threads,
           .target_key = "train.target",
           .result_files = "config.ini,summary.json,trials.csv,steps_vs_batch.csv,real_trials.csv,trials/",
-          .no_plot = cfg.no_plot};
+          .no_plot = cfg.no_plot,
+          .observer = {}};
 }
 
 // The Slurm columns of real_trials.csv, from the trial dir (empty for the local scheduler):
@@ -356,7 +357,9 @@ class RealTrials {
 
 }  // namespace
 
-int cmd_study(int argc, char** argv) {
+int cmd_study(int argc, char** argv) { return cmd_study(argc, argv, CommandIo{}); }
+
+int cmd_study(int argc, char** argv, const CommandIo& io) {
   const char* who = "batchlab study";
   RealStudyConfig cfg;
   StudyGrid grid;
@@ -369,8 +372,7 @@ int cmd_study(int argc, char** argv) {
     reuse = TrialReuse(cfg);
     not_checked = validate_study(cfg, grid);
   } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
-    std::fprintf(stderr, "%s: %s\n", who, e.what());
-    return 2;
+    return io.fail(2, who, e.what());
   }
   // Not bad input (a trial may well fit in its limit), but a requeued job would start over.
   if (cfg.scheduler == "slurm" && !cfg.slurm.time_limit.empty() && cfg.train_config.checkpoint_every == 0)
@@ -380,17 +382,17 @@ int cmd_study(int argc, char** argv) {
                  who, cfg.slurm.time_limit.c_str());
   std::string exe;
   try {
-    exe = std::filesystem::read_symlink("/proc/self/exe").string();
+    exe = io.batchlab_exe.empty() ? std::filesystem::read_symlink("/proc/self/exe").string() : io.batchlab_exe;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: cannot find its own executable: %s\n", who, e.what());
-    return 1;
+    return io.fail(1, who, std::string("cannot find its own executable: ") + e.what());
   }
-  StudyDriver driver(grid, study_settings(cfg));
+  StudySettings settings = study_settings(cfg);
+  settings.observer = io.observer;
+  StudyDriver driver(grid, std::move(settings));
   try {
     driver.check_resumable();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", who, e.what());
-    return 2;
+    return io.fail(2, who, e.what());
   }
   if (cfg.check) {
     print_check(cfg, grid, reuse, not_checked, exe);
@@ -427,8 +429,7 @@ int cmd_study(int argc, char** argv) {
       return 3;
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", who, e.what());
-    return 1;
+    return io.fail(1, who, e.what());
   }
   return 0;
 }

@@ -53,12 +53,15 @@ StudySettings study_settings(const SweepConfig& cfg) {
           .threads = cfg.threads,
           .target_key = "study.target",
           .result_files = "config.ini,summary.json,trials.csv,steps_vs_batch.csv",
-          .no_plot = cfg.no_plot};
+          .no_plot = cfg.no_plot,
+          .observer = {}};
 }
 
 }  // namespace
 
-int cmd_sweep(int argc, char** argv) {
+int cmd_sweep(int argc, char** argv) { return cmd_sweep(argc, argv, CommandIo{}); }
+
+int cmd_sweep(int argc, char** argv, const CommandIo& io) {
   const char* who = "batchlab sweep";
   SweepConfig cfg;
   StudyGrid grid;
@@ -80,15 +83,15 @@ int cmd_sweep(int argc, char** argv) {
     grid = make_grid(cfg);
     validate_trials(cfg, grid);
   } catch (const std::invalid_argument& e) {  // optim::ConfigError and friends
-    std::fprintf(stderr, "%s: %s\n", who, e.what());
-    return 2;
+    return io.fail(2, who, e.what());
   }
-  StudyDriver driver(grid, study_settings(cfg));
+  StudySettings settings = study_settings(cfg);
+  settings.observer = io.observer;
+  StudyDriver driver(grid, std::move(settings));
   try {
     driver.check_resumable();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", who, e.what());
-    return 2;
+    return io.fail(2, who, e.what());
   }
   for (const auto& w : cfg.warnings) std::fprintf(stderr, "%s: warning: %s\n", who, w.c_str());
   if (check) {
@@ -122,8 +125,7 @@ int cmd_sweep(int argc, char** argv) {
     };
     driver.run(hooks, prov, {{"threads", cfg.threads}});
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", who, e.what());
-    return 1;
+    return io.fail(1, who, e.what());
   }
   return 0;
 }

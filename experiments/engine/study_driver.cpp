@@ -33,6 +33,10 @@ std::int64_t StudyDriver::run(const StudyHooks& hooks, nlohmann::json provenance
     std::fprintf(stderr, "%s: resuming %s: %lld of %lld trials already done\n", who,
                  settings_.output_dir.c_str(), static_cast<long long>(done), static_cast<long long>(grid_.size()));
   if (hooks.on_start) hooks.on_start(done);
+  const StudyObserver& watch = settings_.observer;
+  if (watch.on_start) watch.on_start(writer_.dir(), done, grid_.size());
+  auto stopped = [&] { return watch.stop && watch.stop->load(); };
+  std::int64_t committed = done;
 
   std::optional<ProgressBar> bar;
   std::optional<TrialLines> lines;
@@ -43,8 +47,22 @@ std::int64_t StudyDriver::run(const StudyHooks& hooks, nlohmann::json provenance
     tracker.add(p, o);
     if (lines) lines->trial(progress_head(p), hooks.describe(p, o), o.reused);
     else bar->tick();
+    ++committed;
+    if (watch.on_trial) watch.on_trial(committed, grid_.size());
+    if (stopped()) throw StudyCancelled("stopped");
   };
-  run_trials(grid_, done, hooks.run_trial, sink, {.threads = settings_.threads});
+  const TrialRunner runner = [&](const TrialPoint& p) {
+    if (stopped()) throw StudyCancelled("stopped");
+    return hooks.run_trial(p);
+  };
+  try {
+    run_trials(grid_, done, watch.stop ? runner : hooks.run_trial, sink, {.threads = settings_.threads});
+  } catch (const StudyCancelled&) {
+    writer_.flush();  // every trial the sink took is on disk: a rerun resumes after it
+    if (bar) bar->finish();
+    throw StudyCancelled("stopped after " + std::to_string(committed) + " of " +
+                         std::to_string(grid_.size()) + " trials; rerun to resume " + settings_.output_dir.string());
+  }
   writer_.flush();
   if (bar) bar->finish();
   if (hooks.after_trials) hooks.after_trials();

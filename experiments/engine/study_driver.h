@@ -18,9 +18,11 @@
 // trials, TrialOutcome::reused, are left out of the rate).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +32,21 @@
 #include "experiments/engine/study_report.h"
 
 namespace batchlab::experiments {
+
+// A caller that runs a study from outside a terminal (the Python module, experiments/python): told
+// where the study goes and of every committed trial, and able to stop it. The callbacks run on
+// the engine's threads (on_trial under its lock, in trial order): keep them short.
+struct StudyObserver {
+  std::function<void(const std::filesystem::path& dir, std::int64_t done, std::int64_t total)> on_start;
+  std::function<void(std::int64_t done, std::int64_t total)> on_trial;
+  // Set from another thread: no trial starts after it, the finished ones are committed, and run()
+  // throws StudyCancelled, so the output dir resumes like one of a killed study.
+  const std::atomic<bool>* stop = nullptr;
+};
+
+struct StudyCancelled : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct StudySettings {
   std::string who;                  // "batchlab sweep": the prefix of every message
@@ -41,6 +58,7 @@ struct StudySettings {
   std::string target_key;           // "study.target": named when a target is met before any update
   std::string result_files;         // listed on the closing "results:" line (curves.csv added if kept)
   bool no_plot = false;
+  StudyObserver observer;
 };
 
 // What a command plugs into the driver. Only run_trial is required.
