@@ -101,6 +101,7 @@ int cmd_sweep(int argc, char** argv) {
       o.status = r.status;
       o.steps_to_target = r.steps_to_target;
       o.final_metric = r.final_metric;
+      o.comm_bytes = r.comm_bytes;
       o.metric = metric;
       for (const auto& c : r.curve) o.curve.push_back({c.step, c.lr, c.metric});
       return o;

@@ -50,6 +50,7 @@ std::string trial_row(const StudyGrid& g, const TrialPoint& p, const TrialOutcom
       std::to_string(p.trial_id),
       format_number(p.ema_decay),
       format_number(p.lr_multiplier),
+      std::to_string(o.comm_bytes),
   };
   return join(c) + "\n";
 }
@@ -61,7 +62,7 @@ const std::vector<std::string>& trials_columns() {
       "study", "landscape", "optimizer", "batch_size", "lr", "momentum", "seed", "status",
       "steps_to_target", "examples_to_target", "final_metric", "wall_s",
       // added later, so after the original columns (readers find columns by name)
-      "trial_id", "ema_decay", "lr_multiplier"};
+      "trial_id", "ema_decay", "lr_multiplier", "comm_bytes"};
   return c;
 }
 
@@ -194,6 +195,7 @@ std::int64_t ResultsWriter::open(const ResolvedConfig& config, BestTracker& trac
         o.steps_to_target = std::stoll(f[8]);
         o.final_metric = std::stod(f[10]);
         o.wall_s = std::stod(f[11]);
+        o.comm_bytes = std::stoll(f[15]);
       } catch (const std::exception&) {
         throw ResumeError(where + ": unreadable status/steps/metric");
       }
