@@ -10,7 +10,24 @@
 
 namespace batchlab::optim {
 
-BatchSchedule::BatchSchedule(std::int64_t base_batch, BatchScheduleConfig cfg, std::int64_t multiple_of) {
+LrCoupling parse_lr_coupling(const std::string& s) {
+  if (s == "none") return LrCoupling::kNone;
+  if (s == "linear") return LrCoupling::kLinear;
+  if (s == "sqrt") return LrCoupling::kSqrt;
+  throw ConfigError("schedule.batch_lr_coupling = " + s + ": unknown (none, linear, sqrt)");
+}
+
+std::string to_string(LrCoupling c) {
+  switch (c) {
+    case LrCoupling::kNone: return "none";
+    case LrCoupling::kLinear: return "linear";
+    case LrCoupling::kSqrt: return "sqrt";
+  }
+  return "?";
+}
+
+BatchSchedule::BatchSchedule(std::int64_t base_batch, BatchScheduleConfig cfg, std::int64_t multiple_of)
+    : coupling_(cfg.lr_coupling) {
   if (base_batch <= 0) throw ConfigError("batch_size = " + std::to_string(base_batch) + ": must be > 0");
   if (multiple_of < 1) throw ConfigError("workers = " + std::to_string(multiple_of) + ": must be >= 1");
   if (!(std::isfinite(cfg.factor) && cfg.factor > 0.0))
@@ -50,6 +67,12 @@ const BatchSchedule::Phase& BatchSchedule::phase_of(double step) const {
 
 std::int64_t BatchSchedule::batch_at(std::int64_t step) const {
   return phase_of(static_cast<double>(step)).batch;
+}
+
+double BatchSchedule::lr_factor_at(std::int64_t step) const {
+  if (coupling_ == LrCoupling::kNone) return 1.0;
+  const double ratio = static_cast<double>(batch_at(step)) / static_cast<double>(phases_.front().batch);
+  return coupling_ == LrCoupling::kLinear ? ratio : std::sqrt(ratio);
 }
 
 double BatchSchedule::examples_before(double step) const {

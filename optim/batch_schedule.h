@@ -9,19 +9,31 @@
 // grow B by 1/decay_factor (e.g. x5 where the lr would have been x0.2); with SGD noise scale
 // g ~ lr N / B the two are equivalent per example, and the batch schedule takes fewer updates.
 //
+// Batch-lr coupling (lr_coupling): the lr of update t is multiplied by
+//   none: 1     linear: B_k / B_0 (Goyal et al. 2017)     sqrt: sqrt(B_k / B_0) (Malladi et al. 2022
+//   for Adam; Merrill et al. 2025 raise the lr by sqrt(2) per batch doubling in their warm-up),
+// with B_k the (rounded, capped) batch of that update, so a growing batch carries its lr along.
+//
 // Pure functions of the update index, like LrSchedule: a resumed run, the analytic simulator and
 // the results writer (examples_to_target) all see the same batch for the same step.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace batchlab::optim {
+
+enum class LrCoupling { kNone, kLinear, kSqrt };
+// "none" | "linear" | "sqrt"; throws ConfigError naming schedule.batch_lr_coupling.
+LrCoupling parse_lr_coupling(const std::string& s);
+std::string to_string(LrCoupling c);
 
 struct BatchScheduleConfig {
   std::vector<std::int64_t> milestones;  // examples processed; strictly increasing, > 0
   double factor = 1.0;                   // batch multiplier at each milestone (> 0)
   std::int64_t max_batch = 0;            // cap on the batch (0 = none)
+  LrCoupling lr_coupling = LrCoupling::kNone;
 
   bool constant() const { return milestones.empty(); }
 };
@@ -34,6 +46,8 @@ class BatchSchedule {
 
   // The global batch of the update with 0-based index `step`.
   std::int64_t batch_at(std::int64_t step) const;
+  // The lr multiplier of that update under the lr coupling: 1, B_k / B_0 or sqrt(B_k / B_0).
+  double lr_factor_at(std::int64_t step) const;
   // Examples processed by updates 0 .. step-1. Fractional steps (medians over seeds) interpolate
   // within a phase.
   double examples_before(double step) const;
@@ -55,6 +69,7 @@ class BatchSchedule {
  private:
   const Phase& phase_of(double step) const;
   std::vector<Phase> phases_;
+  LrCoupling coupling_ = LrCoupling::kNone;
 };
 
 }  // namespace batchlab::optim

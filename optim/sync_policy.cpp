@@ -1,8 +1,11 @@
 #include "optim/sync_policy.h"
 
 #include <charconv>
+#include <cmath>
+#include <stdexcept>
 
 #include "optim/config.h"
+#include "optim/io.h"
 
 namespace batchlab::optim {
 namespace {
@@ -16,11 +19,43 @@ std::int64_t parse_int(const std::string& spec, std::string_view s, const char* 
   return v;
 }
 
+std::string fmt(double v) { return format_number(v); }
+
+// The outer optimizer's settings, checked once with the policy that uses them.
+void validate_outer(const std::string& spec, const OuterConfig& o, std::int64_t period) {
+  if (!(o.lr > 0.0) || !std::isfinite(o.lr))
+    throw ConfigError("sync policy '" + spec + "': outer lr = " + fmt(o.lr) + ": must be > 0");
+  if (!(o.momentum >= 0.0 && o.momentum < 1.0))
+    throw ConfigError("sync policy '" + spec + "': outer momentum = " + fmt(o.momentum) + ": must be in [0, 1)");
+  if (o.bits != 32 && o.bits != 16 && o.bits != 8 && o.bits != 4)
+    throw ConfigError("sync policy '" + spec + "': outer bits = " + std::to_string(o.bits) +
+                      ": must be one of 32, 16, 8, 4");
+  if (o.overlap && (o.overlap_steps < 1 || o.overlap_steps >= period))
+    throw ConfigError("sync policy '" + spec + "': overlap steps = " + std::to_string(o.overlap_steps) +
+                      ": must be in [1, H) so a fragment's result lands before its next outer step");
+}
+
 }  // namespace
 
-SyncPolicy SyncPolicy::parse(const std::string& spec, bool average_momentum) {
+OuterRule OuterConfig::parse_rule(const std::string& s) {
+  if (s == "nesterov") return OuterRule::kNesterov;
+  if (s == "sgd") return OuterRule::kSgd;
+  throw ConfigError("outer optimizer '" + s + "': unknown (nesterov, sgd)");
+}
+
+Rounding OuterConfig::parse_rounding(const std::string& s) {
+  if (s == "nearest") return Rounding::kNearest;
+  if (s == "stochastic") return Rounding::kStochastic;
+  throw ConfigError("outer rounding '" + s + "': unknown (nearest, stochastic)");
+}
+
+std::string OuterConfig::to_string(OuterRule r) { return r == OuterRule::kNesterov ? "nesterov" : "sgd"; }
+std::string OuterConfig::to_string(Rounding r) { return r == Rounding::kNearest ? "nearest" : "stochastic"; }
+
+SyncPolicy SyncPolicy::parse(const std::string& spec, bool average_momentum, const OuterConfig& outer) {
   SyncPolicy p;
   p.average_momentum = average_momentum;
+  p.outer = outer;
   const std::string_view s = spec;
   auto positive = [&](std::int64_t v, const char* what) {
     if (v <= 0) throw ConfigError("sync policy '" + spec + "': " + what + " = " + std::to_string(v) + ": must be > 0");
@@ -48,9 +83,32 @@ SyncPolicy SyncPolicy::parse(const std::string& spec, bool average_momentum) {
       throw ConfigError("sync policy '" + spec + "': expected hier:H1:H2");
     p.period = positive(parse_int(spec, rest.substr(0, c), "H1"), "H1");
     p.outer_period = positive(parse_int(spec, rest.substr(c + 1), "H2"), "H2");
+  } else if (s.starts_with("diloco:")) {
+    p.kind = SyncKind::kDiloco;
+    p.period = positive(parse_int(spec, s.substr(7), "H"), "H");
+  } else if (s.starts_with("streaming-diloco:")) {
+    p.kind = SyncKind::kStreamingDiloco;
+    auto rest = s.substr(17);
+    auto c = rest.find(':');
+    if (c == std::string_view::npos)
+      throw ConfigError("sync policy '" + spec + "': expected streaming-diloco:H:F");
+    p.period = positive(parse_int(spec, rest.substr(0, c), "H"), "H");
+    p.fragments = positive(parse_int(spec, rest.substr(c + 1), "F"), "F");
+    if (p.period % p.fragments != 0)
+      throw ConfigError("sync policy '" + spec + "': F = " + std::to_string(p.fragments) +
+                        " must divide H = " + std::to_string(p.period) +
+                        " (fragment f syncs at offset f H/F, a whole number of updates)");
   } else {
     throw ConfigError("sync policy '" + spec +
-                      "': unknown (sync, local:H, post-local:H@t0, hier:H1:H2)");
+                      "': unknown (sync, local:H, post-local:H@t0, hier:H1:H2, diloco:H, "
+                      "streaming-diloco:H:F)");
+  }
+  if (p.outer_steps()) {
+    validate_outer(spec, outer, p.period);
+    // Inner optimizer state stays with its worker in DiLoCo; averaging it has no outer step.
+    if (average_momentum)
+      throw ConfigError("sync policy '" + spec + "': average_momentum is not defined for DiLoCo "
+                        "(inner optimizer state stays local)");
   }
   return p;
 }
@@ -63,8 +121,20 @@ std::string SyncPolicy::to_string() const {
       return "post-local:" + std::to_string(period) + "@" + std::to_string(switch_step);
     case SyncKind::kHierarchical:
       return "hier:" + std::to_string(period) + ":" + std::to_string(outer_period);
+    case SyncKind::kDiloco: return "diloco:" + std::to_string(period);
+    case SyncKind::kStreamingDiloco:
+      return "streaming-diloco:" + std::to_string(period) + ":" + std::to_string(fragments);
   }
   return "?";
+}
+
+std::int64_t SyncPolicy::fragment_due_after(std::int64_t step) const {
+  if (!outer_steps()) return -1;
+  const std::int64_t done = step + 1;
+  const std::int64_t phase = done % period, stride = period / fragments;
+  // Offsets f H/F, f = 0..F-1, are distinct mod H: at most one fragment per update.
+  if (phase % stride != 0) return -1;
+  return phase / stride;
 }
 
 bool SyncPolicy::allreduce_gradients(std::int64_t step) const {
@@ -84,6 +154,9 @@ AverageScope SyncPolicy::average_after(std::int64_t step) const {
     case SyncKind::kHierarchical:
       if (done % (period * outer_period) == 0) return AverageScope::kGlobal;
       return done % period == 0 ? AverageScope::kNode : AverageScope::kNone;
+    case SyncKind::kDiloco:
+    case SyncKind::kStreamingDiloco:
+      return AverageScope::kNone;  // outer steps instead (fragment_due_after)
   }
   return AverageScope::kNone;
 }
@@ -93,8 +166,18 @@ std::int64_t SyncPolicy::communication_rounds(std::int64_t steps) const {
   for (std::int64_t t = 0; t < steps; ++t) {
     if (allreduce_gradients(t)) ++n;
     if (average_after(t) != AverageScope::kNone) ++n;
+    if (fragment_due_after(t) >= 0) ++n;
   }
   return n;
+}
+
+std::int64_t SyncPolicy::bytes_sent(std::int64_t step, std::int64_t param_count, std::int64_t state_count,
+                                    std::int64_t value_bytes) const {
+  if (outer_steps()) throw std::logic_error("SyncPolicy::bytes_sent: DiLoCo counts its bytes in DilocoSync");
+  std::int64_t values = 0;
+  if (allreduce_gradients(step)) values += param_count;
+  if (average_after(step) != AverageScope::kNone) values += param_count + (average_momentum ? state_count : 0);
+  return values * value_bytes;
 }
 
 }  // namespace batchlab::optim

@@ -30,6 +30,25 @@ void require(bool ok, const std::string& key, const std::string& value, const st
 
 }  // namespace
 
+optim::SyncPolicy sync_policy(const TrainConfig& c) {
+  optim::OuterConfig o;
+  require(c.outer == "nesterov" || c.outer == "sgd", "outer", c.outer, "unknown (nesterov, sgd)");
+  require(c.outer_rounding == "nearest" || c.outer_rounding == "stochastic", "outer-rounding", c.outer_rounding,
+          "unknown (nearest, stochastic)");
+  o.rule = optim::OuterConfig::parse_rule(c.outer);
+  o.lr = c.outer_lr;
+  o.momentum = c.outer_momentum;
+  o.bits = c.outer_bits;
+  o.rounding = optim::OuterConfig::parse_rounding(c.outer_rounding);
+  o.overlap = c.outer_overlap;
+  o.overlap_steps = c.outer_overlap_steps;
+  try {
+    return optim::SyncPolicy::parse(c.sync, c.average_momentum, o);
+  } catch (const ConfigError& e) {
+    throw ConfigError("train.sync = " + c.sync + ": " + e.what());
+  }
+}
+
 // The global batch of every update, from optim::BatchSchedule (the sweep's implementation):
 // base batch c.batch_size, phases rounded to a multiple of `world` and capped at batch-max.
 // Throws ConfigError naming train.batch-* for bad values.
@@ -38,6 +57,9 @@ optim::BatchSchedule make_batch_schedule(const TrainConfig& c, int world) {
   b.milestones = parse_batch_milestones(c.batch_milestones);
   b.factor = c.batch_factor;
   b.max_batch = c.batch_max;
+  require(c.batch_lr_coupling == "none" || c.batch_lr_coupling == "linear" || c.batch_lr_coupling == "sqrt",
+          "batch-lr-coupling", c.batch_lr_coupling, "unknown (none, linear, sqrt)");
+  b.lr_coupling = optim::parse_lr_coupling(c.batch_lr_coupling);
   require(std::isfinite(c.batch_factor) && c.batch_factor > 0.0, "batch-factor",
           std::to_string(c.batch_factor), "must be > 0");
   require(c.batch_max >= 0, "batch-max", std::to_string(c.batch_max), "must be >= 0 (0 = no cap)");
@@ -45,6 +67,8 @@ optim::BatchSchedule make_batch_schedule(const TrainConfig& c, int world) {
     require(c.batch_factor == 1.0, "batch-factor", std::to_string(c.batch_factor),
             "has no effect without --batch-milestones");
     require(c.batch_max == 0, "batch-max", std::to_string(c.batch_max),
+            "has no effect without --batch-milestones");
+    require(c.batch_lr_coupling == "none", "batch-lr-coupling", c.batch_lr_coupling,
             "has no effect without --batch-milestones");
   }
   require(c.batch_max == 0 || c.batch_max >= c.batch_size, "batch-max", std::to_string(c.batch_max),
@@ -138,7 +162,7 @@ void validate_train_config(const TrainConfig& c, int world, bool check_data_dir)
   optim::parse_scaling(c.scaling);
   optim::parse_warmup(c.warmup);
   optim::parse_decay(c.schedule);
-  optim::SyncPolicy::parse(c.sync, c.average_momentum);
+  sync_policy(c);
   parse_epoch_milestones(c.milestones);
   require(c.batch_ref >= 0, "batch-ref", std::to_string(c.batch_ref), "must be >= 0");
   require(c.warmup_steps >= 0, "warmup-steps", std::to_string(c.warmup_steps), "must be >= 0");

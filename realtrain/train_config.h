@@ -17,6 +17,7 @@
 #include "optim/config.h"
 #include "optim/io.h"
 #include "optim/scaling.h"
+#include "optim/sync_policy.h"
 
 namespace batchlab::realtrain {
 
@@ -42,6 +43,7 @@ struct TrainConfig {
   std::string batch_milestones;
   double batch_factor = 1.0;
   std::int64_t batch_max = 0;
+  std::string batch_lr_coupling = "none";  // none | linear | sqrt: lr x (B_k/B_0)^{1, 1/2} (optim/batch_schedule.h)
   // optimizer (optim/): name or name:variant, e.g. momentum, lars:tf, lamb:apex
   std::string optimizer = "momentum";
   double lr = 0.1;  // at batch_ref; the scaling rule maps it to batch_size
@@ -63,8 +65,16 @@ struct TrainConfig {
   std::string milestones;             // step decay: comma-separated epochs, e.g. "30,60,80"
   double decay_factor = 0.1;          // step decay factor
   // data parallelism
-  std::string sync = "sync";  // sync | local:H | post-local:H@t0 | hier:H1:H2
+  std::string sync = "sync";  // sync | local:H | post-local:H@t0 | hier:H1:H2 | diloco:H | streaming-diloco:H:F
   bool average_momentum = false;
+  // DiLoCo's outer optimizer and pseudo-gradient wire format (optim/diloco.h)
+  std::string outer = "nesterov";  // nesterov | sgd
+  double outer_lr = 0.7;
+  double outer_momentum = 0.9;
+  int outer_bits = 32;             // 32 | 16 | 8 | 4
+  std::string outer_rounding = "nearest";  // nearest | stochastic
+  bool outer_overlap = false;
+  std::int64_t outer_overlap_steps = 1;
   std::string backend = "mpi";  // mpi | nccl
   double bucket_mb = 25.0;
   bool no_overlap = false;
@@ -101,6 +111,7 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
       ("batch-milestones", po::value(&c.batch_milestones)->default_value(c.batch_milestones), "grow the batch at these examples processed, comma-separated")
       ("batch-factor", po::value(&c.batch_factor)->default_value(c.batch_factor), "batch multiplier at each batch milestone")
       ("batch-max", po::value(&c.batch_max)->default_value(c.batch_max), "cap on the grown batch (0 = none)")
+      ("batch-lr-coupling", po::value(&c.batch_lr_coupling)->default_value(c.batch_lr_coupling), "lr follows the grown batch: none | linear | sqrt")
       ("optimizer", po::value(&c.optimizer)->default_value(c.optimizer), "update rule, name or name:variant")
       ("lr", po::value(&c.lr)->default_value(c.lr), "learning rate at --batch-ref")
       ("momentum", po::value(&c.momentum)->default_value(c.momentum), "momentum coefficient")
@@ -118,7 +129,14 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
       ("schedule", po::value(&c.schedule)->default_value(c.schedule), "constant | step | cosine | poly | linear")
       ("milestones", po::value(&c.milestones)->default_value(c.milestones), "step decay epochs, comma-separated")
       ("decay-factor", po::value(&c.decay_factor)->default_value(c.decay_factor), "step decay factor")
-      ("sync", po::value(&c.sync)->default_value(c.sync), "sync | local:H | post-local:H@t0 | hier:H1:H2")
+      ("sync", po::value(&c.sync)->default_value(c.sync), "sync | local:H | post-local:H@t0 | hier:H1:H2 | diloco:H | streaming-diloco:H:F")
+      ("outer", po::value(&c.outer)->default_value(c.outer), "DiLoCo outer optimizer: nesterov | sgd")
+      ("outer-lr", po::value(&c.outer_lr)->default_value(c.outer_lr), "DiLoCo outer lr")
+      ("outer-momentum", po::value(&c.outer_momentum)->default_value(c.outer_momentum), "DiLoCo outer momentum")
+      ("outer-bits", po::value(&c.outer_bits)->default_value(c.outer_bits), "DiLoCo pseudo-gradient bits: 32 | 16 | 8 | 4")
+      ("outer-rounding", po::value(&c.outer_rounding)->default_value(c.outer_rounding), "DiLoCo quantisation rounding: nearest | stochastic")
+      ("outer-overlap", po::bool_switch(&c.outer_overlap), "DiLoCo: apply an outer result --outer-overlap-steps updates after it is sent")
+      ("outer-overlap-steps", po::value(&c.outer_overlap_steps)->default_value(c.outer_overlap_steps), "DiLoCo: updates a fragment's communication overlaps")
       ("average-momentum", po::bool_switch(&c.average_momentum), "average momentum buffers with parameters")
       ("backend", po::value(&c.backend)->default_value(c.backend), "mpi | nccl")
       ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb), "gradient all-reduce bucket size (MiB)")
@@ -158,6 +176,10 @@ inline optim::ScalingRule lr_scaling_rule(const TrainConfig& c) {
   rule.batch_ref = static_cast<double>(c.batch_ref > 0 ? c.batch_ref : c.batch_size);
   return rule;
 }
+
+// The run's sync policy: --sync with --average-momentum and the --outer-* settings. Throws
+// optim::ConfigError naming the bad value.
+optim::SyncPolicy sync_policy(const TrainConfig& c);
 
 // --milestones: epochs, comma-separated numbers >= 0; "" = none. Throws optim::ConfigError
 // naming train.milestones. (Both are optim::parse_*_list, the one comma-list reader.)

@@ -19,6 +19,7 @@
 
 #include "optim/batch_schedule.h"
 #include "optim/config.h"
+#include "optim/diloco.h"
 #include "optim/io.h"
 #include "optim/noise_scale.h"
 #include "optim/optimizer.h"
@@ -105,6 +106,7 @@ struct MetricsRow {
   std::int64_t step = 0, examples = 0;
   double epoch = 0.0, lr = 0.0, train_loss = 0.0, eval_loss = 0.0, eval_accuracy = 0.0;
   double img_per_s = 0.0, b_simple = kNaN, grad_sq = kNaN, trace_sigma = kNaN, wall_s = 0.0;
+  std::int64_t comm_bytes = 0;
 };
 
 // metrics.csv: the header and one row per evaluation. Every rank keeps the text (its checkpoint
@@ -114,7 +116,7 @@ class MetricsLog {
  public:
   static constexpr const char* kHeader =
       "step,examples,epoch,lr,train_loss,eval_loss,eval_accuracy,img_per_s,b_simple,grad_sq,"
-      "trace_sigma,wall_s\n";
+      "trace_sigma,wall_s,comm_bytes\n";
 
   MetricsLog(std::filesystem::path path, bool writer) : path_(std::move(path)), writer_(writer) {}
   // Starts from `text` (the header alone, or a checkpoint's rows) and writes it.
@@ -127,7 +129,7 @@ class MetricsLog {
     row << r.step << ',' << r.examples << ',' << fmt_double(r.epoch) << ',' << fmt_double(r.lr) << ','
         << fmt_double(r.train_loss) << ',' << fmt_double(r.eval_loss) << ',' << fmt_double(r.eval_accuracy)
         << ',' << fmt_double(r.img_per_s) << ',' << fmt_double(r.b_simple) << ',' << fmt_double(r.grad_sq)
-        << ',' << fmt_double(r.trace_sigma) << ',' << fmt_double(r.wall_s) << '\n';
+        << ',' << fmt_double(r.trace_sigma) << ',' << fmt_double(r.wall_s) << ',' << r.comm_bytes << '\n';
     text_ += row.str();
     flush();
   }
@@ -167,6 +169,8 @@ struct RunProgress {
   // Seconds over every process of the run: training-loop wall time (evaluation excluded), and
   // the communication and data-wait seconds of the processes before this one.
   double wall_s = 0.0, comm_s_before = 0.0, data_s_before = 0.0;
+  // Payload bytes this rank sent (SyncPolicy::bytes_sent at 4 bytes a float; DiLoCo's own count).
+  std::int64_t comm_bytes = 0;
   EvalResult last_eval{kNaN, 0.0};
   std::array<double, 2> noise_batches{kNaN, kNaN};  // B_small, B_big of the last noise-scale update
 };
@@ -198,6 +202,7 @@ struct Trainer::Impl {
   std::unique_ptr<optim::LrSchedule> schedule;
   optim::SyncPolicy policy;
   std::unique_ptr<GradientSynchronizer> grad_sync;
+  std::unique_ptr<optim::DilocoSync> diloco;  // diloco / streaming-diloco: the outer step
   std::unique_ptr<optim::NoiseScaleEstimator> noise;
   optim::OptimizerConfig ocfg;
   double base_lr = 0.0;
@@ -251,9 +256,15 @@ struct Trainer::Impl {
 
 // Sync policy, threads and device: what the process group and the machine must provide.
 void Trainer::Impl::setup_execution() {
-  policy = optim::SyncPolicy::parse(cfg.sync, cfg.average_momentum);
+  policy = sync_policy(cfg);
   if (policy.kind == optim::SyncKind::kHierarchical && !pg.node)
     throw ConfigError("train.sync = " + cfg.sync + ": hierarchical sync needs a node communicator");
+  // DilocoSync works on host buffers, and its global parameters and outer momentum are not in
+  // the checkpoint format yet: refuse before any work rather than resume a different run.
+  if (policy.outer_steps() && cfg.backend != "mpi")
+    throw ConfigError("train.sync = " + cfg.sync + ": DiLoCo runs with --backend mpi (host memory) only");
+  if (policy.outer_steps() && cfg.resume)
+    throw ConfigError("train.sync = " + cfg.sync + ": --resume is not supported for DiLoCo (its outer state is not checkpointed)");
   threads = resolve_threads(cfg.threads);
   torch::set_num_threads(threads);
   if (cfg.backend == "nccl") {
@@ -403,6 +414,9 @@ void Trainer::Impl::begin_run() {
   for (auto& p : params) param_refs.push_back(float_ref(p));
   state_refs.clear();
   for (auto& b : state_buffers()) state_refs.push_back(float_ref(b));
+  // Every rank starts from rank 0's parameters (build_model), the outer step's first theta.
+  if (policy.outer_steps()) diloco = std::make_unique<optim::DilocoSync>(
+        policy, std::vector<std::vector<optim::BufferRef>>{param_refs}, pg.rank, cfg.seed);
 }
 
 // Parameters, model buffers, optimizer state and counters, the metrics rows, the noise scale and
@@ -451,7 +465,8 @@ std::map<std::string, double> Trainer::Impl::progress_values() const {
           {"last_eval_loss", p.last_eval.loss},
           {"last_eval_accuracy", p.last_eval.accuracy},
           {"noise_small_batch", p.noise_batches[0]},
-          {"noise_big_batch", p.noise_batches[1]}};
+          {"noise_big_batch", p.noise_batches[1]},
+          {"comm_bytes", static_cast<double>(p.comm_bytes)}};
 }
 
 void Trainer::Impl::restore_progress(const CheckpointState& s) {
@@ -473,6 +488,7 @@ void Trainer::Impl::restore_progress(const CheckpointState& s) {
   p.wall_s = get("wall_s", 0.0);
   p.comm_s_before = get("comm_s", 0.0);
   p.data_s_before = get("data_s", 0.0);
+  p.comm_bytes = static_cast<std::int64_t>(get("comm_bytes", 0.0));
   auto need = [&](const std::string& name) {
     const auto it = v.find(name);
     if (it == v.end()) throw std::runtime_error("checkpoint " + checkpoint_path() + " lacks " + name);
@@ -543,9 +559,9 @@ double Trainer::Impl::train_step() {
   if (noise) observe_noise(batch, global_batch, reduce, micro_sq_norm);
   {
     torch::NoGradGuard no_grad;
-    opt->step(params, grads, schedule->lr_at(step));
+    opt->step(params, grads, schedule->lr_at(step) * batches->lr_factor_at(step));
   }
-  if (pg.world > 1) average_parameters(step);
+  if (pg.world > 1 || diloco) average_parameters(step);
   progress.step = step + 1;
   progress.examples += global_batch;
   progress.window_loss_sum += l;
@@ -601,12 +617,22 @@ void Trainer::Impl::observe_noise(const data::Batch& batch, std::int64_t global_
   }
 }
 
-// Parameters (and, if asked, optimizer state) averaged when the sync policy says so.
+// Parameters (and, if asked, optimizer state) averaged when the sync policy says so, or under
+// DiLoCo the outer step of the fragment due; the bytes this rank sent are counted either way.
 void Trainer::Impl::average_parameters(std::int64_t step) {
   const auto t0 = Clock::now();
-  std::vector<std::vector<optim::BufferRef>> mom;
-  if (policy.average_momentum) mom.push_back(state_refs);
-  optim::apply_parameter_averaging(policy, step, *pg.global, pg.node.get(), {param_refs}, mom);
+  if (diloco) {
+    const std::int64_t before = diloco->stats().bytes_sent;
+    diloco->after_update(step, *pg.global);
+    progress.comm_bytes += diloco->stats().bytes_sent - before;
+  } else {
+    std::vector<std::vector<optim::BufferRef>> mom;
+    if (policy.average_momentum) mom.push_back(state_refs);
+    optim::apply_parameter_averaging(policy, step, *pg.global, pg.node.get(), {param_refs}, mom);
+    std::int64_t state_count = 0;
+    for (const auto& r : state_refs) state_count += static_cast<std::int64_t>(r.count);
+    progress.comm_bytes += policy.bytes_sent(step, parameters, state_count);
+  }
   comm_avg_s += seconds_since(t0);
 }
 
@@ -624,7 +650,7 @@ EvalResult Trainer::Impl::evaluate_and_log() {
   row.step = p.step;
   row.examples = p.examples;
   row.epoch = static_cast<double>(p.examples) / static_cast<double>(epoch_examples);  // train_config.h's epochs
-  row.lr = schedule->lr_at(p.step - 1);  // of the last update
+  row.lr = schedule->lr_at(p.step - 1) * batches->lr_factor_at(p.step - 1);  // of the last update
   row.train_loss = train_loss[0] / train_loss[1];
   row.eval_loss = p.last_eval.loss;
   row.eval_accuracy = p.last_eval.accuracy;
@@ -635,6 +661,7 @@ EvalResult Trainer::Impl::evaluate_and_log() {
     row.trace_sigma = noise->trace_sigma();
   }
   row.wall_s = p.wall_s;
+  row.comm_bytes = p.comm_bytes;
   metrics->append(row);
   p.window_loss_sum = 0.0;
   p.window_steps = 0;
@@ -695,6 +722,7 @@ nlohmann::json Trainer::Impl::config_json() const {
           {"zero-init-residual", c.zero_init_residual}, {"batch-size", c.batch_size},
           {"accumulate", c.accumulate}, {"precision", c.precision},
           {"batch-milestones", c.batch_milestones}, {"batch-factor", c.batch_factor}, {"batch-max", c.batch_max},
+          {"batch-lr-coupling", c.batch_lr_coupling},
           {"optimizer", c.optimizer}, {"lr", c.lr}, {"lr_scaled", base_lr}, {"momentum", c.momentum},
           {"weight-decay", c.weight_decay}, {"beta1", ocfg.beta1}, {"beta2", ocfg.beta2},
           {"eps", ocfg.eps}, {"trust-coefficient", c.trust_coefficient},
@@ -702,6 +730,9 @@ nlohmann::json Trainer::Impl::config_json() const {
           {"warmup", c.warmup}, {"warmup-steps", schedule->config().warmup_steps},
           {"schedule", c.schedule}, {"milestones", c.milestones}, {"decay-factor", c.decay_factor},
           {"sync", policy.to_string()}, {"average-momentum", c.average_momentum},
+          {"outer", c.outer}, {"outer-lr", c.outer_lr}, {"outer-momentum", c.outer_momentum},
+          {"outer-bits", c.outer_bits}, {"outer-rounding", c.outer_rounding},
+          {"outer-overlap", c.outer_overlap}, {"outer-overlap-steps", c.outer_overlap_steps},
           {"backend", c.backend}, {"bucket-mb", c.bucket_mb}, {"no-overlap", c.no_overlap},
           {"noise-scale-ema", c.noise_scale_ema}, {"epochs", c.epochs}, {"steps", total_steps},
           {"eval-every", c.eval_every}, {"eval-examples", c.eval_examples}, {"target", c.target},
@@ -737,6 +768,13 @@ void Trainer::Impl::write_summary(const TrainResult& r) const {
       {"b_simple", nullable(r.b_simple)},
       {"config", config_json()},
       {"provenance", prov}};
+  j["comm_bytes"] = progress.comm_bytes;
+  if (diloco) {
+    const optim::DilocoStats& d = diloco->stats();
+    j["diloco"] = {{"outer_steps", d.outer_steps},
+                   {"quant_relative_error", d.total_error.relative()},
+                   {"quant_max_error_over_bound", d.total_error.max_over_bound}};
+  }
   if (!batches->constant()) {
     nlohmann::json phases = nlohmann::json::array();
     for (const auto& p : batches->phases())

@@ -1297,7 +1297,7 @@ TrialResult run_stepwise(const Dyn& d, const TrialSpec& spec) {
       return r;
     }
     if (t == spec.max_steps) break;
-    lr = sched.lr_at(t);
+    lr = sched.lr_at(t) * batches.lr_factor_at(t);
     st.set_batch(static_cast<double>(batches.batch_at(t)));
     st.step(lr);
   }
@@ -1380,7 +1380,7 @@ std::vector<double> nqm_expected_loss_stepwise(const TrialSpec& spec, std::int64
     out.push_back(st.loss());
     if (t < steps) {
       st.set_batch(static_cast<double>(batches.batch_at(t)));
-      st.step(sched.lr_at(t));
+      st.step(sched.lr_at(t) * batches.lr_factor_at(t));
     }
   }
   return out;

@@ -8,6 +8,7 @@
 #include "optim/backend_eigen.h"
 #include "optim/batch_schedule.h"
 #include "optim/communicator.h"
+#include "optim/diloco.h"
 #include "optim/optimizer.h"
 #include "optim/precond.h"
 #include "optim/schedule.h"
@@ -80,6 +81,8 @@ class Workers {
       param_refs_[w].push_back(ref(params_[w]));
       grad_refs_.push_back(ref(grads_[w]));
     }
+    if (K_ > 1 && spec.sync.outer_steps())
+      diloco_ = std::make_unique<optim::DilocoSync>(spec.sync, param_refs_, 0, spec.seed);
   }
   Workers(const Workers&) = delete;
   Workers& operator=(const Workers&) = delete;
@@ -92,7 +95,15 @@ class Workers {
       land_.gradient(params_[w], per_worker, streams_[w], grads_[w]);
     if (K_ > 1 && spec_.sync.allreduce_gradients(t)) global_.allreduce_mean(grad_refs_);
     for (std::size_t w = 0; w < static_cast<std::size_t>(K_); ++w) opts_[w]->step(pv_[w], gv_[w], lr);
-    if (K_ > 1) {
+    if (diloco_) {
+      diloco_->after_update(t, global_);
+    } else if (K_ > 1) {
+      if (state_count_ < 0) {  // the rules allocate their state at the first step
+        state_count_ = 0;
+        for (std::size_t gi = 0; gi < groups_.size(); ++gi)
+          for (auto& [name, buf] : opts_[0]->rule().state(gi)) state_count_ += buf->size();
+      }
+      comm_bytes_ += spec_.sync.bytes_sent(t, land_.dim(), state_count_);
       std::vector<std::vector<BufferRef>> state_refs(static_cast<std::size_t>(K_));
       if (spec_.sync.average_momentum)
         for (std::size_t w = 0; w < static_cast<std::size_t>(K_); ++w)
@@ -101,6 +112,9 @@ class Workers {
       optim::apply_parameter_averaging(spec_.sync, t, global_, &node_, param_refs_, state_refs);
     }
   }
+
+  // Payload bytes one worker sent so far (0 with one worker).
+  std::int64_t comm_bytes() const { return diloco_ ? diloco_->stats().bytes_sent : comm_bytes_; }
 
   // The model the trial evaluates: the workers' mean (worker 0's parameters when K = 1), into `out`.
   void average(Eigen::VectorXd& out) const {
@@ -134,6 +148,8 @@ class Workers {
   NodeCommunicator node_;
   std::vector<std::vector<BufferRef>> param_refs_;
   std::vector<BufferRef> grad_refs_;
+  std::unique_ptr<optim::DilocoSync> diloco_;
+  std::int64_t comm_bytes_ = 0, state_count_ = -1;
 };
 
 }  // namespace
@@ -191,6 +207,7 @@ TrialResult run_sampled(const TrialSpec& spec) {
     for (std::size_t k = 0; k < spec.targets.size(); ++k)
       if (r.per_target[k].status != TrialStatus::kReached && metric < spec.targets[k])
         r.per_target[k] = {TrialStatus::kReached, done, metric};
+    r.comm_bytes = workers.comm_bytes();
     if (metric < spec.target) {
       r.status = TrialStatus::kReached;
       r.steps_to_target = done;
@@ -201,7 +218,7 @@ TrialResult run_sampled(const TrialSpec& spec) {
 
   if (evaluate(0, sched.lr_at(0))) return r;
   for (std::int64_t t = 0; t < spec.max_steps; ++t) {
-    const double lr = sched.lr_at(t);
+    const double lr = sched.lr_at(t) * batches.lr_factor_at(t);
     workers.step(t, lr, batches.batch_at(t) / K);
     const std::int64_t done = t + 1;
     const bool mark = next_mark < marks.size() && marks[next_mark] == done;

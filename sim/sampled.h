@@ -8,7 +8,9 @@
 //   if sync.allreduce_gradients(t): gradients are all-reduced (mean) over the InProcessCommunicator
 //   every worker steps its optimizer
 //   optim::apply_parameter_averaging(sync, t, ...) averages parameters (and, with
-//   average_momentum, every optimizer state buffer) globally or within nodes of node_size workers
+//   average_momentum, every optimizer state buffer) globally or within nodes of node_size workers;
+//   under diloco / streaming-diloco, optim::DilocoSync takes the outer step instead
+//   (stochastic rounding seeded by the trial seed)
 // The evaluated model is the mean of the workers' parameters (identical under sync); optimizer
 // "ema" (SGD, or heavy ball when momentum > 0) evaluates the iterate EMA of that model,
 // theta~ <- gamma theta~ + (1-gamma) theta after each update, theta~_0 = theta_0.

@@ -54,6 +54,8 @@ void validate(const TrialSpec& s) {
   optim::OptimizerConfig o = s.optimizer;
   if (o.name == "ema") o.name = o.momentum != 0.0 ? "momentum" : "sgd";
   optim::validate_config(o);
+  if (s.sync.fragments > 1 && s.sync.fragments > make_landscape(s.landscape)->dim())
+    bad("sync", s.sync.to_string(), "more fragments than the landscape has parameters (each needs at least one)");
   if (optim::canonical_rule_name(o.name) == "precond" && s.landscape.kind == "mlp")
     bad("optimizer", "precond", "landscape.kind = mlp has no curvature diagonal");
   if (s.landscape.kind != "nqm" && batches.max_batch() / s.workers > s.landscape.train_examples)

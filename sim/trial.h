@@ -96,6 +96,9 @@ struct TrialResult {
   std::int64_t steps_to_target = -1;  // -1 unless reached
   double final_metric = 0.0;          // at steps_to_target if reached, else at the last step
   double wall_s = 0.0;
+  // Sampled mode with workers > 1: payload bytes one worker sent (SyncPolicy::bytes_sent at 4
+  // bytes a value; DiLoCo's quantised codes and scales) up to steps_to_target, else to the end.
+  std::int64_t comm_bytes = 0;
   std::vector<CurvePoint> curve;
   std::vector<TargetResult> per_target;  // one per TrialSpec::targets entry (else empty)
 };

@@ -110,6 +110,7 @@ int cmd_sweep(int argc, char** argv, const CommandIo& io) {
       o.status = r.status;
       o.steps_to_target = r.steps_to_target;
       o.final_metric = r.final_metric;
+      o.comm_bytes = r.comm_bytes;
       o.metric = metric;
       for (const auto& c : r.curve) o.curve.push_back({c.step, c.lr, c.metric});
       for (const auto& t : r.per_target) o.per_target.push_back({t.status, t.steps_to_target, t.final_metric});

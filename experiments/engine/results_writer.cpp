@@ -54,6 +54,7 @@ std::string trial_row(const StudyGrid& g, const TrialPoint& p, const TrialOutcom
       std::to_string(p.trial_id),
       format_number(p.ema_decay),
       format_number(p.lr_multiplier),
+      std::to_string(o.comm_bytes),
   };
   if (!g.targets.empty()) c.push_back(format_number(g.targets[k]));
   return join(c) + "\n";
@@ -78,7 +79,7 @@ const std::vector<std::string>& trials_columns() {
       "study", "landscape", "optimizer", "batch_size", "lr", "momentum", "seed", "status",
       "steps_to_target", "examples_to_target", "final_metric", "wall_s",
       // added later, so after the original columns (readers find columns by name)
-      "trial_id", "ema_decay", "lr_multiplier"};
+      "trial_id", "ema_decay", "lr_multiplier", "comm_bytes"};
   return c;
 }
 
@@ -248,14 +249,18 @@ std::int64_t ResultsWriter::replay_trials(const fs::path& trials, BestTracker& t
       t.steps_to_target = std::stoll(f[8]);
       t.final_metric = std::stod(f[10]);
       o.wall_s = std::stod(f[11]);
+      o.comm_bytes = std::stoll(f[15]);
     } catch (const std::exception&) {
-      throw ResumeError(where + ": unreadable status/steps/metric");
+      throw ResumeError(where + ": unreadable status/steps/metric/comm_bytes");
     }
-    // Identity of the row = identity of the grid point (and target) at this position.
+    // Identity of the row = identity of the grid point (and target, the last column of a
+    // several-target table) at this position.
     const std::string expect = trial_row(grid_, p, TrialOutcome{}, k);
     const auto e = optim::split_list(expect.substr(0, expect.size() - 1));
-    for (std::size_t c : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 12u, 13u, 14u, 15u})
-      if (c < cols.size() && e[c] != f[c])
+    std::vector<std::size_t> identity = {0u, 1u, 2u, 3u, 4u, 5u, 6u, 12u, 13u, 14u};
+    if (!grid_.targets.empty()) identity.push_back(cols.size() - 1);
+    for (std::size_t c : identity)
+      if (e[c] != f[c])
         throw ResumeError(where + ": " + cols[c] + " = '" + f[c] + "', but trial " + std::to_string(done) +
                           " of this study has " + cols[c] + " = '" + e[c] + "'");
     if (grid_.targets.empty()) {

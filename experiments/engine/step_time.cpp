@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "optim/config.h"
+
 namespace batchlab::experiments {
 namespace {
 
@@ -363,6 +365,11 @@ double StepTimeModel::data_s(double b, std::vector<std::string>& notes) const {
 
 RunTime StepTimeModel::run_time(double b, int workers, const optim::SyncPolicy& policy,
                                 std::int64_t steps) const {
+  // DiLoCo's quantised, fragmented outer steps have no entry in this model yet: refuse rather
+  // than price them as free.
+  if (policy.outer_steps())
+    throw optim::ConfigError("sync policy " + policy.to_string() +
+                             ": the step-time model does not cover DiLoCo's outer steps");
   RunTime rt;
   rt.steps = steps;
   const double tc = compute_s(b, workers, rt.extrapolated);

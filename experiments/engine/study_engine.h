@@ -84,6 +84,7 @@ struct TrialOutcome {
   std::int64_t steps_to_target = -1;  // -1 unless reached
   double final_metric = 0.0;
   double wall_s = 0.0;                // measured by the engine around the runner call, unless reused
+  std::int64_t comm_bytes = 0;        // payload bytes one worker sent (simulated workers; 0 otherwise)
   // Copied from an earlier study instead of run (`batchlab study`'s study.reuse): wall_s is the
   // original run's, as the runner set it.
   bool reused = false;

@@ -68,11 +68,19 @@ constexpr ConfigKey kKeys[] = {
      "grow the batch once this many examples are processed (comma list; Smith et al. 2018)"},
     {"schedule", "batch_factor", "1", "batch multiplier at each batch milestone"},
     {"schedule", "batch_max", "0", "cap on the grown batch (0 = none)"},
+    {"schedule", "batch_lr_coupling", "none", "lr follows the grown batch: none | linear (x B_k/B_0) | sqrt (x sqrt(B_k/B_0))"},
     {"scaling", "rule", "none", "none | linear | sqrt | malladi"},
     {"scaling", "batch_ref", "256", "B_ref of the scaling rule"},
     {"scaling", "lr_ref", "0.1", "lr at B_ref"},
     {"scaling", "max_lr", "0", "cap on the scaled lr (0 = none)"},
-    {"sync", "policy", "sync", "sync | local:H | post-local:H@t0 | hier:H1:H2"},
+    {"sync", "policy", "sync", "sync | local:H | post-local:H@t0 | hier:H1:H2 | diloco:H | streaming-diloco:H:F"},
+    {"sync", "outer", "nesterov", "DiLoCo outer optimizer: nesterov | sgd"},
+    {"sync", "outer_lr", "0.7", "DiLoCo outer lr"},
+    {"sync", "outer_momentum", "0.9", "DiLoCo outer momentum"},
+    {"sync", "outer_bits", "32", "DiLoCo pseudo-gradient bits: 32 | 16 | 8 | 4"},
+    {"sync", "outer_rounding", "nearest", "DiLoCo quantisation rounding: nearest | stochastic"},
+    {"sync", "outer_overlap", "false", "DiLoCo: outer results land outer_overlap_steps updates after they are sent"},
+    {"sync", "outer_overlap_steps", "1", "DiLoCo: updates a fragment's communication overlaps (with outer_overlap = true)"},
     {"sync", "workers", "1", "simulated data-parallel workers (sampled mode)"},
     {"sync", "node_size", "0", "hierarchical: workers per node (0 = workers)"},
     {"sync", "average_momentum", "false", "average momentum buffers with the parameters"},
@@ -432,6 +440,11 @@ void parse_schedule(const Settings& s, SweepConfig& out) {
   BS.milestones = milestones(s, "schedule.batch_milestones", /*strictly_increasing=*/true);
   BS.factor = s.get_positive("schedule.batch_factor");
   BS.max_batch = s.get_int("schedule.batch_max", 0, ">= 0");
+  try {
+    BS.lr_coupling = optim::parse_lr_coupling(s.get("schedule.batch_lr_coupling"));
+  } catch (const ConfigError&) {
+    bad_setting("schedule.batch_lr_coupling", s.get("schedule.batch_lr_coupling"), "unknown (none, linear, sqrt)");
+  }
   (void)optim::LrSchedule(1.0, S);  // the schedule's own checks (ConfigError naming schedule.*)
 }
 
@@ -457,8 +470,26 @@ void parse_sync(const Settings& s, SweepConfig& out) {
   out.workers = static_cast<int>(s.get_int("sync.workers", 1, ">= 1"));
   out.node_size = static_cast<int>(s.get_int("sync.node_size", 0, ">= 0"));
   const bool avg_m = parse_bool("sync.average_momentum", s.get("sync.average_momentum"));
+  optim::OuterConfig outer;
   try {
-    out.sync = optim::SyncPolicy::parse(s.get("sync.policy"), avg_m);
+    outer.rule = optim::OuterConfig::parse_rule(s.get("sync.outer"));
+  } catch (const ConfigError& e) {
+    bad_setting("sync.outer", s.get("sync.outer"), e.what());
+  }
+  try {
+    outer.rounding = optim::OuterConfig::parse_rounding(s.get("sync.outer_rounding"));
+  } catch (const ConfigError& e) {
+    bad_setting("sync.outer_rounding", s.get("sync.outer_rounding"), e.what());
+  }
+  outer.lr = s.get_double("sync.outer_lr");
+  outer.momentum = s.get_double("sync.outer_momentum");
+  outer.bits = static_cast<int>(s.get_int("sync.outer_bits", 4, "one of 32, 16, 8, 4"));
+  if (outer.bits != 32 && outer.bits != 16 && outer.bits != 8 && outer.bits != 4)
+    bad_setting("sync.outer_bits", s.get("sync.outer_bits"), "must be one of 32, 16, 8, 4");
+  outer.overlap = parse_bool("sync.outer_overlap", s.get("sync.outer_overlap"));
+  outer.overlap_steps = s.get_int("sync.outer_overlap_steps", 1, ">= 1");
+  try {
+    out.sync = optim::SyncPolicy::parse(s.get("sync.policy"), avg_m, outer);
   } catch (const ConfigError& e) {
     bad_setting("sync.policy", s.get("sync.policy"), e.what());
   }

@@ -26,6 +26,12 @@ expect "unknown model 'vgg16'" "${ok[@]}" --model vgg16
 expect "optimizer = rmsprop: unknown" "${ok[@]}" --optimizer rmsprop
 expect "sync" "${ok[@]}" --sync local:0
 expect "sync" "${ok[@]}" --sync sometimes
+# DiLoCo (docs/diloco.md)
+expect "train.sync = diloco:0: .*H = 0: must be > 0" "${ok[@]}" --sync diloco:0
+expect "F = 3 must divide H = 8" "${ok[@]}" --sync streaming-diloco:8:3
+expect "outer bits = 5: must be one of 32, 16, 8, 4" "${ok[@]}" --sync diloco:4 --outer-bits 5
+expect "train.outer = adam: unknown (nesterov, sgd)" "${ok[@]}" --sync diloco:4 --outer adam
+expect "batch-lr-coupling = 'cubic'\|batch-lr-coupling = cubic" "${ok[@]}" --batch-milestones 1000 --batch-factor 2 --batch-lr-coupling cubic
 expect "data-dir = /nonexistent/dir: directory does not exist" --data-dir /nonexistent/dir --steps 5 --output "$out"
 expect "exactly one of --epochs and --steps" "${ok[@]}" --epochs 1
 expect "bogus" "${ok[@]}" --bogus 3

@@ -83,6 +83,27 @@ expect_refused batch_max_below_batch "schedule.batch_max = 8" "$(base '')
 batch_milestones = 400
 batch_factor = 2
 batch_max = 8"
+expect_refused batch_lr_coupling "schedule.batch_lr_coupling = 'cubic'" "$(base '')
+[schedule]
+batch_milestones = 400
+batch_factor = 2
+batch_lr_coupling = cubic"
+
+# DiLoCo (docs/diloco.md): H < 1, fragments that do not divide H, bits outside the list.
+expect_refused diloco_zero_period "H = 0: must be > 0" "$(base '')
+[sync]
+policy = diloco:0"
+expect_refused streaming_fragments "F = 3 must divide H = 8" "$(base '')
+[sync]
+policy = streaming-diloco:8:3"
+expect_refused outer_bits "sync.outer_bits = '5'" "$(base '')
+[sync]
+policy = diloco:8
+outer_bits = 5"
+expect_refused outer_rule "sync.outer = 'adam'" "$(base '')
+[sync]
+policy = diloco:8
+outer = adam"
 
 # A missing config file is bad input too.
 set +e

@@ -117,7 +117,7 @@ TEST_F(ResultsWriterTest, WritesEveryFileWithTheDocumentedColumns) {
   const std::string trials = slurp(base / "a" / "trials.csv");
   EXPECT_EQ(trials.substr(0, trials.find('\n')),
             "study,landscape,optimizer,batch_size,lr,momentum,seed,status,steps_to_target,examples_to_target,"
-            "final_metric,wall_s,trial_id,ema_decay,lr_multiplier");
+            "final_metric,wall_s,trial_id,ema_decay,lr_multiplier,comm_bytes");
   EXPECT_EQ(std::count(trials.begin(), trials.end(), '\n'), g.size() + 1);
   const std::string svb = slurp(base / "a" / "steps_vs_batch.csv");
   EXPECT_EQ(svb.substr(0, svb.find('\n')),

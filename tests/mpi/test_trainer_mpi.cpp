@@ -220,6 +220,37 @@ TEST_F(TrainerMpi, LocalSgdAveragesOnlyEveryHSteps) {
   EXPECT_EQ(spread_across_ranks(snapshot(h)), 0.0);
 }
 
+TEST_F(TrainerMpi, DilocoWithOuterSgdAtLrOneIsLocalSgdAndCountsItsBytes) {
+  // The trainer's ranks run optim::DilocoSync: outer SGD at lr 1 without momentum is local:H.
+  rt::TrainConfig c = config("diloco:4", "diloco4");
+  c.outer = "sgd";
+  c.outer_lr = 1.0;
+  c.outer_momentum = 0.0;
+  rt::Trainer d(c, pg());
+  d.run();
+  rt::Trainer l(config("local:4", "local4b"), pg());
+  l.run();
+  EXPECT_LT(max_abs_diff(snapshot(d), snapshot(l)), 2e-6);
+  // 8 steps, 2 rounds of every float parameter, in metrics.csv's comm_bytes (last column).
+  const auto rows_d = batchlab::realtrain::testing::read_metrics_csv(out_dir("diloco4"));
+  const auto rows_l = batchlab::realtrain::testing::read_metrics_csv(out_dir("local4b"));
+  ASSERT_EQ(rows_d.front().back(), "comm_bytes");
+  EXPECT_EQ(std::stoll(rows_d.back().back()), 2 * 4 * d.parameter_count());
+  EXPECT_EQ(rows_l.back().back(), rows_d.back().back());
+  // The paper's outer Nesterov step with 4-bit pseudo-gradients in 2 fragments: 4 syncs of half
+  // the model at half a byte a value (N bytes) plus a 4-byte scale per tensor piece, an eighth of
+  // local:4's 8 N bytes; and a different model.
+  rt::TrainConfig q = config("streaming-diloco:4:2", "stream4");
+  q.outer_bits = 4;
+  rt::Trainer s(q, pg());
+  s.run();
+  const auto rows_s = batchlab::realtrain::testing::read_metrics_csv(out_dir("stream4"));
+  const std::int64_t bytes = std::stoll(rows_s.back().back());
+  EXPECT_LT(bytes, d.parameter_count() + 4 * 64);
+  EXPECT_GT(bytes, d.parameter_count());
+  EXPECT_GT(max_abs_diff(snapshot(s), snapshot(l)), 1e-6);
+}
+
 TEST_F(TrainerMpi, ResumeContinuesTheNoiseScaleEma) {
   // 16 steps straight vs 8 steps with a checkpoint at 6 (inside the evaluation window 5..8, so
   // each rank's train losses of updates 5 and 6 come from its checkpoint), then --resume to 16:

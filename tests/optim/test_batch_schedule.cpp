@@ -2,6 +2,8 @@
 // to the worker count, the cap, and the one-line errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "optim/batch_schedule.h"
 #include "optim/config.h"
 
@@ -92,6 +94,35 @@ TEST(BatchSchedule, FirstStepWithExamplesIsTheFirstUpdateWithThatManyDone) {
   const BatchSchedule constant(96, BatchScheduleConfig{});
   EXPECT_EQ(constant.first_step_with_examples(960), 10);
   EXPECT_EQ(constant.first_step_with_examples(961), 11);
+}
+
+// The lr follows the batch actually used (rounded and capped), per update: linear keeps lr / B
+// constant, sqrt keeps lr / sqrt(B) constant, none leaves the lr alone.
+TEST(BatchSchedule, LrCouplingFollowsTheRoundedCappedBatch) {
+  BatchScheduleConfig cfg;
+  cfg.milestones = {640, 2000};
+  cfg.factor = 2.5;
+  cfg.max_batch = 300;
+  for (LrCoupling c : {LrCoupling::kNone, LrCoupling::kLinear, LrCoupling::kSqrt}) {
+    cfg.lr_coupling = c;
+    const BatchSchedule s(64, cfg, 4);
+    ASSERT_EQ(s.phases().size(), 3u);
+    EXPECT_EQ(s.phases()[1].batch, 160);
+    EXPECT_EQ(s.phases()[2].batch, 300);  // 400 capped
+    for (std::int64_t t = 0; t < 40; ++t) {
+      const double ratio = static_cast<double>(s.batch_at(t)) / 64.0;
+      const double want = c == LrCoupling::kNone ? 1.0 : c == LrCoupling::kLinear ? ratio : std::sqrt(ratio);
+      ASSERT_DOUBLE_EQ(s.lr_factor_at(t), want) << to_string(c) << " t " << t;
+    }
+    EXPECT_EQ(s.lr_factor_at(0), 1.0);
+  }
+  EXPECT_EQ(parse_lr_coupling("sqrt"), LrCoupling::kSqrt);
+  try {
+    parse_lr_coupling("cubic");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("schedule.batch_lr_coupling = cubic"), std::string::npos);
+  }
 }
 
 }  // namespace
