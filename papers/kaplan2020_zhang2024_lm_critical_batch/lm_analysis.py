@@ -40,7 +40,8 @@ class Trial:
         self.step = np.array([float(r["step"]) for r in m])
         self.examples = np.array([float(r["examples"]) for r in m])
         self.loss = np.array([float(r["eval_loss"]) for r in m])
-        self.b_simple = np.array([float(r["b_simple"]) for r in m])
+        # b_simple is empty where the estimator has no value yet (non-positive |G|^2 estimate)
+        self.b_simple = np.array([float(r["b_simple"]) if r["b_simple"] else math.nan for r in m])
         s = read_json(os.path.join(d, "summary.json"))
         self.parameters = int(s["parameters"])
         d2 = np.diff(self.loss[len(self.loss) // 4:], 2)  # past the fast initial drop
@@ -137,9 +138,9 @@ def budget_loss(trials, examples, losses=None):
 
 
 def power_slope(x, y):
-    """k of y ~ c x^k, least squares in log-log (None with < 2 points)."""
+    """k of y ~ c x^k, least squares in log-log (None with fewer than 2 distinct x)."""
     pts = [(a, b) for a, b in zip(x, y) if a and b and a > 0 and b > 0]
-    if len(pts) < 2:
+    if len({p[0] for p in pts}) < 2:
         return None
     lx, ly = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
     return float(np.polyfit(lx, ly, 1)[0])

@@ -96,10 +96,14 @@ def exponents(m, models, main):
         k, ln_bstar = -float(slope), float(icpt)
     bd = [(D, f["b_crit"]) for D, _, f in m["b"][main] if f and f["bounded"]]
     g_d = lm.power_slope([p[0] for p in bd], [p[1] for p in bd])
-    bn = [(n, m["b"][name][-1][2]) for name, n, _ in models]
-    bn = [(n, f["b_crit"]) for n, f in bn if f and f["bounded"]]
-    g_n = lm.power_slope([p[0] for p in bn], [p[1] for p in bn])
-    return {"k": k, "ln_bstar": ln_bstar, "gamma_d": g_d, "gamma_n": g_n}
+    g_n = g_n_d = None
+    for j in reversed(range(len(BUDGETS))):  # the largest budget at which every model has a bend
+        bn = [(n, m["b"][name][j][2]) for name, n, _ in models]
+        if all(f and f["bounded"] for _, f in bn):
+            g_n = lm.power_slope([n for n, _ in bn], [f["b_crit"] for _, f in bn])
+            g_n_d = BUDGETS[j]
+            break
+    return {"k": k, "ln_bstar": ln_bstar, "gamma_d": g_d, "gamma_n": g_n, "gamma_n_d": g_n_d}
 
 
 def bootstrap(models, main, law):
@@ -158,6 +162,42 @@ def part_b(m, samples, models):
     return md_table(heads, rows), csv_rows
 
 
+def lr_grid_text(models):
+    """'gpt:1-32-2-64: 1 lr per B, ...': how many lrs each model's study ran per batch size."""
+    parts = []
+    for name, _, trials in models:
+        n = max(sum(t.batch == b for t in trials) for b in {t.batch for t in trials})
+        parts.append(f"{label(name)} {n} lr{'s' if n > 1 else ''} per B")
+    return ", ".join(parts)
+
+
+def rule_lr_only(trials):
+    """The trials at the square-root rule's lr: the middle lr of each batch size's grid (multipliers
+    0.5, 1, 2), or the only one."""
+    out = []
+    for b in sorted({t.batch for t in trials}):
+        ts = sorted((t for t in trials if t.batch == b), key=lambda t: t.lr)
+        out.append(ts[len(ts) // 2])
+    return out
+
+
+def tuning_line(models, main):
+    """How much the lr grid moves B_crit on the main model: its (b) B_crit from the rule's lr
+    alone vs from the best of its lrs (the other models ran the rule's lr only)."""
+    trials = dict((n, t) for n, _, t in models)[main]
+    if len(rule_lr_only(trials)) == len(trials):
+        return ""
+    cells = []
+    for D in BUDGETS:
+        L_D = lm.budget_loss(trials, D)
+        tuned = lm.bcrit_at(trials, L_D)[0]
+        rule = lm.bcrit_at(rule_lr_only(trials), L_D)[0]
+        cells.append(f"D = {D}: {fmt(rule['b_crit']) if rule and rule['bounded'] else '—'} at the rule's lr vs "
+                     f"{fmt(tuned['b_crit']) if tuned and tuned['bounded'] else '—'} tuned")
+    return (f"Lr tuning on {label(main)} (the other models ran the rule's lr only), B_crit at each budget's loss: "
+            + "; ".join(cells) + ".")
+
+
 def merrill_points(m):
     """(model, L, B_crit, B_simple) at every target of every model where both exist."""
     return [(name, L, f["b_crit"], bs) for name in m["a"] for L, f, _, bs in m["a"][name]
@@ -167,7 +207,8 @@ def merrill_points(m):
 def part_d(m, samples, law):
     """(d): the fitted law, its exponents' intervals and the compute-optimal exponents."""
     if law is None:
-        return ["Loss law: fewer than 6 (N, D, loss) points."], {}
+        return ["Loss law: not fitted (it needs three model sizes; this run has "
+                f"{len({p[0] for p in m['nd']})})."], {}
     a, b = lm.compute_optimal(law)
     boot = samples["law"]
     ci = {k: lm.interval([f[k] for f in boot]) for k in ("alpha", "beta", "E")}
@@ -253,8 +294,10 @@ def checks_of(m, exps, ci, models, main, law_info):
           "5-95% interval above 0)", f"gamma_D = {fmt(g_d)} {ci_text(ci['gamma_d'])}",
           bool(g_d and ci["gamma_d"][0] and ci["gamma_d"][0] > 0)),
          ("Zhang et al. 2024: B_crit hardly grows with model size at a fixed data budget (|gamma_N| < gamma_D / 2 in "
-          f"at least 90% of the replicates; D = {BUDGETS[-1]} windows)",
-          f"gamma_N = {fmt(g_n)} {ci_text(ci['gamma_n'])} vs gamma_D = {fmt(g_d)}; {fmt(ci['hardly'])} of replicates",
+          f"at least 90% of the replicates; D = {exps['gamma_n_d']} windows, the largest budget where every model's "
+          "S(B) bends)",
+          f"gamma_N = {fmt(g_n)} {ci_text(ci['gamma_n'])} vs gamma_D = {fmt(g_d)}; in {ci['hardly'] * 100:.0f}% of replicates"
+          if ci["hardly"] is not None else f"gamma_N = {fmt(g_n)}, gamma_D = {fmt(g_d)}",
           bool(ci["hardly"] is not None and ci["hardly"] >= 0.9)),
          ("Merrill et al. 2025: the gradient noise scale underestimates the critical batch under Adam "
           "(online B_simple < B_crit at >= 2/3 of the (model, target) points)",
@@ -291,7 +334,7 @@ def main():
     main_name = models[len(models) // 2][0]
     m = measure(models)
     law = None
-    if len(m["nd"]) >= 6:
+    if len(models) >= 3 and len(m["nd"]) >= 6:  # alpha needs three model sizes
         N, T, L = (np.array(c, float) for c in zip(*m["nd"]))
         law = lm.fit_loss_nd(N, T, L)
     write_csv(os.path.join(out, "loss_nd.csv"), ["parameters", "tokens", "loss"], m["nd"])
@@ -310,13 +353,12 @@ def main():
               ["model", "parameters", "budget_windows", "budget_tokens", "budget_loss", "b_crit", "b_crit_p5",
                "b_crit_p95"], csv_b)
     figure(m, models, main_name, law, os.path.join(out, "figure.png"))
-    quick = read_json(os.path.join(res, "timing.json"))["quick"]
     cfg = read_json(os.path.join(res, models[0][0], "summary.json"))
     k = exps["k"]
     md = [timing_line(res) + " Per study (one per model size):", "", timing_rows(res, models), "",
           f"Grid: {', '.join(label(n) for n, _, _ in models)}; B = {', '.join(str(b) for b in batches)} windows of "
-          f"{TOKENS_PER_WINDOW} bytes; lr multipliers {'1 (the square-root rule only)' if quick else '0.5, 1, 2'} x the "
-          f"rule's lr (2e-3 at B = 32); one seed; budget {cfg.get('budget')} (steps = max(max_steps, "
+          f"{TOKENS_PER_WINDOW} bytes; {lr_grid_text(models)} (multipliers of the square-root rule's lr, 2e-3 at "
+          f"B = 32: 1, or 0.5, 1, 2); one seed; budget {cfg.get('budget')} (steps = max(max_steps, "
           f"max_epochs x train_examples / B)); {N_BOOT} bootstrap replicates.", "",
           f"**(a, c) B_crit against the target loss, {label(main_name)}** (S(B): steps to the target, best over the lr "
           "grid, interpolated between evaluations; B_simple: median over the best trials of the online estimate at "
@@ -327,8 +369,9 @@ def main():
           "**(b) B_crit at the loss of each data budget** (L = the best loss any trial of the model has after D "
           "windows; B_crit of S(B) to that L):", "", table_b, "",
           f"gamma_D (d ln B_crit / d ln D, {label(main_name)}) = {fmt(exps['gamma_d'])} {ci_text(ci['gamma_d'])}; "
-          f"gamma_N (d ln B_crit / d ln N at D = {BUDGETS[-1]} windows) = {fmt(exps['gamma_n'])} "
-          f"{ci_text(ci['gamma_n'])} (5-95%).", "",
+          f"gamma_N (d ln B_crit / d ln N at D = {exps['gamma_n_d']} windows, the largest budget where every model's "
+          f"S(B) bends) = {fmt(exps['gamma_n'])} "
+          f"{ci_text(ci['gamma_n'])} (5-95%). " + tuning_line(models, main_name), "",
           "**(d) Loss law** from the (parameters, tokens, best loss) points of every model at D = "
           f"{', '.join(str(d) for d in LAW_BUDGETS)} windows (loss_nd.csv):", ""] + md_d + [""]
     md += claims_section(checks_of(m, exps, ci, models, main_name, law_info))

@@ -4,8 +4,8 @@
 # next to the Simple CNN of run.sh (papers/_shared/fmnist_real_study: its study to 0.90, and the
 # reduced one to 0.85). vit_report.py writes the README's ViT section, figure_vit.png and
 # summary_vit.csv.
-#   full:    B = 32, 128, 512, the square-root rule's lr, one rank, one seed (~25 min here).
-#   --quick: the same grid to accuracy 0.80 within 2 epochs (~10 min), into results_vit_quick/
+#   full:    B = 32, 128, 512, the square-root rule's lr, one rank, one seed (43 min here at load 10-21).
+#   --quick: the same grid to accuracy 0.80 within 2 epochs (not run here), into results_vit_quick/
 #            (report.md there; the committed record is left as it is).
 # Runs at nice 10 (the machine is shared).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
