@@ -34,6 +34,7 @@ one_line() {
 }
 one_line "unknown option '--fast'" --fast
 one_line "jobs: expected a positive integer, got 'x'" --jobs x
+BATCHLAB_GPU_CHECK_CMAKE_ARGS="-DA=1 Ninja" one_line "BATCHLAB_GPU_CHECK_CMAKE_ARGS: 'Ninja' is not a CMake option"
 one_line "'/nonexistent/python3' not found" --python /nonexistent/python3
 # Here: "no CUDA GPU visible (nvidia-smi not found) and ..."; on a GPU node with a CUDA torch:
 # "torch ... sees no GPU (torch.cuda.device_count() = 0) ...".
