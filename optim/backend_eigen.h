@@ -7,11 +7,18 @@
 //   B::CView   a read-only view (gradients are never written: logged gradient norms and
 //              LARS trust ratios must see the gradient the model produced)
 // The same rule code runs on torch tensors through realtrain/torch_backend.h, which provides
-// the same functions; tests/realtrain checks the two agree.
+// the same functions; tests/realtrain checks the two agree. optim/backend.h states the contract
+// as C++20 concepts.
+//
+// Matrix operations (Shampoo, optim/shampoo.h) see a flat buffer of rows * cols entries as a
+// row-major matrix: the layout of a torch weight [out, in] (and of a conv kernel
+// [out, in, kh, kw] flattened to out x (in kh kw)), so both backends agree on which entry is which.
 #pragma once
 
 #include <Eigen/Core>
+#include <Eigen/Eigenvalues>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 namespace batchlab::optim {
@@ -24,6 +31,8 @@ struct EigenBackend {
   using CView = Eigen::Ref<const Buffer>;
 
   static Buffer zeros_like(CView x) { return Buffer::Zero(x.size()); }
+  // n zeros (a matrix's flat storage), on x's device for backends that have one.
+  static Buffer zeros(std::int64_t n, CView /*like*/) { return Buffer::Zero(n); }
   static std::size_t numel(CView x) { return static_cast<std::size_t>(x.size()); }
   static void copy(CView src, View dst) { dst = src; }
   static void fill(View x, double value) { x.setConstant(static_cast<S>(value)); }
@@ -88,6 +97,35 @@ struct EigenBackend {
       }
     }
   }
+  // x += a (every entry)
+  static void add_scalar(View x, double a) { x.array() += static_cast<S>(a); }
+  // C = a op(A) op(B) + b C with op(A) m x k, op(B) k x n (op = transpose when the flag is set);
+  // A is stored m x k (or k x m when transposed), all row-major. b = 0: C is not read.
+  static void matmul(View C, double a, CView A, bool trans_a, CView Bm, bool trans_b, double b,
+                     std::int64_t m, std::int64_t k, std::int64_t n) {
+    const CMat Am(A.data(), trans_a ? k : m, trans_a ? m : k);
+    const CMat Bmat(Bm.data(), trans_b ? n : k, trans_b ? k : n);
+    Mat Cm(C.data(), m, n);
+    Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> prod;
+    if (trans_a && trans_b) prod.noalias() = Am.transpose() * Bmat.transpose();
+    else if (trans_a) prod.noalias() = Am.transpose() * Bmat;
+    else if (trans_b) prod.noalias() = Am * Bmat.transpose();
+    else prod.noalias() = Am * Bmat;
+    if (b == 0.0) Cm = static_cast<S>(a) * prod;
+    else Cm = static_cast<S>(a) * prod + static_cast<S>(b) * Cm;
+  }
+  // out = (S + eps I)^(-1/root) for the symmetric n x n S, by a symmetric eigendecomposition
+  // S = Q diag(l) Q' in double whatever the scalar is (a 4th root squares the condition
+  // number's effect; float eigensolvers lose the small eigenvalues). Eigenvalues below 0
+  // (rounding of a PSD statistic) are taken as 0, so eps > 0 bounds the result.
+  static void sym_inverse_root(View out, CView Sm, std::int64_t n, double root, double eps) {
+    const Eigen::MatrixXd Sd = CMat(Sm.data(), n, n).template cast<double>();
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(Sd);
+    const Eigen::VectorXd l =
+        (es.eigenvalues().array().max(0.0) + eps).pow(-1.0 / root).matrix();
+    const Eigen::MatrixXd r = es.eigenvectors() * l.asDiagonal() * es.eigenvectors().transpose();
+    Mat(out.data(), n, n) = r.cast<S>();
+  }
   static double min_value(CView x) { return static_cast<double>(x.minCoeff()); }
   // Reductions accumulate in double whatever S is, so trust ratios and clipping norms do not
   // depend on the parameter width. For float, a plain loop with independent double partial
@@ -111,6 +149,9 @@ struct EigenBackend {
   static bool all_finite(CView x) { return x.allFinite(); }
 
  private:
+  using Mat = Eigen::Map<Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+  using CMat = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
   static double sum_products(const S* x, const S* y, Eigen::Index n) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     Eigen::Index i = 0;

@@ -52,6 +52,14 @@ void validate_config(const OptimizerConfig& c) {
           c.max_grad_norm, ">= 0 (0 = off)");
   require(std::isfinite(c.precond_power) && c.precond_power >= 0.0, "precond_power",
           c.precond_power, ">= 0");
+  require(c.precond_every >= 1, "precond_every", static_cast<double>(c.precond_every), ">= 1");
+  require(std::isfinite(c.precond_eps) && c.precond_eps > 0.0, "precond_eps", c.precond_eps, "> 0");
+  require(c.precond_warmup >= 0, "precond_warmup", static_cast<double>(c.precond_warmup), ">= 0");
+  require(c.shampoo_max_dim >= 1, "shampoo_max_dim", static_cast<double>(c.shampoo_max_dim),
+          ">= 1");
+  if (c.shampoo_graft != "adam" && c.shampoo_graft != "sgd" && c.shampoo_graft != "none")
+    throw ConfigError("optimizer.shampoo_graft = '" + c.shampoo_graft +
+                      "': must be adam, sgd or none");
   // Settings a rule does not support (e.g. trust_eps with lars:paper) are rejected by the
   // rule's constructor; building one here (no state is allocated) reports them up front.
   (void)make_rule<EigenD>(c);
@@ -65,6 +73,10 @@ void validate_groups(const std::vector<GroupOptions>& groups) {
     if (!(std::isfinite(g.weight_decay_mult) && g.weight_decay_mult >= 0.0))
       throw ConfigError("group '" + g.name + "': weight_decay_mult = " + format_number(g.weight_decay_mult) +
                         ": must be >= 0");
+    for (std::int64_t d : g.shape)
+      if (d < 1)
+        throw ConfigError("group '" + g.name + "': shape has a dimension " + std::to_string(d) +
+                          ": must be >= 1");
   }
 }
 

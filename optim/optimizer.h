@@ -31,6 +31,7 @@ class Optimizer {
     validate_config(cfg_);
     validate_groups(groups_);
     rule_ = make_rule<B>(cfg_);
+    rule_->set_groups(groups_);
     trust_.assign(groups_.size(), 1.0);
   }
 

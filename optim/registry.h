@@ -17,6 +17,7 @@
 #include "optim/precond.h"
 #include "optim/rule.h"
 #include "optim/sgd.h"
+#include "optim/shampoo.h"
 
 namespace batchlab::optim {
 
@@ -44,6 +45,7 @@ const std::map<std::string, RuleFactory<B>>& rule_registry() {
        [](const OptimizerConfig& c) { return std::make_unique<Lamb<B>>(c, LambVariant::kApex); }},
       {"lamb:nobias",
        [](const OptimizerConfig& c) { return std::make_unique<Lamb<B>>(c, LambVariant::kNoBias); }},
+      {"shampoo", [](const OptimizerConfig& c) { return std::make_unique<Shampoo<B>>(c); }},
   };
   return table;
 }

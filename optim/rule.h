@@ -41,6 +41,8 @@ class Rule {
   virtual std::vector<std::pair<std::string, Buffer*>> state(std::size_t group) = 0;
   // Allocate state for a group shaped like w (called once per group by the Optimizer).
   virtual void init_group(std::size_t group, CView w) = 0;
+  // The groups' options, once, before init_group (Shampoo reads their shapes; others ignore them).
+  virtual void set_groups(const std::vector<GroupOptions>& groups) { (void)groups; }
   virtual std::string name() const = 0;
 };
 

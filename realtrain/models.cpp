@@ -282,6 +282,7 @@ std::vector<ParamGroup> param_groups(torch::nn::Module& model) {
     const bool excluded = is_bias || excluded_params.count(g.param.unsafeGetTensorImpl()) > 0;
     g.options.exclude_from_weight_decay = excluded;
     g.options.exclude_from_adaptation = excluded;
+    g.options.shape = g.param.sizes().vec();  // Shampoo's matrix view of the tensor
     groups.push_back(std::move(g));
   }
   return groups;

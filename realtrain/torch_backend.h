@@ -43,6 +43,8 @@ struct TorchBackend {
     if (x.is_non_overlapping_and_dense()) return torch::zeros_like(x, at::MemoryFormat::Preserve);
     return torch::zeros(x.sizes(), x.options());
   }
+  // n zeros (a matrix's flat storage) with x's dtype and device.
+  static Buffer zeros(std::int64_t n, Ref like) { return torch::zeros({n}, like.options()); }
   static std::size_t numel(Ref x) { return static_cast<std::size_t>(x.numel()); }
   static void copy(Ref src, Ref dst) { dst.copy_(src); }
   static void fill(Ref x, double value) { x.fill_(value); }
@@ -119,6 +121,29 @@ struct TorchBackend {
   static bool fusable(Ref in, Ref out) {
     return dense_cpu_float(in) && dense_cpu_float(out) && in.sizes() == out.sizes() &&
            in.strides() == out.strides() && in.data_ptr() != out.data_ptr();
+  }
+  // x += a (every entry)
+  static void add_scalar(Ref x, double a) { x.add_(a); }
+  // C = a op(A) op(B) + b C, the Eigen backend's matmul: every operand is read as the row-major
+  // matrix of its logical (sizes) order, whatever its shape or memory format (a channels-last
+  // conv kernel is read through reshape, which copies only when it must). b = 0: C is not read.
+  static void matmul(Ref C, double a, Ref A, bool trans_a, Ref Bm, bool trans_b, double b,
+                     std::int64_t m, std::int64_t k, std::int64_t n) {
+    torch::Tensor Am = A.reshape({trans_a ? k : m, trans_a ? m : k});
+    torch::Tensor Bt = Bm.reshape({trans_b ? n : k, trans_b ? k : n});
+    torch::Tensor prod = torch::matmul(trans_a ? Am.t() : Am, trans_b ? Bt.t() : Bt);
+    if (a != 1.0) prod.mul_(a);
+    if (b != 0.0) prod.add_(C.reshape({m, n}), b);
+    C.copy_(prod.view(C.sizes()));
+  }
+  // out = (S + eps I)^(-1/root) by a symmetric eigendecomposition in double (see the Eigen
+  // backend: the same arithmetic, eigenvalues below 0 taken as 0).
+  static void sym_inverse_root(Ref out, Ref S, std::int64_t n, double root, double eps) {
+    const torch::Tensor Sd = S.reshape({n, n}).to(torch::kDouble);
+    auto [l, Q] = torch::linalg::eigh(Sd, "L");
+    l = l.clamp_min(0.0).add_(eps).pow_(-1.0 / root);
+    const torch::Tensor r = torch::matmul(Q * l.unsqueeze(0), Q.t());
+    out.copy_(r.to(out.scalar_type()).view(out.sizes()));
   }
   static double min_value(Ref x) { return x.min().item<double>(); }
   // Accumulated in double. On CPU float32 dense tensors in one pass with no temporaries (the

@@ -52,6 +52,12 @@ struct TrainConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double trust_coefficient = 1e-3;  // LARS eta
   double max_grad_norm = 0.0;       // global gradient-norm clipping; 0 = off
+  // shampoo (optim/shampoo.h)
+  std::int64_t precond_every = 10;
+  double precond_eps = 1e-6;
+  std::int64_t precond_warmup = 0;
+  std::int64_t shampoo_max_dim = 1024;
+  std::string shampoo_graft = "adam";
   // lr = scaling(B; batch_ref, lr) x warmup(step) x decay(step)
   std::string scaling = "none";  // none | linear | sqrt | malladi
   std::int64_t batch_ref = 0;    // 0: batch_size (no scaling effect)
@@ -121,6 +127,11 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
       ("eps", po::value(&c.eps)->default_value(c.eps), "Adam/LAMB epsilon")
       ("trust-coefficient", po::value(&c.trust_coefficient)->default_value(c.trust_coefficient), "LARS eta")
       ("max-grad-norm", po::value(&c.max_grad_norm)->default_value(c.max_grad_norm), "global gradient-norm clipping (0 = off)")
+      ("precond-every", po::value(&c.precond_every)->default_value(c.precond_every), "shampoo: updates between inverse-root recomputations")
+      ("precond-eps", po::value(&c.precond_eps)->default_value(c.precond_eps), "shampoo: eigenvalue floor of (S + eps I)^(-1/4)")
+      ("precond-warmup", po::value(&c.precond_warmup)->default_value(c.precond_warmup), "shampoo: first updates with the diagonal graft step")
+      ("shampoo-max-dim", po::value(&c.shampoo_max_dim)->default_value(c.shampoo_max_dim), "shampoo: groups with a longer side are preconditioned diagonally")
+      ("shampoo-graft", po::value(&c.shampoo_graft)->default_value(c.shampoo_graft), "shampoo: step-length graft adam | sgd | none")
       ("scaling", po::value(&c.scaling)->default_value(c.scaling), "none | linear | sqrt | malladi")
       ("batch-ref", po::value(&c.batch_ref)->default_value(c.batch_ref), "reference batch of --lr (0 = --batch-size)")
       ("warmup", po::value(&c.warmup)->default_value(c.warmup), "none | linear | gradual")

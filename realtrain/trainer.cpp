@@ -328,6 +328,11 @@ void Trainer::Impl::plan_schedule() {
   ocfg.weight_decay = c.weight_decay;
   ocfg.trust_coefficient = c.trust_coefficient;
   ocfg.max_grad_norm = c.max_grad_norm;
+  ocfg.precond_every = c.precond_every;
+  ocfg.precond_eps = c.precond_eps;
+  ocfg.precond_warmup = c.precond_warmup;
+  ocfg.shampoo_max_dim = c.shampoo_max_dim;
+  ocfg.shampoo_graft = c.shampoo_graft;
   optim::validate_config(ocfg);  // the scaled hyperparameters (the settings were validated already)
 }
 
@@ -726,7 +731,9 @@ nlohmann::json Trainer::Impl::config_json() const {
           {"optimizer", c.optimizer}, {"lr", c.lr}, {"lr_scaled", base_lr}, {"momentum", c.momentum},
           {"weight-decay", c.weight_decay}, {"beta1", ocfg.beta1}, {"beta2", ocfg.beta2},
           {"eps", ocfg.eps}, {"trust-coefficient", c.trust_coefficient},
-          {"max-grad-norm", c.max_grad_norm}, {"scaling", c.scaling}, {"batch-ref", c.batch_ref},
+          {"max-grad-norm", c.max_grad_norm}, {"precond-every", c.precond_every},
+          {"precond-eps", c.precond_eps}, {"precond-warmup", c.precond_warmup},
+          {"shampoo-max-dim", c.shampoo_max_dim}, {"shampoo-graft", c.shampoo_graft}, {"scaling", c.scaling}, {"batch-ref", c.batch_ref},
           {"warmup", c.warmup}, {"warmup-steps", schedule->config().warmup_steps},
           {"schedule", c.schedule}, {"milestones", c.milestones}, {"decay-factor", c.decay_factor},
           {"sync", policy.to_string()}, {"average-momentum", c.average_momentum},

@@ -38,6 +38,8 @@ struct Group {
   std::int64_t offset = 0;
   std::int64_t size = 0;
   bool is_bias = false;  // excluded from weight decay and layer adaptation
+  // Row-major matrix shape of the group's parameters (empty: a vector); Shampoo reads it.
+  std::vector<std::int64_t> shape = {};
 };
 
 class Landscape {

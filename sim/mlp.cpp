@@ -20,7 +20,8 @@ Mlp::Mlp(const LandscapeConfig& cfg) {
     wname.append(std::to_string(l + 1));
     bname.append(std::to_string(l + 1));
     w_off_.push_back(dim_);
-    groups_.push_back({wname, dim_, widths_[l + 1] * widths_[l], false});
+    // W is stored column-major out x in (mlp_kernels), i.e. row-major in x out.
+    groups_.push_back({wname, dim_, widths_[l + 1] * widths_[l], false, {widths_[l], widths_[l + 1]}});
     dim_ += widths_[l + 1] * widths_[l];
     b_off_.push_back(dim_);
     groups_.push_back({bname, dim_, widths_[l + 1], true});

@@ -62,7 +62,7 @@ class Workers {
         pv_(static_cast<std::size_t>(K_)), gv_(static_cast<std::size_t>(K_)), global_(K_),
         node_(K_, spec.node_size > 0 ? spec.node_size : K_), param_refs_(static_cast<std::size_t>(K_)) {
     std::vector<optim::GroupOptions> gopts;
-    for (const auto& g : groups_) gopts.push_back({g.name, 1.0, 1.0, g.is_bias, g.is_bias});
+    for (const auto& g : groups_) gopts.push_back({g.name, 1.0, 1.0, g.is_bias, g.is_bias, g.shape});
     const bool precond = optim::canonical_rule_name(cfg.name) == "precond";
     const Eigen::VectorXd curv = precond ? land.curvature_diagonal() : Eigen::VectorXd();
     for (int w = 0; w < K_; ++w) {

@@ -52,6 +52,11 @@ constexpr ConfigKey kKeys[] = {
     {"optimizer", "lamb_phi_upper", "inf", "LAMB phi clamp upper bound"},
     {"optimizer", "max_grad_norm", "0", "global gradient-norm clipping (0 = off)"},
     {"optimizer", "precond_power", "0.5", "precond: P = H^-p"},
+    {"optimizer", "precond_every", "10", "shampoo: updates between inverse-root recomputations"},
+    {"optimizer", "precond_eps", "1e-06", "shampoo: (S + eps I)^(-1/4) eigenvalue floor"},
+    {"optimizer", "precond_warmup", "0", "shampoo: first updates with the diagonal graft step"},
+    {"optimizer", "shampoo_max_dim", "1024", "shampoo: larger sides fall back to the diagonal"},
+    {"optimizer", "shampoo_graft", "adam", "shampoo: step-length graft adam | sgd | none"},
     {"optimizer", "lr_in_momentum", "false", "Goyal form v <- m v + lr g"},
     {"optimizer", "momentum_correction", "false", "Goyal momentum correction"},
     {"schedule", "decay", "constant", "constant | step | cosine | poly | linear"},
@@ -350,6 +355,11 @@ optim::OptimizerConfig optimizer_settings(const Settings& s, const std::string& 
   }
   c.max_grad_norm = num("max_grad_norm");
   c.precond_power = num("precond_power");
+  c.precond_every = static_cast<std::int64_t>(num("precond_every"));
+  c.precond_eps = num("precond_eps");
+  c.precond_warmup = static_cast<std::int64_t>(num("precond_warmup"));
+  c.shampoo_max_dim = static_cast<std::int64_t>(num("shampoo_max_dim"));
+  c.shampoo_graft = get("shampoo_graft").second;
   c.lr_in_momentum = flag("lr_in_momentum");
   c.momentum_correction = flag("momentum_correction");
   return c;

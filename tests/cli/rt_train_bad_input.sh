@@ -38,6 +38,11 @@ expect "bogus" "${ok[@]}" --bogus 3
 expect "batch-size" "${ok[@]}" --batch-size abc
 expect "warmup" "${ok[@]}" --warmup sometimes
 expect "scaling" "${ok[@]}" --scaling cubic
+# Shampoo's settings (optim/shampoo.h)
+expect "optimizer.precond_eps = 0: must be > 0" "${ok[@]}" --optimizer shampoo --precond-eps 0
+expect "optimizer.precond_every = 0: must be >= 1" "${ok[@]}" --optimizer shampoo --precond-every 0
+expect "optimizer.shampoo_max_dim = 0: must be >= 1" "${ok[@]}" --optimizer shampoo --shampoo-max-dim 0
+expect "optimizer.shampoo_graft = 'lamb': must be adam, sgd or none" "${ok[@]}" --optimizer shampoo --shampoo-graft lamb
 # batch-size schedule (Smith et al. 2018)
 expect "batch-milestones = '200,100': 100 does not exceed the previous milestone 200" "${ok[@]}" --batch-milestones 200,100 --batch-factor 5
 expect "batch-milestones = 'abc'" "${ok[@]}" --batch-milestones abc --batch-factor 5
