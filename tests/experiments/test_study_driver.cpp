@@ -79,7 +79,8 @@ StudySettings settings(const fs::path& dir) {
           .threads = 2,
           .target_key = "study.target",
           .result_files = "trials.csv",
-          .no_plot = true};
+          .no_plot = true,
+          .observer = {}};
 }
 
 StudyHooks hooks(const TrialRunner& runner) {
