@@ -54,7 +54,7 @@ M=$SCRATCH/multi
 "$BIN" sweep nqm.ini --study.targets=0.4,0.1,0.025 --output.dir="$M" --no-plot > multi.out
 cat multi.out
 [[ $(head -1 "$M/steps_vs_batch.csv") == *,trials_diverged,target ]] || fail "steps_vs_batch.csv has no target column"
-[[ $(head -1 "$M/trials.csv") == *,lr_multiplier,target ]] || fail "trials.csv has no target column"
+[[ $(head -1 "$M/trials.csv") == *,lr_multiplier,comm_bytes,target ]] || fail "trials.csv has no target column"
 [[ $(($(wc -l < "$M/trials.csv") - 1)) -eq $((2 * 6 * 12 * 3)) ]] || fail "trials.csv: not one row per (trial, target)"
 grep -qE '^sgd +0\.025 ' multi.out || fail "fit table has no target column"
 check_equal "$M" "$SCRATCH/single_" nqm.ini

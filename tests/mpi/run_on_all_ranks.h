@@ -9,6 +9,21 @@
 
 namespace batchlab::testing {
 
+// On the ranks that do not print: their failed assertions still reach stderr, with the rank, so a
+// failure on rank 1 alone says what failed.
+class FailurePrinter : public ::testing::EmptyTestEventListener {
+ public:
+  explicit FailurePrinter(int rank) : rank_(rank) {}
+  void OnTestPartResult(const ::testing::TestPartResult& r) override {
+    if (r.failed())
+      std::fprintf(stderr, "rank %d: %s:%d: failure\n%s\n", rank_, r.file_name() ? r.file_name() : "?",
+                   r.line_number(), r.summary());
+  }
+
+ private:
+  int rank_;
+};
+
 // ctest's SKIP_RETURN_CODE for the MPI tests (tests/CMakeLists.txt).
 constexpr int kSkipExitCode = 77;
 
@@ -20,6 +35,7 @@ inline int run_on_all_ranks(int rank, const char* program) {
   if (rank != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
+    listeners.Append(new FailurePrinter(rank));
   }
   int outcome[2] = {RUN_ALL_TESTS() != 0 ? 1 : 0,
                     ::testing::UnitTest::GetInstance()->skipped_test_count() > 0 ? 1 : 0};

@@ -217,7 +217,8 @@ std::pair<double, double> overfit(Model& m, const std::string& rule, const std::
   cfg.momentum = 0.9;
   cfg.weight_decay = 0.01;
   cfg.trust_coefficient = 0.02;
-  const bool adaptive = rule.starts_with("adam") || rule.starts_with("lamb");
+  // Shampoo grafts Adam's step length by default: an Adam-sized lr.
+  const bool adaptive = rule.starts_with("adam") || rule.starts_with("lamb") || rule == "shampoo";
   const double lr = adaptive ? 3e-3 : rule.starts_with("lars") ? 1.0 : 0.1;
   std::vector<batchlab::optim::GroupOptions> opts;
   std::vector<torch::Tensor> params;
