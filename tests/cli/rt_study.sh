@@ -2,6 +2,7 @@
 # batchlab study end to end on real training (MLP on Fashion-MNIST, tiny budget, target 0.5):
 #  1. a 2 batch sizes x 2 lrs study writes the files and columns of a simulated sweep, one
 #     progress line per trial, and its rows agree with each trial's own summary.json;
+#  1b. study.targets on real training: the hardest target's rows equal the one-target study's;
 #  2. kill -9 in the middle of a study, rerun from its resolved config.ini (under another
 #     launcher.command): resumes (no duplicate, no missing row), and the results equal those of
 #     the uninterrupted study (wall times aside);
@@ -48,6 +49,24 @@ for r in rows:
     # eval every ceil(1280 / B) steps: 20 at 64, 10 at 128
     assert t["config"]["eval-every"] == 1280 // int(r["batch_size"])
 assert any(r["status"] == "reached" for r in rows), "no trial reached 0.5 test accuracy in 40 steps"
+EOF
+
+# ---- 1b. several targets on real training: the hardest one (train.target) equals the one-target
+#      study's rows, the easier one is reached no later ----
+"$BIN" study "$TMP/tiny.ini" --study.targets=0.3,0.5 --output.dir="$TMP/m" --no-plot > "$TMP/m.out" 2>&1 || {
+  cat "$TMP/m.out"; fail "several-target study exited $?"; }
+python3 - "$TMP/a" "$TMP/m" <<'EOF'
+import csv, sys
+a, m = sys.argv[1], sys.argv[2]
+one = list(csv.DictReader(open(f"{a}/steps_vs_batch.csv")))
+multi = list(csv.DictReader(open(f"{m}/steps_vs_batch.csv")))
+hard = [{k: v for k, v in r.items() if k != "target"} for r in multi if float(r["target"]) == 0.5]
+assert hard == one, f"target 0.5 rows differ from the one-target study: {hard} vs {one}"
+easy = {r["batch_size"]: r for r in multi if float(r["target"]) == 0.3}
+for r in one:
+    if r["status"] == "reached":
+        assert easy[r["batch_size"]]["status"] == "reached"
+        assert int(easy[r["batch_size"]]["steps_to_target"]) <= int(r["steps_to_target"]), (easy, r)
 EOF
 
 # ---- 2. kill -9 mid-study, then resume ----
