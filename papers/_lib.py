@@ -196,6 +196,20 @@ def publish(here, results_dir, md):
     print(text)
 
 
+def publish_section(here, out, md, begin, end, quick_title, figure):
+    """publish for a README's second generated section (an extra arm of a paper, run by its own
+    script): the markdown lines md replace the begin..end section of here/README.md when out
+    (report_dir) is the paper folder, else they go to out/report.md headed by quick_title and the
+    quick run's figure; md is printed either way."""
+    text = "\n".join(md)
+    if out == here:
+        replace_generated(os.path.join(here, "README.md"), text, begin, end)
+    else:
+        with open(os.path.join(out, QUICK_REPORT), "w") as f:
+            f.write(f"# {quick_title}\n\nA quick run, not the paper's record.\n\n![figure]({figure})\n\n" + text + "\n")
+    print(text)
+
+
 def results_arg():
     if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
         sys.exit(f"usage: {os.path.basename(sys.argv[0])} RESULTS_DIR")

@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import (claims_section, fmt, md_table, plt, read_csv, read_json, replace_generated, report_dir,  # noqa: E402
+from _lib import (claims_section, fmt, md_table, plt, read_csv, read_json, publish_section, report_dir,  # noqa: E402
                   results_arg, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -151,14 +151,7 @@ def main():
                        f"{fmt(j['predicted']['s_min'])} vs {fmt(j['measured']['s_min'])} ({fmt(r['s_min'])}x)",
                        r["s_min"] is not None and 1 / 3 <= r["s_min"] <= 3))
     md += claims_section(checks, "Goals (issue 11) checked on these numbers:")
-    text = "\n".join(md)
-    if out == HERE:
-        replace_generated(os.path.join(HERE, "README.md"), text, BEGIN, END)
-    else:
-        with open(os.path.join(out, "report.md"), "w") as f:
-            f.write("# Zhang et al. 2019, calibrated arm -- `run_calibrated.sh --quick`\n\n"
-                    "A quick run, not the paper's record.\n\n![figure](figure_calibrated.png)\n\n" + text + "\n")
-    print(text)
+    publish_section(HERE, out, md, BEGIN, END, "Zhang et al. 2019, calibrated arm -- `run_calibrated.sh --quick`", "figure_calibrated.png")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from _lib import (best_per_batch, claims_section, fits, fmt, md_table, plt, read_csv, replace_generated,  # noqa: E402
+from _lib import (best_per_batch, claims_section, fits, fmt, md_table, plt, read_csv, publish_section,  # noqa: E402
                   report_dir, results_arg, steps, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -145,14 +145,7 @@ def main():
         md += ["", f"How much these numbers carry ({label}): a fit on {f.get('fit_points', 0)} points; best lr on the "
                f"grid's edge at B = {', '.join(map(str, f.get('lr_on_edge_batch_sizes', []))) or 'none'}; "
                f"target not reached within the budget at B = {', '.join(map(str, missed)) or 'none'}."]
-    text = "\n".join(md)
-    if out == HERE:
-        replace_generated(os.path.join(HERE, "README.md"), text, BEGIN, END)
-    else:
-        with open(os.path.join(out, "report.md"), "w") as f:
-            f.write("# Zhang et al. 2019, real arm -- `run_real.sh --quick`\n\n"
-                    "A quick run, not the paper's record.\n\n![figure](figure_real.png)\n\n" + text + "\n")
-    print(text)
+    publish_section(HERE, out, md, BEGIN, END, "Zhang et al. 2019, real arm -- `run_real.sh --quick`", "figure_real.png")
 
 
 if __name__ == "__main__":
