@@ -32,6 +32,9 @@
 // An all-reduce entry is measured at one world size; another K is scaled as a ring all-reduce
 // (2 (K - 1) latency hops, 2 (K - 1) / K of the bytes per rank), and says so.
 //
+// T_c between two measured local batches is the chord through them (the measurement at a
+// measured b); the line alpha_c + beta_c b outside the points and for hand-written entries
+// without points (docs/profile_schema.md says why: an update on a CPU is not linear in b).
 // Every fitted coefficient carries its fit error and the raw points, and a range (the measured x
 // span). Anything outside what was measured is reported in StepTime::extrapolated by name.
 #pragma once

@@ -249,3 +249,27 @@ TEST(StepTimeModel, RefusesToPriceWorkersWithoutAnAllreduceEntry) {
   EXPECT_NO_THROW(m.run_time(100, 1, SyncPolicy::parse("sync"), 10));
   EXPECT_THROW(m.run_time(100, 2, SyncPolicy::parse("sync"), 10), ProfileError);
 }
+
+TEST(StepTimeModel, ComputeBetweenMeasuredBatchesIsTheLineThroughTheNeighboursNotTheFit) {
+  // A CPU update that is not linear in b (caches): 1 ms at 32, 4 ms at 64, 5 ms at 128, 40 ms
+  // at 256. One line through all four misses every point; the model must give the measured
+  // point at a measured b, the chord between neighbours in between, and the fit outside
+  // (marked as extrapolated).
+  StepTimeProfile p = profile();
+  p.compute.resize(1);
+  p.compute[0].step = fit_linear({{32, 1e-3}, {64, 4e-3}, {128, 5e-3}, {256, 40e-3}});
+  const LinearFit& f = p.compute[0].step;
+  ASSERT_GT(std::abs(f.at(64) - 4e-3), 1e-4);  // the fit alone would be wrong there
+  const StepTimeModel m(p);
+  std::vector<std::string> notes;
+  EXPECT_NEAR(m.compute_s(64, 1, notes), 4e-3, 1e-15);
+  EXPECT_NEAR(m.compute_s(256, 1, notes), 40e-3, 1e-15);
+  EXPECT_NEAR(m.compute_s(96, 1, notes), 4.5e-3, 1e-15);   // halfway between 64 and 128
+  EXPECT_NEAR(m.compute_s(192, 1, notes), 22.5e-3, 1e-15); // halfway between 128 and 256
+  EXPECT_TRUE(notes.empty());
+  EXPECT_NEAR(m.compute_s(512, 1, notes), f.at(512), 1e-15);  // beyond the points: the fit
+  EXPECT_EQ(notes, std::vector<std::string>{"local_batch"});
+  // A hand-written entry (a range, no points) is the line everywhere.
+  p.compute[0].step.points.clear();
+  EXPECT_NEAR(StepTimeModel(p).compute_s(64, 1, notes), f.at(64), 1e-15);
+}
