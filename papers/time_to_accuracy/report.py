@@ -31,8 +31,16 @@ def load1(path):
         return [float(line.split()[0]) for line in f if line.strip()]
 
 
-def repeats(out):
-    d = os.path.join(out, "mlp")
+MODELS = {"mlp": "MLP 784-256-256-10", "simple_cnn": "Simple CNN"}  # the arms of run.sh, in its order
+
+
+def models(out):
+    """The arms present in a results folder (run.sh writes OUT/NAME/r1, r2, ...)."""
+    return [m for m in MODELS if os.path.isdir(os.path.join(out, m, "r1"))]
+
+
+def repeats(out, model):
+    d = os.path.join(out, model)
     return sorted((os.path.join(d, r) for r in os.listdir(d) if r.startswith("r")), key=lambda p: int(p[len(d) + 2:]))
 
 
@@ -43,17 +51,17 @@ def plan_rows(rdir, when):
 
 
 def points(out):
-    """{(K, B): [per-repeat dict]} of predictions (the mean of the plans from the profiles
+    """{(model, K, B): [per-repeat dict]} of predictions (the mean of the plans from the profiles
     measured before and after the repeat's trainings) and measurements."""
     pts = {}
-    for rdir in repeats(out):
+    for model, rdir in ((m, r) for m in models(out) for r in repeats(out, m)):
         before, after = plan_rows(rdir, "before"), plan_rows(rdir, "after")
         for (k, b), row in before.items():
             t = os.path.join(rdir, f"train_K{k}_B{b}")
             s = read_json(os.path.join(t, "summary.json"))
             steps = s["steps_to_target"] if s["status"] == "reached" else None
             pred = [float(row["time_to_target_s"]), float(after[(k, b)]["time_to_target_s"])]
-            pts.setdefault((k, b), []).append({
+            pts.setdefault((model, k, b), []).append({
                 "predicted_s": statistics.mean(pred), "predicted_before_s": pred[0], "predicted_after_s": pred[1],
                 "measured_s": s["wall_s"] if steps else None,
                 "predicted_steps": float(row["steps_to_target"]), "measured_steps": steps,
@@ -70,10 +78,10 @@ def median(xs):
 
 def summary_rows(pts):
     rows = []
-    for (k, b), reps in sorted(pts.items()):
+    for (model, k, b), reps in sorted(pts.items(), key=lambda kv: (list(MODELS).index(kv[0][0]), kv[0][1:])):
         pred, meas = median([r["predicted_s"] for r in reps]), median([r["measured_s"] for r in reps])
         loads = [x for r in reps for x in r["load"]]
-        rows.append({"model": "mlp", "workers": k, "batch_size": b, "predicted_s": pred, "measured_s": meas,
+        rows.append({"model": model, "workers": k, "batch_size": b, "predicted_s": pred, "measured_s": meas,
                      "ratio": pred / meas if meas else None,
                      "repeat_ratios": [r["predicted_s"] / r["measured_s"] if r["measured_s"] else None for r in reps],
                      "before_after_ratios": [(r["predicted_before_s"] / r["measured_s"], r["predicted_after_s"] / r["measured_s"])
@@ -88,7 +96,18 @@ def summary_rows(pts):
 
 
 def figure(pts, rows, path):
-    fig, (a, c) = plt.subplots(1, 2, figsize=(11, 4.6))
+    """One row per model: measured vs predicted (left), predicted / measured per (K, B) (right)."""
+    arms = [m for m in MODELS if any(r["model"] == m for r in rows)]
+    fig, axes = plt.subplots(len(arms), 2, figsize=(11, 4.6 * len(arms)), squeeze=False)
+    for (a, c), model in zip(axes, arms):
+        figure_row(a, c, {kb[1:]: reps for kb, reps in pts.items() if kb[0] == model},
+                   [r for r in rows if r["model"] == model], MODELS[model])
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def figure_row(a, c, pts, rows, title):
     colors = {b: f"C{i}" for i, b in enumerate(sorted({b for _, b in pts}))}
     marks = {1: "o", 2: "s"}
     lo = min(min(r["predicted_s"], r["measured_s"] or r["predicted_s"]) for reps in pts.values() for r in reps)
@@ -113,7 +132,7 @@ def figure(pts, rows, path):
     a.set_xlabel("measured training time to 0.85 (s, batchlab train wall_s)")
     a.set_ylabel("predicted (s, batchlab plan)")
     a.legend(fontsize=7, ncol=2)
-    a.set_title("Fashion-MNIST MLP: predicted vs measured", fontsize=10)
+    a.set_title(f"Fashion-MNIST {title}: predicted vs measured", fontsize=10)
     labels = []
     for i, r in enumerate(rows):
         labels.append(f"K{r['workers']}\nB{r['batch_size']}")
@@ -127,18 +146,15 @@ def figure(pts, rows, path):
     c.set_xticks(range(len(rows)))
     c.set_xticklabels(labels, fontsize=7)
     c.set_ylabel("predicted / measured")
-    c.set_title("hollow: each repeat; filled: median predicted / median measured", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    c.set_title(f"{title}: each repeat (hollow), medians (filled)", fontsize=10)
 
 
-def profile_lines(out):
-    """The last repeat's fitted profile, in words."""
-    p = read_json(os.path.join(repeats(out)[-1], "profile_after.json"))
+def profile_lines(out, model):
+    """The model's last repeat's fitted profile, in words."""
+    p = read_json(os.path.join(repeats(out, model)[-1], "profile_after.json"))
     one, both = p["compute"][0], p["compute"][-1]
     ar, ov = p["allreduce"][0], p["overlap"]
-    return [f"Last profile (`bench-step`, 2 ranks, load {p['load_average']['before']} -> "
+    return [f"{MODELS[model]}, last profile (`bench-step`, 2 ranks, load {p['load_average']['before']} -> "
             f"{p['load_average']['after']}): update T_c(b) = {one['alpha_s'] * 1e3:.3g} ms + "
             f"{one['beta_s_per_example'] * 1e6:.3g} us x b on one rank (fit rms {one['fit_rms_rel_error']:.0%}), "
             f"{both['alpha_s'] * 1e3:.3g} ms + {both['beta_s_per_example'] * 1e6:.3g} us x b per rank of 2 in "
@@ -147,7 +163,8 @@ def profile_lines(out):
             f"(rms {ar['fit_rms_rel_error']:.0%}); the gradient's all-reduce {ov['gradient_allreduce_s'] * 1e3:.3g} ms "
             f"({p['gradient']['bytes'] / 1e6:.3g} MB in {p['gradient']['buckets']} bucket), of which "
             f"{ov['fraction']:.2f} +- {ov['fit_error']:.2f} measured as hidden behind backward (with one bucket "
-            "nothing can be: docs/profile_schema.md, How bench-step measures, says why it comes out above 0)."]
+            "nothing can be hidden: docs/profile_schema.md, How bench-step measures, says why a measurement can come "
+            "out above 0)."]
 
 
 def imagenet_section(out):
@@ -178,6 +195,24 @@ def imagenet_section(out):
             "so B x S is the same at both batch sizes by construction and the fit sees perfect scaling."]
 
 
+def claim_checks(rows, who):
+    """The goal and its two factors, over `rows` (one model's points, or all)."""
+    within = [r for r in rows if r["ratio"] and abs(r["ratio"] - 1) <= GOAL]
+    step_within = [r for r in rows if abs(r["predicted_step_s"] / r["measured_step_s"] - 1) <= GOAL]
+    same_steps = [r for r in rows if r["measured_steps"] == r["predicted_steps"]]
+    reps = sorted({r["repeats"] for r in rows})
+    return [
+        (f"{who}: |predicted / measured - 1| <= 20% at every (K, B) (medians over "
+         f"{'/'.join(map(str, reps))} repeat(s))",
+         f"{len(within)} of {len(rows)} points; ratios " + ", ".join(fmt(r["ratio"]) for r in rows),
+         len(within) == len(rows)),
+        (f"{who}: the time per update alone (the step-time model, S(B) aside) within 20%",
+         f"{len(step_within)} of {len(rows)} points", len(step_within) == len(rows)),
+        (f"{who}: this run's steps to 0.85 equal the study's (S(B), the other factor)",
+         f"{len(same_steps)} of {len(rows)} points", len(same_steps) == len(rows)),
+    ]
+
+
 def main():
     out = _lib.results_arg()
     pts = points(out)
@@ -190,34 +225,30 @@ def main():
                      r["predicted_steps"], r["measured_steps"], r["predicted_step_s"], r["measured_step_s"],
                      r["repeats"], r["load_min"], r["load_max"]] for r in rows])
     figure(pts, rows, os.path.join(dest, "figure.png"))
-    within = [r for r in rows if r["ratio"] and abs(r["ratio"] - 1) <= GOAL]
-    step_within = [r for r in rows if abs(r["predicted_step_s"] / r["measured_step_s"] - 1) <= GOAL]
-    same_steps = [r for r in rows if r["measured_steps"] == r["predicted_steps"]]
     table = md_table(
-        ["K", "B", "predicted s", "measured s", "predicted / measured", "each repeat (profile before, after)",
+        ["model", "K", "B", "predicted s", "measured s", "predicted / measured", "each repeat (profile before, after)",
          "steps: study / this run",
          "s per update: predicted / measured", "load (1 min) during the runs"],
-        [[f"{r['workers']}", f"{r['batch_size']}", fmt(r["predicted_s"]), fmt(r["measured_s"]), fmt(r["ratio"]),
+        [[MODELS[r["model"]], f"{r['workers']}", f"{r['batch_size']}", fmt(r["predicted_s"]), fmt(r["measured_s"]),
+          fmt(r["ratio"]),
           ", ".join(f"{fmt(x)} ({fmt(a)}, {fmt(c)})" for x, (a, c) in zip(r["repeat_ratios"], r["before_after_ratios"])),
           f"{fmt(r['predicted_steps'])} / {fmt(r['measured_steps'])}",
           f"{r['predicted_step_s'] * 1e3:.3g} / {r['measured_step_s'] * 1e3:.3g} ms",
           f"{r['load_min']:.1f}-{r['load_max']:.1f}"] for r in rows])
-    checks = [
-        (f"|predicted / measured - 1| <= 20% at every (K, B) (medians over {rows[0]['repeats']} repeat(s))",
-         f"{len(within)} of {len(rows)} points; ratios " + ", ".join(fmt(r["ratio"]) for r in rows),
-         len(within) == len(rows)),
-        ("the time per update alone (the step-time model, S(B) aside) within 20%",
-         f"{len(step_within)} of {len(rows)} points", len(step_within) == len(rows)),
-        ("this run's steps to 0.85 equal the study's (S(B), the other factor)",
-         f"{len(same_steps)} of {len(rows)} points", len(same_steps) == len(rows)),
-    ]
+    checks = []
+    arms = [m for m in MODELS if any(r["model"] == m for r in rows)]
+    for model in arms + ([None] if len(arms) > 1 else []):
+        checks += claim_checks([r for r in rows if model in (None, r["model"])], MODELS.get(model, "both models"))
     md = [_lib.timing_line(out), "",
           "Predicted: `batchlab plan` (S(B) of the committed study x the step time of the profiles measured by "
           "`batchlab bench-step` just before and just after the repeat's trainings, mean of the two). "
           "Measured: `batchlab train` with the study's "
           "best trial's settings, its `wall_s` (training loop to the target; evaluation and start-up excluded). "
           "The machine has 2 cores shared with other jobs; the load is in the last column.", "",
-          table, ""] + _lib.claims_section(checks) + ["", *profile_lines(out), "", *imagenet_section(out)]
+          table, ""] + _lib.claims_section(checks) + [""]
+    for model in models(out):
+        md += [*profile_lines(out, model), ""]
+    md += imagenet_section(out)
     _lib.publish(HERE, out, md)
 
 
