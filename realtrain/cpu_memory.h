@@ -7,9 +7,10 @@
 // top of the heap when more than the trim threshold is free. A training step allocates its
 // activations and gradients anew every update (tens of MB for a CNN at b = 256), so with the
 // defaults every update page-faults them in again: on this project's 2-core machine the Simple
-// CNN's update at b = 256 took 343-390 ms that way and 178-187 ms with the setting below, and
-// whether an update was fast or slow depended on what the process had allocated before (an
-// evaluation pass made later updates faster), which no step-time model can predict
+// CNN's update at b = 256 took 465 ms that way and 179 ms with the setting below
+// (experiments/bench/cpu_malloc.sh), and whether an update was fast or slow depended on what the
+// process had allocated before (evaluations in between made later updates faster), which no
+// step-time model can predict
 // (docs/profile_schema.md, "The CPU allocator"). PyTorch's CPU docs recommend jemalloc or
 // tcmalloc for the same reason; Debian's LibTorch links glibc's malloc, so batchlab sets it.
 #pragma once
