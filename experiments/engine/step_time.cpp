@@ -174,8 +174,14 @@ void read_sync(const Reader& r, const json& j, StepTimeProfile& p) {
 // 32..4096 misses the ends by 20-30% while the measured points are what the trainer will see.
 double measured_or_fitted(const LinearFit& f, double b) {
   if (f.points.size() < 2) return f.at(b);
-  std::vector<TimedPoint> pts = f.points;
-  std::sort(pts.begin(), pts.end(), [](const TimedPoint& x, const TimedPoint& y) { return x.x < y.x; });
+  // Profiles list their points by x; a hand-edited one may not: sort a copy only then.
+  const auto by_x = [](const TimedPoint& x, const TimedPoint& y) { return x.x < y.x; };
+  std::vector<TimedPoint> sorted;
+  if (!std::is_sorted(f.points.begin(), f.points.end(), by_x)) {
+    sorted = f.points;
+    std::sort(sorted.begin(), sorted.end(), by_x);
+  }
+  const std::vector<TimedPoint>& pts = sorted.empty() ? f.points : sorted;
   if (b < pts.front().x || b > pts.back().x) return f.at(b);
   for (std::size_t i = 1; i < pts.size(); ++i) {
     if (b > pts[i].x) continue;

@@ -4,7 +4,8 @@
 #    profile.json has the documented keys, the MLP's 269,322 parameters, a compute entry per
 #    busy-rank count, and with 2 ranks an all-reduce fit and the overlap points;
 #  - plan of the committed real MLP study with the 2-rank profile: plan.csv columns, one row per
-#    (K, B), every K = 1 time equal to steps x (alpha + beta B) recomputed here from the profile,
+#    (K, B), every time equal to steps x step time recomputed here from the profile (measured points
+#    between the profiled local batches, alpha + beta b outside),
 #    and the recommendations printed; plan of a simulated sweep (no model to check) with explicit
 #    --batch-sizes;
 #  - bad input is one line and exit 2 with nothing written: a profile of another model, K not
@@ -60,6 +61,15 @@ assert len(rows) == 22, len(rows)
 study = {int(r["batch_size"]): float(r["steps_to_target"]) for r in csv.DictReader(open(sys.argv[1] + "/steps_vs_batch.csv"))}
 prof = json.load(open("p2.json"))
 dat, ar, phi = prof["data"], prof["allreduce"][0], prof["overlap"]["fraction"]
+def compute_s(c, lb):
+    # docs/profile_schema.md: between measured local batches the line through the two measured
+    # neighbours, outside them the fitted alpha_c + beta_c b
+    pts = sorted((pt["local_batch"], pt["s"]) for pt in c["points"])
+    if pts[0][0] <= lb <= pts[-1][0]:
+        for (x0, s0), (x1, s1) in zip(pts, pts[1:]):
+            if x0 <= lb <= x1:
+                return s0 + (s1 - s0) * (lb - x0) / (x1 - x0)
+    return c["alpha_s"] + c["beta_s_per_example"] * lb
 t_grad = prof["gradient"]["buckets"] * ar["alpha_s"] + ar["beta_s_per_byte"] * prof["gradient"]["bytes"]
 for r in rows:
     b, k = int(r["batch_size"]), int(r["workers"])
@@ -70,7 +80,7 @@ for r in rows:
     # exposed gradient all-reduce with 2 ranks, the loader as a lower bound
     c = prof["compute"][k - 1]
     lb = b / k
-    step = max(c["alpha_s"] + c["beta_s_per_example"] * lb + (k > 1) * (1 - phi) * t_grad,
+    step = max(compute_s(c, lb) + (k > 1) * (1 - phi) * t_grad,
                dat["alpha_s"] + dat["beta_s_per_example"] * lb)
     assert abs(float(r["time_to_target_s"]) - study[b] * step) < 1e-9 * study[b] * step, (r, step)
     assert ("local_batch" in r["extrapolated"]) == (lb < 32 or lb > 64), r   # profiled b = 32, 64
