@@ -47,7 +47,7 @@ def set_budgets(budget):
     BUDGETS[:] = [int(w * f) for f in BUDGET_FRACTIONS]
     LAW_BUDGETS[:] = [int(w * f) for f in LAW_FRACTIONS]
 # The record: this paper's full design (run.sh) has not been run on this machine (its 27 trials
-# take ~2 h here); until it has, the README's generated section, figure.png and the summary tables
+# are ~6x the quick run's CPU time); until it has, the README's generated section, figure.png and the summary tables
 # in the paper folder are the --quick run's, which says so in its first line. Set False once a full
 # run exists, and the quick run goes back to results_quick/report.md like every other paper's.
 RECORD_IS_QUICK = True
@@ -355,8 +355,9 @@ def checks_of(m, exps, ci, models, main, law_info):
           "5-95% interval above 0)", f"gamma_D = {fmt(g_d)} {ci_text(ci['gamma_d'])}",
           bool(g_d and ci["gamma_d"][0] and ci["gamma_d"][0] > 0)),
          ("Zhang et al. 2024: B_crit hardly grows with model size at a fixed data budget (|gamma_N| < gamma_D / 2 in "
-          f"at least 90% of the replicates; D = {exps['gamma_n_d']} windows, the largest budget where every model's "
-          "S(B) bends)",
+          "at least 90% of the replicates; " + (f"D = {exps['gamma_n_d']} windows, the largest budget where every "
+                                                 "model's S(B) bends)" if exps["gamma_n_d"] else
+                                                 "no budget where every model's S(B) bends)"),
           f"gamma_N = {fmt(g_n)} {ci_text(ci['gamma_n'])} vs gamma_D = {fmt(g_d)}; in {ci['hardly'] * 100:.0f}% of replicates"
           if ci["hardly"] is not None else f"gamma_N = {fmt(g_n)}, gamma_D = {fmt(g_d)}",
           bool(ci["hardly"] is not None and ci["hardly"] >= 0.9)),
@@ -439,7 +440,7 @@ def main():
     md = [timing_line(res) + cpu_text(res) + " Per study (one per model size):", "", timing_rows(res, models), "",
           f"Grid: {', '.join(label(n) for n, _, _ in models)}; B = {', '.join(str(b) for b in batches)} windows of "
           f"{TOKENS_PER_WINDOW} bytes; {lr_grid_text(models)} (lr at B = 32; the square-root rule sets the other "
-          "batch sizes' lr); one seed; budget {cfg.get('budget')} (steps = max(max_steps, "
+          f"batch sizes' lr); one seed; budget {cfg.get('budget')} (steps = max(max_steps, "
           f"max_epochs x train_examples / B)); {N_BOOT} bootstrap replicates.", "",
           f"**(a, c) B_crit against the target loss, {label(main_name)}** (S(B): steps to the target, best over the lr "
           "grid, interpolated between evaluations; B_simple: median over the best trials of the online estimate at "
@@ -450,9 +451,10 @@ def main():
           "**(b) B_crit at the loss of each data budget** (L = the best loss any trial of the model has after D "
           "windows; B_crit of S(B) to that L):", "", table_b, "",
           f"gamma_D (d ln B_crit / d ln D, {label(main_name)}) = {fmt(exps['gamma_d'])} {ci_text(ci['gamma_d'])}; "
-          f"gamma_N (d ln B_crit / d ln N at D = {exps['gamma_n_d']} windows, the largest budget where every model's "
-          f"S(B) bends) = {fmt(exps['gamma_n'])} "
-          f"{ci_text(ci['gamma_n'])} (5-95%). " + tuning_line(models, main_name), "",
+          + (f"gamma_N (d ln B_crit / d ln N at D = {exps['gamma_n_d']} windows, the largest budget where every "
+             f"model's S(B) bends) = {fmt(exps['gamma_n'])} {ci_text(ci['gamma_n'])} (5-95%). "
+             if exps["gamma_n_d"] else "gamma_N: no budget at which every model's S(B) bends on the grid. ")
+          + tuning_line(models, main_name), "",
           "**(d) Loss law** from the (parameters, tokens, best loss) points of every model at D = "
           f"{', '.join(str(d) for d in LAW_BUDGETS)} windows (loss_nd.csv):", ""] + md_d + [""]
     md += claims_section(checks_of(m, exps, ci, models, main_name, law_info))

@@ -9,7 +9,7 @@
 # the middle model was tuned around; 4e-3 at width 32, 1.33e-3 at width 96): Adam's lr on the hidden
 # matrices scaled as 1 / fan-in (muP, Yang et al. 2021), then the square-root rule over B.
 #   full:    every model at 3 lr multipliers (0.5, 1, 2 x its LR_AT_B32) on the config's budget
-#            (16,384 windows or 300 steps, whichever is longer): 27 trials, ~2 h here.
+#            (16,384 windows or 300 steps, whichever is longer): 27 trials, ~6x the quick's CPU time.
 #   --quick: every model at its LR_AT_B32 only, on half the budget (8,192 windows or 150 steps):
 #            9 trials, results in results_quick/; (a)-(d) each get a number, but B_crit is S(B)
 #            at one lr and the budgets of (b) and (d) are halved with it.
