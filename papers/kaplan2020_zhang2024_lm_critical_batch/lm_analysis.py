@@ -11,8 +11,8 @@ afterwards from the same runs):
 - loss_at: a trial's loss after D examples (linear between evaluations); the loss of a data budget
   D is the best over a model's trials (constant lr, no cool-down: the loss a run has at D, not the
   loss of a run whose schedule was planned for D);
-- fit_loss_nd: L(N, D) = E + A / N^alpha + B / D^beta by Hoffmann et al.'s approach 3 (Huber loss,
-  delta 1e-3, on ln L against the log-sum-exp form, L-BFGS from a grid of starts);
+- loss_nd_predict: L(N, D) = E + A / N^alpha + B / D^beta at a fitted law (the fit itself is
+  `batchlab fit --law loss-nd`, which report.py runs);
 - power_slope: the exponent of y ~ x^k by least squares in log-log.
 
 Uncertainty (bootstrap_replicates): each replicate adds Gaussian noise to every evaluated loss with
@@ -24,7 +24,7 @@ import math
 import os
 
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
+from scipy.optimize import minimize_scalar
 
 from _lib import read_csv, read_json  # papers/_lib.py (report.py puts papers/ on sys.path)
 
@@ -144,42 +144,6 @@ def power_slope(x, y):
         return None
     lx, ly = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
     return float(np.polyfit(lx, ly, 1)[0])
-
-
-def huber(r, delta):
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-
-
-def fit_loss_nd(N, D, L, starts=None, delta=1e-3):
-    """Hoffmann et al. 2022, approach 3: minimise sum Huber_delta(LSE(a - alpha ln N, b - beta ln D,
-    e) - ln L) over (a, b, e, alpha, beta) with L-BFGS from every start of a grid (theirs: alpha,
-    beta in 0..2, e in -1..1, a, b in 0..25), keep the best; A = e^a, B = e^b, E = e^e."""
-    lnN, lnD, lnL = np.log(N), np.log(D), np.log(L)
-
-    def obj(p):
-        a, b, e, al, be = p
-        pred = np.logaddexp(np.logaddexp(a - al * lnN, b - be * lnD), e)
-        return float(np.sum(huber(pred - lnL, delta)))
-
-    if starts is None:  # 3^5 starts over the span of their grid (theirs is finer: ~4500 starts)
-        starts = [(a, b, e, al, be) for a in (0, 10, 20) for b in (0, 10, 20) for e in (-1, 0, 1)
-                  for al in (0.2, 0.7, 1.5) for be in (0.2, 0.7, 1.5)]
-    best = None
-    for s in starts:
-        r = minimize(obj, np.array(s, float), method="L-BFGS-B")
-        if best is None or r.fun < best.fun:
-            best = r
-    a, b, e, al, be = best.x
-    return {"A": math.exp(a), "B": math.exp(b), "E": math.exp(e), "alpha": al, "beta": be, "objective": best.fun,
-            "params": best.x, "starts": len(starts)}
-
-
-def compute_optimal(fit):
-    """Exponents of N_opt(C) ~ C^a and D_opt(C) ~ C^b for C = 6 N D (Hoffmann et al.'s closed form):
-    a = beta / (alpha + beta), b = alpha / (alpha + beta)."""
-    s = fit["alpha"] + fit["beta"]
-    return fit["beta"] / s, fit["alpha"] / s
 
 
 def loss_nd_predict(fit, N, D):

@@ -9,10 +9,18 @@ All measurements come from the trials' metrics.csv (lm_analysis.py says how):
     d ln B_crit / d ln N at the largest budget;
 (c) the online B_simple at each target's crossing beside B_crit;
 (d) L(N, D) = E + A / N^alpha + B / D^beta through the (parameters, tokens, loss) points of every
-    model at five data budgets (loss_nd.csv), and the compute-optimal exponents it implies.
-Uncertainty: 5-95% intervals over N_BOOT bootstrap replicates (lm_analysis.bootstrap_replicates)."""
+    model at five data budgets (loss_nd.csv), fitted by `batchlab fit loss_nd.csv --law loss-nd`
+    (the C++ fit, experiments/engine/loss_law.h; its loss_fit.csv holds the parameters, the
+    compute-optimal exponents and their 95% pairs-bootstrap intervals).
+Data budgets scale with the trials' budget W (windows): (b) at W/8, W/4, W/2; (d) at W/16 .. W.
+Uncertainty of (a)-(c): 5-95% intervals over N_BOOT bootstrap replicates (lm_analysis.bootstrap_replicates).
+
+The binary: $BATCHLAB_BIN (run.sh exports the one it trained with), else the first of
+build/papers/rt, build/papers/sim, build/ci, build/release that exists."""
+import csv
 import math
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -21,14 +29,28 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import lm_analysis as lm  # noqa: E402
-from _lib import (claims_section, fmt, md_table, plt, publish, read_csv, read_json, report_dir,  # noqa: E402
-                  results_arg, timing_line, write_csv)
+from _lib import (claims_section, fmt, is_quick, md_table, plt, publish, read_csv, read_json,  # noqa: E402
+                  replace_generated, report_dir, results_arg, timing_line, write_csv)
 
 TOKENS_PER_WINDOW = 64  # the models' context: an example is one window of 64 bytes
-# Data budgets of (b), windows: at most half the trials' 16,384, so that B = 32 (whose budget is that
-# too) can still reach the loss B = 8 has at the budget.
-BUDGETS = [2048, 4096, 8192]
-LAW_BUDGETS = [1024, 2048, 4096, 8192, 16384]  # data budgets of the (d) points, windows
+# Data budgets of (b) as fractions of the trials' budget W (windows): at most W/2, so that B = 32
+# (whose budget is W too) can still reach the loss B = 8 has at the budget. Set by main().
+BUDGET_FRACTIONS = [1 / 8, 1 / 4, 1 / 2]
+LAW_FRACTIONS = [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1]  # data budgets of the (d) points
+BUDGETS, LAW_BUDGETS = [], []
+
+
+def set_budgets(budget):
+    """BUDGETS and LAW_BUDGETS from a trial's budget (summary.json "budget": W = max_epochs x
+    train_examples windows, rounded to a power of 2: 16,384 in the full run)."""
+    w = 2 ** round(math.log2(budget["max_epochs"] * budget["train_examples"]))
+    BUDGETS[:] = [int(w * f) for f in BUDGET_FRACTIONS]
+    LAW_BUDGETS[:] = [int(w * f) for f in LAW_FRACTIONS]
+# The record: this paper's full design (run.sh) has not been run on this machine (its 27 trials
+# are ~6x the quick run's CPU time); until it has, the README's generated section, figure.png and the summary tables
+# in the paper folder are the --quick run's, which says so in its first line. Set False once a full
+# run exists, and the quick run goes back to results_quick/report.md like every other paper's.
+RECORD_IS_QUICK = True
 TARGET_TOP, TARGET_STEP = 3.0, 0.1  # (a): targets from 3.0 nats down (unigram plateau ~3.2)
 KAPLAN_ALPHA_B = 0.21
 N_BOOT = 200
@@ -106,11 +128,11 @@ def exponents(m, models, main):
     return {"k": k, "ln_bstar": ln_bstar, "gamma_d": g_d, "gamma_n": g_n, "gamma_n_d": g_n_d}
 
 
-def bootstrap(models, main, law):
-    """N_BOOT replicates of every exponent, of each (model, target) and (model, budget) B_crit and
-    of the loss law's exponents (refitted from the measured fit's optimum)."""
+def bootstrap(models, main):
+    """N_BOOT replicates of every exponent and of each (model, target) and (model, budget) B_crit
+    (the loss law's intervals are batchlab fit's own)."""
     reps = [list(lm.bootstrap_replicates(trials, N_BOOT, seed=k)) for k, (_, _, trials) in enumerate(models)]
-    samples = {"exp": [], "a": {}, "b": {}, "law": []}
+    samples = {"exp": [], "a": {}, "b": {}}
     for r in range(N_BOOT):
         m = measure(models, [reps[k][r][0] for k in range(len(models))], [reps[k][r][1] for k in range(len(models))])
         samples["exp"].append(exponents(m, models, main))
@@ -119,9 +141,6 @@ def bootstrap(models, main, law):
                 samples["a"].setdefault((name, L), []).append(f["b_crit"] if f and f["bounded"] else None)
             for D, _, f in m["b"][name]:
                 samples["b"].setdefault((name, D), []).append(f["b_crit"] if f and f["bounded"] else None)
-        if law is not None and len(m["nd"]) >= 6:
-            N, T, L = (np.array(c, float) for c in zip(*m["nd"]))
-            samples["law"].append(lm.fit_loss_nd(N, T, L, starts=[law["params"]]))
     return samples
 
 
@@ -163,11 +182,13 @@ def part_b(m, samples, models):
 
 
 def lr_grid_text(models):
-    """'gpt:1-32-2-64: 1 lr per B, ...': how many lrs each model's study ran per batch size."""
+    """'gpt:1-32-2-64 1 lr per B (0.004), ...': how many lrs each model's study ran per batch size,
+    and which at B = 32."""
     parts = []
     for name, _, trials in models:
         n = max(sum(t.batch == b for t in trials) for b in {t.batch for t in trials})
-        parts.append(f"{label(name)} {n} lr{'s' if n > 1 else ''} per B")
+        lrs = sorted({t.lr for t in trials if t.batch == 32})
+        parts.append(f"{label(name)} {n} lr{'s' if n > 1 else ''} per B ({', '.join(f'{x:.3g}' for x in lrs)})")
     return ", ".join(parts)
 
 
@@ -204,23 +225,63 @@ def merrill_points(m):
             if f and f["bounded"] and bs]
 
 
-def part_d(m, samples, law):
+def batchlab_binary():
+    """$BATCHLAB_BIN, else the first built batchlab of build/papers/rt, build/papers/sim, build/ci,
+    build/release (the module docstring)."""
+    if os.environ.get("BATCHLAB_BIN"):
+        return os.environ["BATCHLAB_BIN"]
+    repo = os.path.dirname(os.path.dirname(HERE))
+    for d in ("papers/rt", "papers/sim", "ci", "release"):
+        p = os.path.join(repo, "build", d, "experiments", "batchlab")
+        if os.access(p, os.X_OK):
+            return p
+    sys.exit("report.py: no batchlab binary for (d): set BATCHLAB_BIN or build one (cmake --preset ci)")
+
+
+def write_lf_csv(path, headers, rows):
+    """A CSV with LF line ends: batchlab fit --law loss-nd reads the header's last name with a CRLF
+    file's carriage return in it ("no column 'loss'"), and _lib.write_csv writes CRLF."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(headers)
+        w.writerows(rows)
+
+
+def fit_law(csv_path, out_dir):
+    """(d) by `batchlab fit CSV --law loss-nd --columns parameters,tokens,loss --output OUT_DIR`:
+    {E, A, B, alpha, beta, a_N, b_D, G: value} and "ci" {name: (lo, hi)} (95% pairs bootstrap) from
+    its loss_fit.csv, "rms" of ln L residuals and "starts" from its first line of output."""
+    cmd = [batchlab_binary(), "fit", csv_path, "--law", "loss-nd", "--columns", "parameters,tokens,loss",
+           "--output", out_dir]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"report.py: {' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+    law = {"ci": {}, "command": "batchlab fit loss_nd.csv --law loss-nd --columns parameters,tokens,loss"}
+    for row in read_csv(os.path.join(out_dir, "loss_fit.csv"), ["parameter", "value", "lo", "hi"]):
+        law[row["parameter"]] = float(row["value"])
+        law["ci"][row["parameter"]] = (float(row["lo"]), float(row["hi"]))
+    head = r.stdout.splitlines()[0]  # "...: 15 rows, 4500 L-BFGS starts, Huber objective 0.01, rms ln error 0.02"
+    law["starts"] = int(head.split(" L-BFGS starts")[0].rsplit(" ", 1)[1])
+    return law
+
+
+def part_d(m, law):
     """(d): the fitted law, its exponents' intervals and the compute-optimal exponents."""
     if law is None:
         return ["Loss law: not fitted (it needs three model sizes; this run has "
                 f"{len({p[0] for p in m['nd']})})."], {}
-    a, b = lm.compute_optimal(law)
-    boot = samples["law"]
-    ci = {k: lm.interval([f[k] for f in boot]) for k in ("alpha", "beta", "E")}
-    ci_a = lm.interval([lm.compute_optimal(f)[0] for f in boot])
+    a, b = law["a_N"], law["b_D"]
+    ci = law["ci"]
     N, T, L = (np.array(c, float) for c in zip(*m["nd"]))
     rms = float(np.sqrt(np.mean((np.log(lm.loss_nd_predict(law, N, T)) - np.log(L)) ** 2)))
-    md = [f"Fit (Huber delta 1e-3 on ln L, L-BFGS from {law['starts']} starts; {len(L)} points): "
+    md = [f"`{law['command']}` (Hoffmann et al.'s approach 3: Huber delta 1e-3 on ln L, L-BFGS from "
+          f"{law['starts']} starts; {len(L)} points; loss_fit.csv): "
           f"L(N, D) = {law['E']:.3f} + {law['A']:.4g} / N^{law['alpha']:.3f} + {law['B']:.4g} / D^{law['beta']:.3f} "
           f"(N parameters, D tokens); alpha {ci_text(ci['alpha'])}, beta {ci_text(ci['beta'])}, E {ci_text(ci['E'])} "
-          f"(5-95%); rms of ln L residuals {rms:.4f}. Compute-optimal (C = 6 N D): N_opt ~ C^{a:.2f}, "
-          f"D_opt ~ C^{b:.2f} (a = beta / (alpha + beta) in {ci_text(ci_a, 2)})."]
-    return md, {"a": a, "b": b, "rms": rms, "ci_a": ci_a}
+          f"(95%, the command's pairs bootstrap over the points); rms of ln L residuals {rms:.4f}. Compute-optimal "
+          f"(C = 6 N D): N_opt ~ C^{a:.2f}, D_opt ~ C^{b:.2f} (a_N = beta / (alpha + beta) in "
+          f"{ci_text(ci['a_N'], 2)})."]
+    return md, {"a": a, "b": b, "rms": rms, "ci_a": ci["a_N"]}
 
 
 def figure(m, models, main, law, path):
@@ -294,8 +355,9 @@ def checks_of(m, exps, ci, models, main, law_info):
           "5-95% interval above 0)", f"gamma_D = {fmt(g_d)} {ci_text(ci['gamma_d'])}",
           bool(g_d and ci["gamma_d"][0] and ci["gamma_d"][0] > 0)),
          ("Zhang et al. 2024: B_crit hardly grows with model size at a fixed data budget (|gamma_N| < gamma_D / 2 in "
-          f"at least 90% of the replicates; D = {exps['gamma_n_d']} windows, the largest budget where every model's "
-          "S(B) bends)",
+          "at least 90% of the replicates; " + (f"D = {exps['gamma_n_d']} windows, the largest budget where every "
+                                                 "model's S(B) bends)" if exps["gamma_n_d"] else
+                                                 "no budget where every model's S(B) bends)"),
           f"gamma_N = {fmt(g_n)} {ci_text(ci['gamma_n'])} vs gamma_D = {fmt(g_d)}; in {ci['hardly'] * 100:.0f}% of replicates"
           if ci["hardly"] is not None else f"gamma_N = {fmt(g_n)}, gamma_D = {fmt(g_d)}",
           bool(ci["hardly"] is not None and ci["hardly"] >= 0.9)),
@@ -308,6 +370,25 @@ def checks_of(m, exps, ci, models, main, law_info):
         c.append(("(ours) Hoffmann et al. 2022 approach 3: the law fits the (N, D, loss) points to rms 0.02 in ln L",
                   f"rms {law_info['rms']:.4f}", law_info["rms"] < 0.02))
     return c
+
+
+def cpu_text(res):
+    """' The studies used X CPU-seconds ...' from run.sh's cpu_times.txt (bash `times`: this shell's
+    user and system time, then its children's), or '' without one."""
+    p = os.path.join(res, "cpu_times.txt")
+    if not os.path.exists(p):
+        return ""
+
+    def seconds(text):  # "1m2.345s"
+        m, s = text.rstrip("s").split("m")
+        return 60 * float(m) + float(s)
+
+    with open(p) as f:
+        lines = f.read().split("\n")
+    user, sys_ = (seconds(x) for x in lines[1].split())
+    return (f" The studies used {user + sys_:.0f} CPU-seconds (user {user:.0f} + system {sys_:.0f}, bash `times` in "
+            "run.sh, cpu_times.txt): trials run one at a time on one thread, so the rest of the wall-clock is "
+            "waiting for a core on the shared machine.")
 
 
 def timing_rows(res, models):
@@ -329,23 +410,24 @@ def timing_rows(res, models):
 
 def main():
     res = results_arg()
-    out = report_dir(HERE, res)
+    quick = is_quick(res)
+    out = HERE if RECORD_IS_QUICK else report_dir(HERE, res)
     models = load(res)
+    set_budgets(read_json(os.path.join(res, models[0][0], "summary.json"))["budget"])
     main_name = models[len(models) // 2][0]
     m = measure(models)
+    write_lf_csv(os.path.join(out, "loss_nd.csv"), ["parameters", "tokens", "loss"], m["nd"])
     law = None
     if len(models) >= 3 and len(m["nd"]) >= 6:  # alpha needs three model sizes
-        N, T, L = (np.array(c, float) for c in zip(*m["nd"]))
-        law = lm.fit_loss_nd(N, T, L)
-    write_csv(os.path.join(out, "loss_nd.csv"), ["parameters", "tokens", "loss"], m["nd"])
+        law = fit_law(os.path.join(out, "loss_nd.csv"), out)
     exps = exponents(m, models, main_name)
-    samples = bootstrap(models, main_name, law)
+    samples = bootstrap(models, main_name)
     ci = {key: lm.interval([e[key] for e in samples["exp"]]) for key in ("k", "gamma_d", "gamma_n")}
     pairs = [(e["gamma_n"], e["gamma_d"]) for e in samples["exp"] if e["gamma_n"] is not None and e["gamma_d"]]
     ci["hardly"] = (sum(abs(gn) < gd / 2 for gn, gd in pairs) / len(pairs)) if pairs else None
     table_a, csv_a, batches = part_a(m, samples, main_name, exps)
     table_b, csv_b = part_b(m, samples, models)
-    md_d, law_info = part_d(m, samples, law)
+    md_d, law_info = part_d(m, law)
     write_csv(os.path.join(out, "summary.csv"),
               ["model", "target_loss"] + [f"steps_b{b}" for b in batches] +
               ["b_crit", "b_crit_p5", "b_crit_p95", "s_min", "fit_rms", "b_simple"], csv_a)
@@ -355,10 +437,10 @@ def main():
     figure(m, models, main_name, law, os.path.join(out, "figure.png"))
     cfg = read_json(os.path.join(res, models[0][0], "summary.json"))
     k = exps["k"]
-    md = [timing_line(res) + " Per study (one per model size):", "", timing_rows(res, models), "",
+    md = [timing_line(res) + cpu_text(res) + " Per study (one per model size):", "", timing_rows(res, models), "",
           f"Grid: {', '.join(label(n) for n, _, _ in models)}; B = {', '.join(str(b) for b in batches)} windows of "
-          f"{TOKENS_PER_WINDOW} bytes; {lr_grid_text(models)} (multipliers of the square-root rule's lr, 2e-3 at "
-          f"B = 32: 1, or 0.5, 1, 2); one seed; budget {cfg.get('budget')} (steps = max(max_steps, "
+          f"{TOKENS_PER_WINDOW} bytes; {lr_grid_text(models)} (lr at B = 32; the square-root rule sets the other "
+          f"batch sizes' lr); one seed; budget {cfg.get('budget')} (steps = max(max_steps, "
           f"max_epochs x train_examples / B)); {N_BOOT} bootstrap replicates.", "",
           f"**(a, c) B_crit against the target loss, {label(main_name)}** (S(B): steps to the target, best over the lr "
           "grid, interpolated between evaluations; B_simple: median over the best trials of the online estimate at "
@@ -369,13 +451,20 @@ def main():
           "**(b) B_crit at the loss of each data budget** (L = the best loss any trial of the model has after D "
           "windows; B_crit of S(B) to that L):", "", table_b, "",
           f"gamma_D (d ln B_crit / d ln D, {label(main_name)}) = {fmt(exps['gamma_d'])} {ci_text(ci['gamma_d'])}; "
-          f"gamma_N (d ln B_crit / d ln N at D = {exps['gamma_n_d']} windows, the largest budget where every model's "
-          f"S(B) bends) = {fmt(exps['gamma_n'])} "
-          f"{ci_text(ci['gamma_n'])} (5-95%). " + tuning_line(models, main_name), "",
+          + (f"gamma_N (d ln B_crit / d ln N at D = {exps['gamma_n_d']} windows, the largest budget where every "
+             f"model's S(B) bends) = {fmt(exps['gamma_n'])} {ci_text(ci['gamma_n'])} (5-95%). "
+             if exps["gamma_n_d"] else "gamma_N: no budget at which every model's S(B) bends on the grid. ")
+          + tuning_line(models, main_name), "",
           "**(d) Loss law** from the (parameters, tokens, best loss) points of every model at D = "
           f"{', '.join(str(d) for d in LAW_BUDGETS)} windows (loss_nd.csv):", ""] + md_d + [""]
     md += claims_section(checks_of(m, exps, ci, models, main_name, law_info))
-    publish(HERE, res, md)
+    if quick and RECORD_IS_QUICK:  # the quick run is the record (RECORD_IS_QUICK)
+        md = ["**This is the `--quick` run** (the reduced grid below; the full design in run.sh has not been run "
+              "here, see above).", ""] + md
+        replace_generated(os.path.join(HERE, "README.md"), "\n".join(md))
+        print("\n".join(md))
+    else:
+        publish(HERE, res, md)
 
 
 if __name__ == "__main__":

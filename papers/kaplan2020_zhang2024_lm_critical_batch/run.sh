@@ -3,33 +3,35 @@
 # and their loss law (Hoffmann et al. 2022) on this machine: one `batchlab study
 # experiments/configs/paper_lm_critical_batch.ini` per model size (gpt:1-32-2-64, gpt:2-64-4-64,
 # gpt:2-96-4-64: 23k, 121k, 255k parameters) on Debian's dict-gcide, B = 8, 32, 128 windows of 64
-# bytes, every trial to its whole budget (16,384 windows or 300 steps, whichever is longer), one rank,
-# one thread, B_simple online from --accumulate 2. report.py reads every trial's metrics.csv.
-#   full:    the middle model (the one (a), (c) and the data axis of (b) read) at 3 lr multipliers
-#            (0.5, 1, 2 x the square-root rule's lr), the other two at the rule's lr: 15 trials (the
-#            machine's time allowed no more); the trials of an earlier --quick run (results_quick/)
-#            with the same settings are reused, not rerun.
-#   --quick: the two smaller models at the rule's lr only (6 trials), results and report in
-#            results_quick/: (a) and (c) as in the full run, (b) with two model sizes, no loss law
-#            (it needs three model sizes).
-# Runs at nice 10 (the machine is shared). REUSE=DIR[,DIR...] adds more [study] reuse dirs.
+# bytes, every trial to its whole budget, one rank, one thread, B_simple online from --accumulate 2.
+# report.py reads every trial's metrics.csv and fits (d) with `batchlab fit --law loss-nd`.
+# Lr per model size (every mode): LR_AT_B32 = 0.128 / width at B = 32 (2e-3 at width 64, the lr
+# the middle model was tuned around; 4e-3 at width 32, 1.33e-3 at width 96): Adam's lr on the hidden
+# matrices scaled as 1 / fan-in (muP, Yang et al. 2021), then the square-root rule over B.
+#   full:    every model at 3 lr multipliers (0.5, 1, 2 x its LR_AT_B32) on the config's budget
+#            (16,384 windows or 300 steps, whichever is longer): 27 trials, ~6x the quick's CPU time.
+#   --quick: every model at its LR_AT_B32 only, on half the budget (8,192 windows or 150 steps):
+#            9 trials, results in results_quick/; (a)-(d) each get a number, but B_crit is S(B)
+#            at one lr and the budgets of (b) and (d) are halved with it.
+# On a shared machine run it as `nice -n 5 run.sh` (trials are single-threaded; their wall-clock
+# depends on the load, their CPU time, in OUT/cpu_times.txt, does not). REUSE=DIR[,DIR...] adds
+# [study] reuse dirs.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
-renice -n 10 -p $$ >/dev/null
 BIN=$(batchlab_bin rt)
+export BATCHLAB_BIN="$BIN"  # report.py's `batchlab fit --law loss-nd` uses the same binary
 fresh_out
 CFG="$REPO/experiments/configs/paper_lm_critical_batch.ini"
-MAIN=gpt:2-64-4-64
-MODELS=(gpt:1-32-2-64 "$MAIN" gpt:2-96-4-64)
-(( QUICK )) && MODELS=(gpt:1-32-2-64 "$MAIN")
+MODELS=(gpt:1-32-2-64 gpt:2-64-4-64 gpt:2-96-4-64)
+GRID=(--study.lr_grid=scaled:0.5:2:3)
+# 8,192 windows: 0.013225 x 619,378 training windows
+(( QUICK )) && GRID=(--study.lr_grid=scaled:1:1:1 --study.max_epochs=0.013225 --study.max_steps=150)
 for model in "${MODELS[@]}"; do
   name=${model//[:-]/_}
-  ARGS=(--study.lr_grid=scaled:1:1:1)
-  [[ "$model" == "$MAIN" ]] && (( ! QUICK )) && ARGS=(--study.lr_grid=scaled:0.5:2:3)
+  IFS=- read -r _ width _ _ <<<"${model#gpt:}"
+  lr=$(awk -v w="$width" 'BEGIN { printf "%.6g", 0.128 / w }')
   reuse=${REUSE:-}
-  if (( ! QUICK )) && [[ -d "$HERE/results_quick/$name/trials" ]]; then
-    reuse="$HERE/results_quick/$name${reuse:+,$reuse}"
-  fi
-  timed_study_run study "$BIN" "$CFG" "$OUT/$name" "--train.model=$model" "${ARGS[@]}" \
+  timed_study_run study "$BIN" "$CFG" "$OUT/$name" "--train.model=$model" "--train.lr=$lr" "${GRID[@]}" \
     ${reuse:+"--study.reuse=$reuse"}
 done
+times > "$OUT/cpu_times.txt"  # bash: user and system CPU of this shell, then of its children (the studies)
 finish

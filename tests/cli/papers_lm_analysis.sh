@@ -5,19 +5,22 @@
 #   B_crit(L) = 700 / L^4, steps_per_batch + fit_bcrit give back B_crit(L) at several targets, and the
 #   slope of ln B_crit against ln L is -4 (what report.py fits as 1/alpha_B);
 # - a flat S(B) is flagged as having no bend (bounded False);
-# - fit_loss_nd gives back a planted L(N, D) = E + A / N^alpha + B / D^beta, and compute_optimal its
-#   exponents beta / (alpha + beta), alpha / (alpha + beta);
+# - report.py's (d), `batchlab fit --law loss-nd` on the table report.write_lf_csv writes, gives back a
+#   planted L(N, D) = E + A / N^alpha + B / D^beta and the compute-optimal a_N = beta / (alpha + beta),
+#   and lm.loss_nd_predict evaluates the law it returns;
 # - budget_loss is the best loss over the trials after D examples.
-# usage: papers_lm_analysis.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR   (BATCHLAB_BIN is not used)
+# usage: papers_lm_analysis.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
 set -euo pipefail
-SRC=$2
-/usr/bin/python3 - "$SRC" <<'PYEOF'
-import math, sys
+BIN=$1 SRC=$2 SCRATCH=$3
+rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
+BATCHLAB_BIN="$BIN" /usr/bin/python3 - "$SRC" "$SCRATCH" <<'PYEOF'
+import math, os, sys
 import numpy as np
-src = sys.argv[1]
+src, scratch = sys.argv[1], sys.argv[2]
 sys.path.insert(0, f"{src}/papers")
 sys.path.insert(0, f"{src}/papers/kaplan2020_zhang2024_lm_critical_batch")
 import lm_analysis as lm
+import report
 
 fails = []
 def check(ok, what):
@@ -61,12 +64,15 @@ check(lm.fit_bcrit([8, 32], [10.0, 5.0]) is None, "two points: no fit")
 
 N = np.repeat([2e4, 1e5, 2.5e5], 5)
 D = np.tile([6.5e4, 1.3e5, 2.6e5, 5.2e5, 1.05e6], 3)
-law = lm.fit_loss_nd(N, D, 1.5 + 40 / N ** 0.4 + 300 / D ** 0.35)
+L = 1.5 + 40 / N ** 0.4 + 300 / D ** 0.35
+report.write_lf_csv(os.path.join(scratch, "loss_nd.csv"), ["parameters", "tokens", "loss"], zip(N, D, L))
+law = report.fit_law(os.path.join(scratch, "loss_nd.csv"), scratch)
 check(abs(law["alpha"] - 0.4) < 0.01 and abs(law["beta"] - 0.35) < 0.01 and abs(law["E"] - 1.5) < 0.01,
-      f"planted law (E 1.5, alpha 0.4, beta 0.35) recovered: E {law['E']:.3f} alpha {law['alpha']:.3f} "
-      f"beta {law['beta']:.3f}")
-a, b = lm.compute_optimal(law)
-check(abs(a - 0.35 / 0.75) < 0.02 and abs(a + b - 1) < 1e-12, f"N_opt ~ C^{a:.3f} (0.467), D_opt ~ C^{b:.3f}")
+      f"planted law (E 1.5, alpha 0.4, beta 0.35) recovered by batchlab fit: E {law['E']:.3f} "
+      f"alpha {law['alpha']:.3f} beta {law['beta']:.3f} ({law['starts']} starts)")
+a, b = law["a_N"], law["b_D"]
+check(abs(a - 0.35 / 0.75) < 0.02 and abs(a + b - 1) < 1e-9, f"N_opt ~ C^{a:.3f} (0.467), D_opt ~ C^{b:.3f}")
+check(float(np.max(np.abs(lm.loss_nd_predict(law, N, D) / L - 1))) < 1e-3, "loss_nd_predict reproduces the planted losses")
 check(abs(lm.budget_loss(trials, 4096) - min(lm.loss_at(t, 4096) for t in trials if lm.loss_at(t, 4096))) < 1e-12,
       "budget_loss = the best trial's loss at D")
 sys.exit(1 if fails else 0)
