@@ -38,10 +38,10 @@ class Tiny final : public br::Model {
   nn::Linear fc_;
 };
 
-struct Run {
+struct KfacRun {
   std::shared_ptr<Tiny> model;
   std::unique_ptr<br::Kfac> kfac;
-  Run() {
+  KfacRun() {
     torch::manual_seed(11);
     model = std::make_shared<Tiny>();
     br::KfacConfig c;
@@ -77,7 +77,7 @@ struct Run {
 TEST(KfacMpi, TwoRanksWithAllReducedFactorsEqualOneRankOnTheUnionBatch) {
   ASSERT_EQ(pg().world, 2);
   const std::int64_t begin = 4 * pg().rank;
-  Run dist, whole;
+  KfacRun dist, whole;
   for (int t = 0; t < 5; ++t) {
     const auto gd = dist.step(t, begin, begin + 4, pg().global.get());
     const auto gw = whole.step(t, 0, 8, nullptr);
