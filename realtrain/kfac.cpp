@@ -93,14 +93,18 @@ Kfac::Kfac(Model& model, const std::string& model_name, KfacConfig cfg) : model_
   if (!(cfg_.damping > 0.0) || !(cfg_.decay >= 0.0 && cfg_.decay < 1.0) || cfg_.update_every < 1 ||
       cfg_.stats_every < 1)
     throw std::invalid_argument("Kfac: damping must be > 0, decay in [0, 1), update_every and stats_every >= 1");
-  for (const auto& item : model.named_modules("", /*include_self=*/true)) {
+  // The model's own parameters (a ViT's class token), then its submodules' (named_modules
+  // without the model itself: a model need not live in a shared_ptr).
+  for (const auto& item : model.named_parameters(/*recurse=*/false))
+    throw ConfigError("train.precondition = kfac: model '" + model_name + "' has parameter '" + item.key() +
+                      "' outside any layer, which K-FAC does not support (Linear and Conv2d only)");
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     torch::nn::Module& m = *item.value();
     if (m.parameters(/*recurse=*/false).empty()) continue;
     auto L = make_layer(item.key(), m, model_name);
     if (!L)
-      throw ConfigError("train.precondition = kfac: model '" + model_name + "' has layer '" +
-                        (item.key().empty() ? std::string("(model)") : item.key()) + "' (" + short_type(m) +
-                        "), which K-FAC does not support (Linear and Conv2d only)");
+      throw ConfigError("train.precondition = kfac: model '" + model_name + "' has layer '" + item.key() + "' (" +
+                        short_type(m) + "), which K-FAC does not support (Linear and Conv2d only)");
     layers_.push_back(std::move(L));
   }
   if (!model.reports_layers())
