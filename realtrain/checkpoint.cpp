@@ -97,6 +97,7 @@ void save_checkpoint(const std::string& path, const CheckpointState& s) {
     write_list(a, "params", s.params);
     write_list(a, "buffers", s.buffers);
     write_list(a, "optimizer_state", s.optimizer_state);
+    write_list(a, "preconditioner_state", s.preconditioner_state);
     a.write("metrics_csv", bytes_tensor(s.metrics_csv));
     a.write("noise_scale", torch::tensor(s.noise_scale, torch::kDouble));
     write_progress(a, s.progress);
@@ -118,6 +119,8 @@ CheckpointState load_checkpoint(const std::string& path) {
     s.params = read_list(a, "params");
     s.buffers = read_list(a, "buffers");
     s.optimizer_state = read_list(a, "optimizer_state");
+    torch::Tensor n;
+    if (a.try_read("preconditioner_state.count", n)) s.preconditioner_state = read_list(a, "preconditioner_state");
     s.metrics_csv = string_of(read_tensor(a, "metrics_csv"));
     torch::Tensor ns;
     if (a.try_read("noise_scale", ns)) s.noise_scale = doubles_of(ns);  // absent in older checkpoints

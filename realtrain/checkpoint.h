@@ -23,6 +23,7 @@ struct CheckpointState {
   std::vector<torch::Tensor> params;           // registration order
   std::vector<torch::Tensor> buffers;          // model buffers, registration order
   std::vector<torch::Tensor> optimizer_state;  // per group, the rule's state() order
+  std::vector<torch::Tensor> preconditioner_state;  // Kfac::state(); empty without one
   std::string metrics_csv;                     // metrics.csv content up to `step`
   std::vector<double> noise_scale;             // NoiseScaleEstimator::save_state(); empty: none
   // The trainer's progress values by name (the trainer says which); stored as names + values.

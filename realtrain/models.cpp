@@ -30,9 +30,10 @@ class Mlp final : public Model {
   }
   torch::Tensor forward(torch::Tensor x) override {
     x = x.flatten(1);
-    for (std::size_t i = 0; i + 1 < layers_.size(); ++i) x = torch::relu(layers_[i]->forward(x));
-    return layers_.back()->forward(x);
+    for (std::size_t i = 0; i + 1 < layers_.size(); ++i) x = torch::relu(run_layer(layers_[i], x));
+    return run_layer(layers_.back(), x);
   }
+  bool reports_layers() const override { return true; }
 
  private:
   std::vector<nn::Linear> layers_;
@@ -64,11 +65,12 @@ class SimpleCnn final : public Model {
   }
   torch::Tensor forward(torch::Tensor x) override {
     if (x.device().is_cpu()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-    x = torch::relu(torch::max_pool2d(conv1_->forward(x), 2));
-    x = torch::relu(torch::max_pool2d(conv2_->forward(x), 2));
-    x = torch::relu(fc1_->forward(x.contiguous().flatten(1)));
-    return fc2_->forward(x);
+    x = torch::relu(torch::max_pool2d(run_layer(conv1_, x), 2));
+    x = torch::relu(torch::max_pool2d(run_layer(conv2_, x), 2));
+    x = torch::relu(run_layer(fc1_, x.contiguous().flatten(1)));
+    return run_layer(fc2_, x);
   }
+  bool reports_layers() const override { return true; }
 
  private:
   nn::Conv2d conv1_, conv2_;

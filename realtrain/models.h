@@ -48,13 +48,39 @@ struct ModelSpec {
   bool zero_init_residual = false;
 };
 
+// Sees every Linear / Conv2d forward of a model that reports its layers (K-FAC, kfac.h).
+class LayerObserver {
+ public:
+  virtual ~LayerObserver() = default;
+  // `layer` has just computed `output` from `input`.
+  virtual void observe(torch::nn::Module& layer, const torch::Tensor& input, const torch::Tensor& output) = 0;
+};
+
 class Model : public torch::nn::Module {
  public:
+  // Whether forward passes every Linear / Conv2d layer through run_layer (so an observer sees
+  // them all): mlp and simple-cnn.
+  virtual bool reports_layers() const { return false; }
+  // At most one observer; nullptr removes it.
+  void set_layer_observer(LayerObserver* observer) { observer_ = observer; }
+
   // Image models: x N x C x H x W float32 -> N x num_classes logits. Language models
   // (is_language_model()): x N x T token ids (int64, T <= the context) -> N x T x vocabulary
   // logits, position t predicting token t + 1 from tokens 0 .. t.
   virtual torch::Tensor forward(torch::Tensor x) = 0;
   virtual bool is_language_model() const { return false; }
+
+ protected:
+  // layer->forward(x), reported to the observer.
+  template <class Layer>
+  torch::Tensor run_layer(Layer& layer, const torch::Tensor& x) {
+    torch::Tensor y = layer->forward(x);
+    if (observer_) observer_->observe(*layer, x, y);
+    return y;
+  }
+
+ private:
+  LayerObserver* observer_ = nullptr;
 };
 
 // Number of scalar parameters (tied weights counted once).

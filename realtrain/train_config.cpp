@@ -137,6 +137,20 @@ void validate_accumulation(const TrainConfig& c, int world) {
                 std::to_string(p.batch) + " over " + std::to_string(world) + " ranks)");
 }
 
+// --precondition and K-FAC's settings (realtrain/kfac.h); its inverse interval is --precond-every,
+// checked with the optimizer's settings. Which models K-FAC covers is checked when it is built.
+void validate_preconditioner(const TrainConfig& c) {
+  require(c.precondition == "none" || c.precondition == "kfac", "precondition", c.precondition,
+          "unknown (none, kfac)");
+  if (c.precondition != "kfac") return;
+  require(std::isfinite(c.kfac_damping) && c.kfac_damping > 0.0, "kfac-damping",
+          optim::format_number(c.kfac_damping), "must be > 0");
+  require(c.kfac_decay >= 0.0 && c.kfac_decay < 1.0, "kfac-decay", optim::format_number(c.kfac_decay),
+          "must be in [0, 1)");
+  require(c.kfac_stats_every >= 1, "kfac-stats-every", std::to_string(c.kfac_stats_every), "must be >= 1");
+  require(c.precond_every >= 1, "precond-every", std::to_string(c.precond_every), "must be >= 1");
+}
+
 }  // namespace
 
 void validate_train_config(const TrainConfig& c, int world, bool check_data_dir) {
@@ -159,6 +173,7 @@ void validate_train_config(const TrainConfig& c, int world, bool check_data_dir)
                         "does not provide (use it in `batchlab sweep`)");
   }
   require(std::isfinite(c.lr) && c.lr > 0.0, "lr", std::to_string(c.lr), "must be > 0");
+  validate_preconditioner(c);
   optim::parse_scaling(c.scaling);
   optim::parse_warmup(c.warmup);
   optim::parse_decay(c.schedule);

@@ -58,6 +58,13 @@ struct TrainConfig {
   std::int64_t precond_warmup = 0;
   std::int64_t shampoo_max_dim = 1024;
   std::string shampoo_graft = "adam";
+  // Gradient preconditioner in front of the rule: none | kfac (realtrain/kfac.h: K-FAC on Linear
+  // and Conv2d layers; inverses every precond_every updates)
+  std::string precondition = "none";
+  double kfac_damping = 1e-3;
+  double kfac_decay = 0.95;
+  std::int64_t kfac_stats_every = 1;
+  bool kfac_pi_damping = false;
   // lr = scaling(B; batch_ref, lr) x warmup(step) x decay(step)
   std::string scaling = "none";  // none | linear | sqrt | malladi
   std::int64_t batch_ref = 0;    // 0: batch_size (no scaling effect)
@@ -127,11 +134,16 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
       ("eps", po::value(&c.eps)->default_value(c.eps), "Adam/LAMB epsilon")
       ("trust-coefficient", po::value(&c.trust_coefficient)->default_value(c.trust_coefficient), "LARS eta")
       ("max-grad-norm", po::value(&c.max_grad_norm)->default_value(c.max_grad_norm), "global gradient-norm clipping (0 = off)")
-      ("precond-every", po::value(&c.precond_every)->default_value(c.precond_every), "shampoo: updates between inverse-root recomputations")
+      ("precond-every", po::value(&c.precond_every)->default_value(c.precond_every), "shampoo, kfac: updates between inverse(-root) recomputations")
       ("precond-eps", po::value(&c.precond_eps)->default_value(c.precond_eps), "shampoo: eigenvalue floor of (S + eps I)^(-1/4)")
       ("precond-warmup", po::value(&c.precond_warmup)->default_value(c.precond_warmup), "shampoo: first updates with the diagonal graft step")
       ("shampoo-max-dim", po::value(&c.shampoo_max_dim)->default_value(c.shampoo_max_dim), "shampoo: groups with a longer side are preconditioned diagonally")
       ("shampoo-graft", po::value(&c.shampoo_graft)->default_value(c.shampoo_graft), "shampoo: step-length graft adam | sgd | none")
+      ("precondition", po::value(&c.precondition)->default_value(c.precondition), "gradient preconditioner before the rule: none | kfac (Linear/Conv2d models: mlp, simple-cnn)")
+      ("kfac-damping", po::value(&c.kfac_damping)->default_value(c.kfac_damping), "kfac: Tikhonov damping lambda (> 0)")
+      ("kfac-decay", po::value(&c.kfac_decay)->default_value(c.kfac_decay), "kfac: EMA decay of the Kronecker factors")
+      ("kfac-stats-every", po::value(&c.kfac_stats_every)->default_value(c.kfac_stats_every), "kfac: updates between factor statistics")
+      ("kfac-pi-damping", po::bool_switch(&c.kfac_pi_damping), "kfac: split the damping by the factors' trace norms (pi)")
       ("scaling", po::value(&c.scaling)->default_value(c.scaling), "none | linear | sqrt | malladi")
       ("batch-ref", po::value(&c.batch_ref)->default_value(c.batch_ref), "reference batch of --lr (0 = --batch-size)")
       ("warmup", po::value(&c.warmup)->default_value(c.warmup), "none | linear | gradual")

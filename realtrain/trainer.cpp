@@ -30,6 +30,7 @@
 #include "optim/trial_status.h"
 #include "realtrain/checkpoint.h"
 #include "realtrain/data/source.h"
+#include "realtrain/kfac.h"
 #include "realtrain/model_names.h"
 #include "realtrain/objective.h"
 #include "realtrain/provenance.h"
@@ -204,6 +205,7 @@ struct Trainer::Impl {
   std::unique_ptr<GradientSynchronizer> grad_sync;
   std::unique_ptr<optim::DilocoSync> diloco;  // diloco / streaming-diloco: the outer step
   std::unique_ptr<optim::NoiseScaleEstimator> noise;
+  std::unique_ptr<Kfac> kfac;  // --precondition kfac: replaces the gradients before the rule
   optim::OptimizerConfig ocfg;
   double base_lr = 0.0;
   Precision precision = Precision::kFloat32;
@@ -360,6 +362,10 @@ void Trainer::Impl::build_model() {
     }
   }
   opt = std::make_unique<optim::Optimizer<TorchBackend>>(ocfg, gopts);
+  if (cfg.precondition == "kfac")
+    kfac = std::make_unique<Kfac>(*model, cfg.model,
+                                  KfacConfig{cfg.kfac_damping, cfg.kfac_decay, cfg.precond_every,
+                                             cfg.kfac_stats_every, cfg.kfac_pi_damping});
   if (pg.world > 1) {
     grad_sync = std::make_unique<GradientSynchronizer>(
         params, *pg.global, static_cast<std::size_t>(cfg.bucket_mb * 1024.0 * 1024.0), !cfg.no_overlap);
@@ -453,6 +459,10 @@ void Trainer::Impl::restore_tensors(const CheckpointState& s) {
   for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(s.params[i]);
   for (std::size_t i = 0; i < model_buffers.size(); ++i) model_buffers[i].copy_(s.buffers[i]);
   for (std::size_t i = 0; i < state.size(); ++i) state[i].copy_(s.optimizer_state[i]);
+  const std::vector<torch::Tensor> pre = kfac ? kfac->state() : std::vector<torch::Tensor>{};
+  if (s.preconditioner_state.size() != pre.size())
+    throw std::runtime_error("checkpoint " + checkpoint_path() + " does not match --precondition " + cfg.precondition);
+  for (std::size_t i = 0; i < pre.size(); ++i) pre[i].copy_(s.preconditioner_state[i]);
 }
 
 // The names under which RunProgress travels in a checkpoint (CheckpointState::progress). wall_s,
@@ -553,6 +563,7 @@ double Trainer::Impl::train_step() {
                            " of global batch " + std::to_string(global_batch));
   const BatchTensors data = batch_tensors(batch, *train_set, device);
   const bool reduce = pg.world > 1 && policy.allreduce_gradients(step);
+  if (kfac) kfac->begin_update(step, batch.count);
   double micro_sq_norm = kNaN;
   const double l = accumulate_gradients(data, reduce, micro_sq_norm);
   std::vector<torch::Tensor> grads;
@@ -562,6 +573,8 @@ double Trainer::Impl::train_step() {
     grads.push_back(p.grad());
   }
   if (noise) observe_noise(batch, global_batch, reduce, micro_sq_norm);
+  // K-FAC's factors are all-reduced when the gradients are (kfac.h).
+  if (kfac) kfac->precondition(step, reduce ? pg.global.get() : nullptr);
   {
     torch::NoGradGuard no_grad;
     opt->step(params, grads, schedule->lr_at(step) * batches->lr_factor_at(step));
@@ -684,6 +697,7 @@ void Trainer::Impl::save() {
   s.params = params;
   s.buffers = model_buffers;
   s.optimizer_state = state_buffers();
+  if (kfac) s.preconditioner_state = kfac->state();
   s.metrics_csv = metrics->text();
   if (noise) s.noise_scale = noise->save_state();
   s.progress = progress_values();
@@ -733,7 +747,9 @@ nlohmann::json Trainer::Impl::config_json() const {
           {"eps", ocfg.eps}, {"trust-coefficient", c.trust_coefficient},
           {"max-grad-norm", c.max_grad_norm}, {"precond-every", c.precond_every},
           {"precond-eps", c.precond_eps}, {"precond-warmup", c.precond_warmup},
-          {"shampoo-max-dim", c.shampoo_max_dim}, {"shampoo-graft", c.shampoo_graft}, {"scaling", c.scaling}, {"batch-ref", c.batch_ref},
+          {"shampoo-max-dim", c.shampoo_max_dim}, {"shampoo-graft", c.shampoo_graft},
+          {"precondition", c.precondition}, {"kfac-damping", c.kfac_damping}, {"kfac-decay", c.kfac_decay},
+          {"kfac-stats-every", c.kfac_stats_every}, {"kfac-pi-damping", c.kfac_pi_damping}, {"scaling", c.scaling}, {"batch-ref", c.batch_ref},
           {"warmup", c.warmup}, {"warmup-steps", schedule->config().warmup_steps},
           {"schedule", c.schedule}, {"milestones", c.milestones}, {"decay-factor", c.decay_factor},
           {"sync", policy.to_string()}, {"average-momentum", c.average_momentum},

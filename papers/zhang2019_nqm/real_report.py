@@ -86,7 +86,7 @@ def claims(table, arm_fits):
         if arm not in table:
             continue
         f = arm_fits.get(arm)
-        if not f or not mom:
+        if not f or not mom or f.get("s_min") is None or mom.get("s_min") is None:
             checks.append((f"{label}: fit of S(B)", "no fit (too few batch sizes reached the target)", False))
             continue
         s_ratio, b_ratio = mom["s_min"] / f["s_min"], f["b_crit"] / mom["b_crit"]

@@ -43,6 +43,18 @@ expect "optimizer.precond_eps = 0: must be > 0" "${ok[@]}" --optimizer shampoo -
 expect "optimizer.precond_every = 0: must be >= 1" "${ok[@]}" --optimizer shampoo --precond-every 0
 expect "optimizer.shampoo_max_dim = 0: must be >= 1" "${ok[@]}" --optimizer shampoo --shampoo-max-dim 0
 expect "optimizer.shampoo_graft = 'lamb': must be adam, sgd or none" "${ok[@]}" --optimizer shampoo --shampoo-graft lamb
+# K-FAC (realtrain/kfac.h): settings, and models with layers it does not cover (named)
+expect "train.precondition = shampoo: unknown (none, kfac)" "${ok[@]}" --precondition shampoo
+expect "train.kfac-damping = 0: must be > 0" "${ok[@]}" --precondition kfac --kfac-damping 0
+expect "train.kfac-damping = -0.1: must be > 0" "${ok[@]}" --precondition kfac --kfac-damping -0.1
+expect "train.kfac-decay = 1: must be in \\[0, 1)" "${ok[@]}" --precondition kfac --kfac-decay 1
+expect "train.kfac-stats-every = 0: must be >= 1" "${ok[@]}" --precondition kfac --kfac-stats-every 0
+expect "train.precond-every = 0: must be >= 1" "${ok[@]}" --precondition kfac --precond-every 0
+expect "train.precond-every = -3: must be >= 1" "${ok[@]}" --precondition kfac --precond-every -3
+expect "train.precondition = kfac: model 'resnet8' has layer 'bn1' (BatchNorm2d), which K-FAC does not support" \
+  "${ok[@]}" --precondition kfac --model resnet8
+expect "train.precondition = kfac: model 'vit:7-16-1-2' has .*, which K-FAC does not support" \
+  "${ok[@]}" --precondition kfac --model vit:7-16-1-2
 # batch-size schedule (Smith et al. 2018)
 expect "batch-milestones = '200,100': 100 does not exceed the previous milestone 200" "${ok[@]}" --batch-milestones 200,100 --batch-factor 5
 expect "batch-milestones = 'abc'" "${ok[@]}" --batch-milestones abc --batch-factor 5
