@@ -11,7 +11,7 @@
 # and on the teacher-student MLP (H = 25, F = 5), a log grid of inner lrs, 3 seeds (--quick: 1),
 # every arm evaluated every H updates (the round boundaries). Real: the Fashion-MNIST MLP on 2 MPI
 # ranks, global batch 256, AdamW lr 1e-3, H = 20 (F = 4), to test accuracy 0.86 (3 epochs at most),
-# one seed; in both modes. Full ~6 min here, --quick ~4 min (measured: timing.json, README).
+# one seed; in both modes. --quick took 272 s here (README); full ~3x the simulated part.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
 BIN=$(batchlab_bin sim)
 RT=$(batchlab_bin rt)
