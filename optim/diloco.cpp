@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 
 #include "optim/config.h"
 #include "optim/splitmix64.h"
@@ -33,6 +33,9 @@ std::vector<DilocoSync::Piece> cut_fragment(const std::vector<BufferRef>& layout
   }
   return out;
 }
+
+std::vector<double> error_values(const QuantError& e) { return {e.err_sq, e.ref_sq, e.max_over_bound}; }
+QuantError error_of(const std::vector<double>& v, std::size_t at) { return {v[at], v[at + 1], v[at + 2]}; }
 
 }  // namespace
 
@@ -156,6 +159,72 @@ void DilocoSync::land(std::int64_t f) {
         }
       });
     }
+}
+
+namespace {
+
+const std::vector<double>& entry(const std::map<std::string, std::vector<double>>& s, const std::string& name,
+                                 std::size_t size) {
+  const auto it = s.find(name);
+  if (it == s.end()) throw std::runtime_error("DiLoCo outer state lacks '" + name + "'");
+  if (size != 0 && it->second.size() != size)
+    throw std::runtime_error("DiLoCo outer state '" + name + "' has " + std::to_string(it->second.size()) +
+                             " values, this run needs " + std::to_string(size));
+  return it->second;
+}
+
+}  // namespace
+
+std::map<std::string, std::vector<double>> DilocoSync::save_state() const {
+  const OuterConfig& o = policy_.outer;
+  std::map<std::string, std::vector<double>> s;
+  s["layout"] = {static_cast<double>(total_), static_cast<double>(policy_.period),
+                 static_cast<double>(policy_.fragments), static_cast<double>(o.bits),
+                 o.overlap ? static_cast<double>(o.overlap_steps) : 0.0};
+  s["global"] = global_;
+  s["momentum"] = momentum_;
+  for (std::size_t r = 0; r < sent_.size(); ++r) s["sent." + std::to_string(r)] = sent_[r];
+  std::vector<double>& pending = s["pending"];
+  for (const Pending& p : pending_) {
+    pending.push_back(static_cast<double>(p.fragment));
+    pending.push_back(static_cast<double>(p.arrival_step));
+  }
+  std::vector<double> stats = {static_cast<double>(stats_.bytes_sent), static_cast<double>(stats_.outer_steps)};
+  for (const QuantError* e : {&stats_.last_error, &stats_.total_error})
+    for (double v : error_values(*e)) stats.push_back(v);
+  s["stats"] = stats;
+  return s;
+}
+
+void DilocoSync::restore_state(const std::map<std::string, std::vector<double>>& s) {
+  const std::vector<double> here = save_state().at("layout");
+  const std::vector<double>& there = entry(s, "layout", here.size());
+  if (there != here) {
+    auto text = [](const std::vector<double>& v) {
+      const char* names[] = {"N = ", ", H = ", ", F = ", ", bits = ", ", overlap "};
+      std::string out;
+      for (std::size_t i = 0; i < v.size(); ++i) out += names[i] + std::to_string(static_cast<std::int64_t>(v[i]));
+      return out;
+    };
+    throw std::runtime_error("DiLoCo outer state was saved with " + text(there) + ", this run has " + text(here));
+  }
+  const std::vector<double>& pending = entry(s, "pending", 0);
+  const std::vector<double>& stats = entry(s, "stats", 8);
+  if (pending.size() % 2 != 0) throw std::runtime_error("DiLoCo outer state 'pending' has an odd length");
+  global_ = entry(s, "global", global_.size());
+  momentum_ = entry(s, "momentum", momentum_.size());
+  for (std::size_t r = 0; r < sent_.size(); ++r) sent_[r] = entry(s, "sent." + std::to_string(r), sent_[r].size());
+  pending_.clear();
+  for (std::size_t i = 0; i < pending.size(); i += 2) {
+    const auto f = static_cast<std::int64_t>(pending[i]);
+    if (f < 0 || f >= policy_.fragments)
+      throw std::runtime_error("DiLoCo outer state: in-flight fragment " + std::to_string(f) + " out of range");
+    pending_.push_back({f, static_cast<std::int64_t>(pending[i + 1])});
+  }
+  stats_.bytes_sent = static_cast<std::int64_t>(stats[0]);
+  stats_.outer_steps = static_cast<std::int64_t>(stats[1]);
+  stats_.last_error = error_of(stats, 2);
+  stats_.total_error = error_of(stats, 5);
 }
 
 }  // namespace batchlab::optim

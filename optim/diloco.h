@@ -34,6 +34,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "optim/communicator.h"
@@ -68,6 +70,15 @@ class DilocoSync {
   bool after_update(std::int64_t step, Communicator& comm);
 
   const DilocoStats& stats() const { return stats_; }
+
+  // The outer state, by name, for a checkpoint: "global" (theta) and "momentum" (v), with overlap
+  // "sent.<r>" (replica r's theta_m at its in-flight sends) and "pending" (fragment, arrival
+  // update) pairs, "stats" (DilocoStats) and "layout" (N, H, F, bits, tau or 0 without overlap).
+  // Stochastic rounding keeps no state: its stream is a hash of (seed, worker, update, piece).
+  // restore_state(save_state()) after the same updates continues a run exactly; it throws
+  // std::runtime_error naming the mismatch when the state is another model's or policy's.
+  std::map<std::string, std::vector<double>> save_state() const;
+  void restore_state(const std::map<std::string, std::vector<double>>& state);
   const std::vector<Piece>& fragment(std::int64_t f) const { return fragments_[static_cast<std::size_t>(f)]; }
   std::int64_t parameter_count() const { return total_; }
   // The global parameters (flattened), for tests and the evaluated model.

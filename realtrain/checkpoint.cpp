@@ -77,6 +77,31 @@ std::map<std::string, double> read_progress(torch::serialize::InputArchive& a) {
   return out;
 }
 
+// Named double vectors (DiLoCo's outer state): "<key>.names" ('\n'-joined) and "<key>.<i>".
+void write_named(torch::serialize::OutputArchive& a, const std::string& key,
+                 const std::map<std::string, std::vector<double>>& named) {
+  std::string names;
+  std::size_t i = 0;
+  for (const auto& [name, values] : named) {
+    if (name.empty() || name.find('\n') != std::string::npos)
+      throw std::invalid_argument("state name '" + name + "' is empty or holds a newline");
+    names += (names.empty() ? "" : "\n") + name;
+    a.write(key + "." + std::to_string(i++), torch::tensor(values, torch::kDouble));
+  }
+  a.write(key + ".names", bytes_tensor(names));
+}
+
+std::map<std::string, std::vector<double>> read_named(torch::serialize::InputArchive& a, const std::string& key) {
+  std::map<std::string, std::vector<double>> out;
+  torch::Tensor names;
+  if (!a.try_read(key + ".names", names)) return out;  // written before the key existed
+  std::stringstream ss(string_of(names));
+  std::string name;
+  for (std::size_t i = 0; std::getline(ss, name, '\n'); ++i)
+    out[name] = doubles_of(read_tensor(a, key + "." + std::to_string(i)));
+  return out;
+}
+
 std::vector<torch::Tensor> read_list(torch::serialize::InputArchive& a, const std::string& key) {
   torch::Tensor n;
   a.read(key + ".count", n);
@@ -101,6 +126,7 @@ void save_checkpoint(const std::string& path, const CheckpointState& s) {
     a.write("metrics_csv", bytes_tensor(s.metrics_csv));
     a.write("noise_scale", torch::tensor(s.noise_scale, torch::kDouble));
     write_progress(a, s.progress);
+    if (!s.outer.empty()) write_named(a, "outer", s.outer);
     // PATH.tmp, fsync'ed, renamed over PATH (optim/io.h): a crash keeps the previous checkpoint.
     optim::replace_file_atomic(path, [&a](const std::filesystem::path& t) { a.save_to(t.string()); });
   } catch (const std::exception& e) {
@@ -125,6 +151,7 @@ CheckpointState load_checkpoint(const std::string& path) {
     torch::Tensor ns;
     if (a.try_read("noise_scale", ns)) s.noise_scale = doubles_of(ns);  // absent in older checkpoints
     s.progress = read_progress(a);
+    s.outer = read_named(a, "outer");
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot read checkpoint " + path + ": " + e.what());
   }

@@ -5,6 +5,8 @@
 // EMAs (B_simple), and the trainer's named progress values (the train-loss sum of the evaluation
 // window open at the checkpoint, examples, timings, ...), so that every metrics column but the
 // timings of a resumed run continues the uninterrupted one, even inside an evaluation window.
+// Under diloco / streaming-diloco also the outer state (optim::DilocoSync::save_state: theta, the
+// outer momentum, the fragments in flight, the counters), by name.
 // Written to PATH.tmp and renamed onto PATH, so a run killed mid-write keeps the previous one.
 #pragma once
 
@@ -30,6 +32,9 @@ struct CheckpointState {
   // Checkpoints written before names were stored held only wall_s, comm_s, data_s and (later)
   // examples, in that order: they load under those names and lack the others.
   std::map<std::string, double> progress;
+  // DiLoCo's outer state by name (optim::DilocoSync::save_state); empty: not a DiLoCo run (and
+  // every checkpoint written before it was saved).
+  std::map<std::string, std::vector<double>> outer;
 };
 
 // Atomic: temp file, fsync, rename (optim::replace_file_atomic). Throws std::runtime_error naming the path.

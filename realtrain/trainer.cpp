@@ -239,6 +239,7 @@ struct Trainer::Impl {
   void restore();
   void restore_tensors(const CheckpointState& s);
   void restore_progress(const CheckpointState& s);
+  void restore_outer(const CheckpointState& s);
   void start_loop();
   double train_step();
   double accumulate_gradients(const BatchTensors& data, bool reduce, double& micro_sq_norm);
@@ -261,12 +262,9 @@ void Trainer::Impl::setup_execution() {
   policy = sync_policy(cfg);
   if (policy.kind == optim::SyncKind::kHierarchical && !pg.node)
     throw ConfigError("train.sync = " + cfg.sync + ": hierarchical sync needs a node communicator");
-  // DilocoSync works on host buffers, and its global parameters and outer momentum are not in
-  // the checkpoint format yet: refuse before any work rather than resume a different run.
+  // DilocoSync works on host buffers: refuse before any work.
   if (policy.outer_steps() && cfg.backend != "mpi")
     throw ConfigError("train.sync = " + cfg.sync + ": DiLoCo runs with --backend mpi (host memory) only");
-  if (policy.outer_steps() && cfg.resume)
-    throw ConfigError("train.sync = " + cfg.sync + ": --resume is not supported for DiLoCo (its outer state is not checkpointed)");
   threads = resolve_threads(cfg.threads);
   torch::set_num_threads(threads);
   if (cfg.backend == "nccl") {
@@ -347,6 +345,12 @@ void Trainer::Impl::build_model() {
   model = make_model(model_spec(cfg, *train_set));
   model->to(device);
   parameters = realtrain::parameter_count(*model);
+  // Streaming DiLoCo cuts the parameters into F element ranges of at least one scalar each
+  // (docs/diloco.md): refused here, on every rank alike, before anything is written.
+  if (policy.outer_steps() && policy.fragments > parameters)
+    throw ConfigError("train.sync = " + cfg.sync + ": F = " + std::to_string(policy.fragments) +
+                      " fragments but model '" + cfg.model + "' has " + std::to_string(parameters) +
+                      " parameters (F must divide H and be at most the parameter count)");
   precision = parse_precision(cfg.precision);
   groups = param_groups(*model);
   std::vector<optim::GroupOptions> gopts;
@@ -416,18 +420,20 @@ void Trainer::Impl::begin_run() {
   opt->init_state(params);
   model_buffers = model->buffers();
   progress = RunProgress{};
+  param_refs.clear();
+  for (auto& p : params) param_refs.push_back(float_ref(p));
+  state_refs.clear();
+  for (auto& b : state_buffers()) state_refs.push_back(float_ref(b));
+  // Every rank starts from rank 0's parameters (build_model), the outer step's first theta; a
+  // resume then restores theta and the rest of the outer state from the checkpoint (restore()
+  // copies into the same tensors, so the views above stay valid).
+  if (policy.outer_steps()) diloco = std::make_unique<optim::DilocoSync>(
+        policy, std::vector<std::vector<optim::BufferRef>>{param_refs}, pg.rank, cfg.seed);
   if (cfg.resume) {
     restore();
   } else {
     metrics->reset(MetricsLog::kHeader);
   }
-  param_refs.clear();
-  for (auto& p : params) param_refs.push_back(float_ref(p));
-  state_refs.clear();
-  for (auto& b : state_buffers()) state_refs.push_back(float_ref(b));
-  // Every rank starts from rank 0's parameters (build_model), the outer step's first theta.
-  if (policy.outer_steps()) diloco = std::make_unique<optim::DilocoSync>(
-        policy, std::vector<std::vector<optim::BufferRef>>{param_refs}, pg.rank, cfg.seed);
 }
 
 // Parameters, model buffers, optimizer state and counters, the metrics rows, the noise scale and
@@ -439,6 +445,7 @@ void Trainer::Impl::restore() {
   opt->restore_counters(s.step, s.prev_lr);
   if (noise && !s.noise_scale.empty()) noise->restore_state(s.noise_scale);
   restore_progress(s);
+  restore_outer(s);
   if (pg.world > 1) {
     double v = static_cast<double>(s.step);
     allreduce_mean_host(pg, &v, 1, device);
@@ -463,6 +470,24 @@ void Trainer::Impl::restore_tensors(const CheckpointState& s) {
   if (s.preconditioner_state.size() != pre.size())
     throw std::runtime_error("checkpoint " + checkpoint_path() + " does not match --precondition " + cfg.precondition);
   for (std::size_t i = 0; i < pre.size(); ++i) pre[i].copy_(s.preconditioner_state[i]);
+}
+
+// DiLoCo's outer state (theta, outer momentum, fragments in flight, counters), which a checkpoint
+// holds exactly when its run was a DiLoCo run.
+void Trainer::Impl::restore_outer(const CheckpointState& s) {
+  if (!diloco && s.outer.empty()) return;
+  if (!diloco)
+    throw std::runtime_error("checkpoint " + checkpoint_path() + " holds DiLoCo outer state, but train.sync = " +
+                             cfg.sync);
+  if (s.outer.empty())
+    throw std::runtime_error("checkpoint " + checkpoint_path() +
+                             " holds no DiLoCo outer state (written by a run with another sync policy), but train.sync = " +
+                             cfg.sync);
+  try {
+    diloco->restore_state(s.outer);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("checkpoint " + checkpoint_path() + ": " + e.what());
+  }
 }
 
 // The names under which RunProgress travels in a checkpoint (CheckpointState::progress). wall_s,
@@ -701,6 +726,7 @@ void Trainer::Impl::save() {
   s.metrics_csv = metrics->text();
   if (noise) s.noise_scale = noise->save_state();
   s.progress = progress_values();
+  if (diloco) s.outer = diloco->save_state();
   save_checkpoint(checkpoint_path(), s);
 }
 

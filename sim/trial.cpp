@@ -54,8 +54,13 @@ void validate(const TrialSpec& s) {
   optim::OptimizerConfig o = s.optimizer;
   if (o.name == "ema") o.name = o.momentum != 0.0 ? "momentum" : "sgd";
   optim::validate_config(o);
-  if (s.sync.fragments > 1 && s.sync.fragments > make_landscape(s.landscape)->dim())
-    bad("sync", s.sync.to_string(), "more fragments than the landscape has parameters (each needs at least one)");
+  if (s.sync.fragments > 1) {
+    const std::int64_t dim = make_landscape(s.landscape)->dim();
+    if (s.sync.fragments > dim)
+      bad("sync", s.sync.to_string(),
+          "F = " + std::to_string(s.sync.fragments) + " fragments but the landscape has " + std::to_string(dim) +
+              " parameters (F must divide H and be at most the parameter count)");
+  }
   if (optim::canonical_rule_name(o.name) == "precond" && s.landscape.kind == "mlp")
     bad("optimizer", "precond", "landscape.kind = mlp has no curvature diagonal");
   if (s.landscape.kind != "nqm" && batches.max_batch() / s.workers > s.landscape.train_examples)

@@ -31,6 +31,12 @@ expect "train.sync = diloco:0: .*H = 0: must be > 0" "${ok[@]}" --sync diloco:0
 expect "F = 3 must divide H = 8" "${ok[@]}" --sync streaming-diloco:8:3
 expect "outer bits = 5: must be one of 32, 16, 8, 4" "${ok[@]}" --sync diloco:4 --outer-bits 5
 expect "train.outer = adam: unknown (nesterov, sgd)" "${ok[@]}" --sync diloco:4 --outer adam
+expect "H = -2: must be > 0" "${ok[@]}" --sync diloco:-2
+expect "F = 0: must be > 0" "${ok[@]}" --sync streaming-diloco:8:0
+expect "F = 1000 fragments but model 'mlp:1' has 805 parameters (F must divide H and be at most" \
+  "${ok[@]}" --model mlp:1 --sync streaming-diloco:1000:1000
+expect "outer-rounding = up: unknown (nearest, stochastic)" "${ok[@]}" --sync diloco:4 --outer-rounding up
+expect "overlap steps = 4: must be in \[1, H)" "${ok[@]}" --sync diloco:4 --outer-overlap --outer-overlap-steps 4
 expect "batch-lr-coupling = 'cubic'\|batch-lr-coupling = cubic" "${ok[@]}" --batch-milestones 1000 --batch-factor 2 --batch-lr-coupling cubic
 expect "data-dir = /nonexistent/dir: directory does not exist" --data-dir /nonexistent/dir --steps 5 --output "$out"
 expect "exactly one of --epochs and --steps" "${ok[@]}" --epochs 1

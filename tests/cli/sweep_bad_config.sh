@@ -104,6 +104,26 @@ expect_refused outer_rule "sync.outer = 'adam'" "$(base '')
 [sync]
 policy = diloco:8
 outer = adam"
+expect_refused diloco_negative_period "H = -2: must be > 0" "$(base '')
+[sync]
+policy = diloco:-2"
+expect_refused streaming_zero_fragments "F = 0: must be > 0" "$(base '')
+[sync]
+policy = streaming-diloco:8:0"
+expect_refused streaming_more_fragments_than_parameters \
+  "F = 60 fragments but the landscape has 50 parameters (F must divide H and be at most the parameter count)" "$(base '')
+[sync]
+policy = streaming-diloco:60:60
+workers = 2" --study.mode=sampled
+expect_refused outer_rounding "sync.outer_rounding = 'up'" "$(base '')
+[sync]
+policy = diloco:4
+outer_rounding = up"
+expect_refused outer_overlap_steps "overlap steps = 4: must be in [1, H)" "$(base '')
+[sync]
+policy = diloco:4
+outer_overlap = true
+outer_overlap_steps = 4"
 
 # A missing config file is bad input too.
 set +e

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -273,4 +275,89 @@ TEST(Diloco, BadInputNamesTheRule) {
             }).find("at least one"),
             std::string::npos);
   for (const std::string s : {"diloco:500", "streaming-diloco:100:4"}) EXPECT_EQ(SyncPolicy::parse(s).to_string(), s);
+}
+
+namespace {
+
+// K workers under `policy` for `steps` updates as in simulate(), but the sync is rebuilt from
+// save_state() after update `stop` (a fresh DilocoSync over the same replicas, as a resumed
+// trainer rebuilds it), optimizer state kept. Returns every replica's parameters.
+std::vector<Eigen::VectorXd> simulate_resumed(const SyncPolicy& policy, int K, int steps, int stop,
+                                              const OptimizerConfig& cfg, DilocoStats* stats) {
+  InProcessCommunicator comm(K);
+  std::vector<Eigen::VectorXd> w(K, Eigen::VectorXd::LinSpaced(kDim, -1.0, 1.0));
+  std::vector<Optimizer<EigenD>> opt;
+  std::vector<std::vector<BufferRef>> params(K);
+  for (int k = 0; k < K; ++k) {
+    opt.emplace_back(cfg, std::vector<GroupOptions>{GroupOptions{"w"}});
+    params[k] = {ref(w[k])};
+  }
+  auto diloco = std::make_unique<DilocoSync>(policy, params, 0, 7);
+  for (int t = 0; t < steps; ++t) {
+    for (int k = 0; k < K; ++k) {
+      Eigen::VectorXd g = gradient(k, t, w[k]);
+      opt[k].step({w[k]}, {g}, 0.1);
+    }
+    diloco->after_update(t, comm);
+    if (t + 1 == stop) {
+      const auto saved = diloco->save_state();
+      // The fresh sync's theta is the replicas' current (local) values: restore must replace it.
+      diloco = std::make_unique<DilocoSync>(policy, params, 0, 7);
+      diloco->restore_state(saved);
+    }
+  }
+  *stats = diloco->stats();
+  return w;
+}
+
+}  // namespace
+
+TEST(Diloco, SavedOuterStateContinuesTheRunExactly) {
+  // Streaming with 4-bit stochastic rounding and overlap (H = 4, F = 2, tau = 1): fragment 1 is
+  // sent after 2, 6, 10, ... updates are done and lands one update later, so stopping after 6
+  // or 10 leaves it in flight; 12 stops at a round boundary. Outer momentum is nonzero by then.
+  OuterConfig o = outer(OuterRule::kNesterov, 0.7, 0.9, 4);
+  o.rounding = Rounding::kStochastic;
+  o.overlap = true;
+  o.overlap_steps = 1;
+  for (const SyncPolicy& p : {SyncPolicy::parse("streaming-diloco:4:2", false, o),
+                              SyncPolicy::parse("diloco:3", false, outer(OuterRule::kNesterov, 0.7, 0.9))}) {
+    DilocoStats straight_stats, resumed_stats;
+    const auto straight = simulate(p, 3, 17, rule("adam"), &straight_stats);
+    for (int stop : {6, 10, 12}) {
+      const auto resumed = simulate_resumed(p, 3, 17, stop, rule("adam"), &resumed_stats);
+      EXPECT_EQ(max_diff(straight, resumed), 0.0) << p.to_string() << " stopped after " << stop;
+      EXPECT_EQ(resumed_stats.bytes_sent, straight_stats.bytes_sent);
+      EXPECT_EQ(resumed_stats.outer_steps, straight_stats.outer_steps);
+      EXPECT_EQ(resumed_stats.total_error.err_sq, straight_stats.total_error.err_sq);
+    }
+  }
+  // Without the restore the run differs (the test can fail): a fresh sync's theta is local.
+  const SyncPolicy p = SyncPolicy::parse("diloco:3", false, outer(OuterRule::kNesterov, 0.7, 0.9));
+  InProcessCommunicator comm(2);
+  std::vector<Eigen::VectorXd> w(2, Eigen::VectorXd::LinSpaced(kDim, -1.0, 1.0));
+  DilocoSync a(p, {{ref(w[0])}, {ref(w[1])}}, 0, 7);
+  w[0][0] += 1.0;  // replicas drift apart, then a fresh sync starts from replica 0's values
+  DilocoSync b(p, {{ref(w[0])}, {ref(w[1])}}, 0, 7);
+  EXPECT_NE(a.save_state().at("global"), b.save_state().at("global"));
+}
+
+TEST(Diloco, RestoreRefusesAnotherLayout) {
+  std::vector<double> x(6, 0.0);
+  const std::vector<std::vector<BufferRef>> params = {{buffer_ref(std::span<double>(x))}};
+  const auto saved = DilocoSync(SyncPolicy::parse("streaming-diloco:4:2"), params, 0, 0).save_state();
+  auto refused = [&](const std::string& policy, const std::map<std::string, std::vector<double>>& s) {
+    try {
+      DilocoSync(SyncPolicy::parse(policy), params, 0, 0).restore_state(s);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(refused("streaming-diloco:4:2", saved), "accepted");
+  EXPECT_NE(refused("streaming-diloco:4:4", saved).find("saved with N = 6, H = 4, F = 2"), std::string::npos);
+  EXPECT_NE(refused("diloco:4", saved).find("this run has N = 6, H = 4, F = 1"), std::string::npos);
+  auto no_momentum = saved;
+  no_momentum.erase("momentum");
+  EXPECT_NE(refused("streaming-diloco:4:2", no_momentum).find("lacks 'momentum'"), std::string::npos);
 }
