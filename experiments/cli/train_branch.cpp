@@ -81,7 +81,8 @@ realtrain::TrainConfig segment_config(const realtrain::TrainConfig& base, const 
   c.batch_milestones = join(s.milestones);
   c.batch_factor = s.milestones.empty() ? 1.0 : s.factor;
   c.batch_max = 0;
-  c.batch_lr_coupling = optim::to_string(s.lr_coupling);
+  // Without milestones the coupling has nothing to act on (and the trainer refuses it then).
+  c.batch_lr_coupling = s.milestones.empty() ? "none" : optim::to_string(s.lr_coupling);
   c.steps = steps;
   c.epochs = 0.0;
   c.output = out.string();
@@ -174,17 +175,22 @@ Plan plan(const realtrain::TrainConfig& cfg, const TrainBranchOptions& o, realtr
   p.point.base_batch = cfg.batch_size;
   p.point.base_lr = realtrain::lr_scaling_rule(cfg).lr(static_cast<double>(cfg.batch_size), cfg.lr);
   p.point.multiple_of = pg.world;
+  // The settings, the data and the model, checked by a Trainer that never runs (its length is the
+  // branches' business: --steps / --epochs of the command line are not used).
+  realtrain::TrainConfig probe_cfg = cfg;
+  probe_cfg.steps = 1;
+  probe_cfg.epochs = 0.0;
   if (o.warmup()) {
     p.warmup = {o.warmup_every, o.warmup_examples, o.warmup_max_batch, s};
     experiments::validate(p.warmup);
-    realtrain::Trainer probe(cfg, pg, prov);  // the settings, the data and the model, checked
+    realtrain::Trainer probe(probe_cfg, pg, prov);
     return p;
   }
   const std::int64_t biggest = s.factors.back() * cfg.batch_size;
   if (s.examples % biggest != 0)
     throw ConfigError("--branch-examples = " + std::to_string(s.examples) + ": must be a multiple of the largest branch batch " +
                       std::to_string(biggest) + " (every branch and the reference then see exactly that many examples)");
-  realtrain::Trainer probe(cfg, pg, prov);
+  realtrain::Trainer probe(probe_cfg, pg, prov);
   const std::string path = checkpoint_file(o.from, pg.rank);
   realtrain::CheckpointState ck;
   try {

