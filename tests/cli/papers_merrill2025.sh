@@ -64,7 +64,7 @@ def verdicts(d):
 good, text = verdicts(results(os.path.join(scratch, "good")))
 check(good is not None, "report.py runs on a complete results folder: " + ("" if good else str(text)[-300:]))
 if good:
-    check(len(good) == 10 and all(good.values()), f"all 10 claims confirmed on the planted numbers: {good}")
+    check(len(good) == 11 and all(good.values()), f"all 11 claims confirmed on the planted numbers: {good}")
     for f in ("report.md", "figure.png", "summary.csv"):
         check(os.path.exists(os.path.join(scratch, "good", f)), f"the quick run's {f} is in its results folder")
     rows = list(csv.DictReader(open(os.path.join(scratch, "good", "summary.csv"))))

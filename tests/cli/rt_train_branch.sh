@@ -15,8 +15,10 @@ bin=$1 scratch=$3
 source "$(dirname "${BASH_SOURCE[0]}")/lib_fmnist.sh"
 fail() { echo "rt_train_branch: FAIL: $*"; exit 1; }
 rm -rf "$scratch" && mkdir -p "$scratch"
-common=(--data-dir "$FMNIST" --model mlp:64 --optimizer adam --lr 0.001 --batch-size 32 --eval-every 20
-        --eval-examples 1000 --threads 1 --loader-threads 1 --seed 5)
+shared=(--data-dir "$FMNIST" --eval-every 20 --eval-examples 1000 --threads 1 --loader-threads 1 --seed 5)
+# run MODEL OPTIMIZER LR BATCH: the run's identity (bad input changes one of them)
+run() { echo --model "$1" --optimizer "$2" --lr "$3" --batch-size "$4"; }
+common=("${shared[@]}" $(run mlp:64 adam 0.001 32))
 
 "$bin" train "${common[@]}" --steps 60 --checkpoint-every 60 --output "$scratch/base" >/dev/null 2>"$scratch/err" \
   || fail "base run: $(cat "$scratch/err")"
@@ -60,10 +62,11 @@ bad() {  # bad NAME EXPECTED-SUBSTRING ARGS...
   [[ ! -e $scratch/bad_$name ]] || fail "$name: wrote $scratch/bad_$name"
 }
 from=(--branch-from "$scratch/base" --branch-factors 2,4 --branch-examples 1280 --branch-epsilon 0.05)
-bad model "parameter 0 has shape [64, 784] in the checkpoint, [32, 784] in this run" "${common[@]}" "${from[@]}" --model mlp:32
-bad batch "this run's batch size / schedule gives 3840" "${common[@]}" "${from[@]}" --batch-size 64 --branch-examples 2560
-bad lr "used lr 0.001, this run's schedule gives 0.002" "${common[@]}" "${from[@]}" --lr 0.002
-bad optimizer "optimizer state" "${common[@]}" "${from[@]}" --optimizer sgd
+bad model "parameter 0 has shape [64, 784] in the checkpoint, [32, 784] in this run" "${shared[@]}" $(run mlp:32 adam 0.001 32) "${from[@]}"
+bad batch "this run's batch size / schedule gives 3840" "${shared[@]}" $(run mlp:64 adam 0.001 64) --branch-from "$scratch/base" \
+  --branch-factors 2,4 --branch-examples 2560 --branch-epsilon 0.05
+bad lr "used lr 0.001, this run's schedule gives 0.002" "${shared[@]}" $(run mlp:64 adam 0.002 32) "${from[@]}"
+bad optimizer "optimizer state" "${shared[@]}" $(run mlp:64 sgd 0.001 32) "${from[@]}"
 bad factors "factor 2 does not exceed 4" "${common[@]}" --branch-from "$scratch/base" --branch-factors 4,2 --branch-examples 1280 --branch-epsilon 0.05
 bad examples "--branch-examples = 0: must be > 0" "${common[@]}" --branch-from "$scratch/base" --branch-examples 0 --branch-epsilon 0.05
 bad epsilon "--branch-epsilon = -1: must be finite and > 0" "${common[@]}" --branch-from "$scratch/base" --branch-factors 2 --branch-examples 640 --branch-epsilon=-1
