@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # papers/merrill2025_batch_warmup/report.py checks its claims on the numbers it is given, either way:
 # on a synthetic results folder (the files run.sh's commands write, with planted numbers) marked as a
-# --quick run it writes results_quick-style report.md, figure.png and summary.csv into that folder
-# (never into the paper folder), confirms the claims the planted numbers satisfy, and refuses ("**no**")
+# --quick run, report.py (run from a scratch copy of the paper, since its record is the quick run's:
+# RECORD_IS_QUICK) writes the README's generated section, figure.png and summary.csv, changes nothing
+# outside the GENERATED markers, confirms the claims the planted numbers satisfy, and refuses ("**no**")
 # each one once its number is flipped: the warm-up's loss above the fixed small batch's, B_simple above
 # the branched estimate, an estimate off the analytic bend by more than 2x, a shrinking critical batch.
 # usage: papers_merrill2025.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR   (BATCHLAB_BIN is not used)
@@ -12,7 +13,13 @@ rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
 /usr/bin/python3 - "$SRC" "$SCRATCH" <<'PYEOF'
 import csv, json, os, shutil, subprocess, sys
 src, scratch = sys.argv[1], sys.argv[2]
-report = os.path.join(src, "papers", "merrill2025_batch_warmup", "report.py")
+paper = os.path.join(scratch, "repo", "papers", "merrill2025_batch_warmup")
+shutil.copytree(os.path.join(src, "papers", "merrill2025_batch_warmup"), paper,
+                ignore=shutil.ignore_patterns("results*"))
+shutil.copy(os.path.join(src, "papers", "_lib.py"), os.path.join(scratch, "repo", "papers"))
+report = os.path.join(paper, "report.py")
+readme0 = open(os.path.join(paper, "README.md")).read()
+BEGIN, END = "<!-- BEGIN GENERATED", "<!-- END GENERATED -->"
 fails = []
 
 def check(ok, what):
@@ -53,7 +60,7 @@ def verdicts(d):
     r = subprocess.run([sys.executable, report, d], capture_output=True, text=True)
     if r.returncode != 0:
         return None, r.stderr
-    text = open(os.path.join(d, "report.md")).read()
+    text = open(os.path.join(paper, "README.md")).read()
     claims = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -65,9 +72,13 @@ good, text = verdicts(results(os.path.join(scratch, "good")))
 check(good is not None, "report.py runs on a complete results folder: " + ("" if good else str(text)[-300:]))
 if good:
     check(len(good) == 11 and all(good.values()), f"all 11 claims confirmed on the planted numbers: {good}")
-    for f in ("report.md", "figure.png", "summary.csv"):
-        check(os.path.exists(os.path.join(scratch, "good", f)), f"the quick run's {f} is in its results folder")
-    rows = list(csv.DictReader(open(os.path.join(scratch, "good", "summary.csv"))))
+    for f in ("figure.png", "summary.csv"):
+        check(os.path.exists(os.path.join(paper, f)), f"the quick run's {f} is in the paper folder (its record)")
+    readme = open(os.path.join(paper, "README.md")).read()
+    check(readme.split(BEGIN)[0] == readme0.split(BEGIN)[0] and readme.split(END)[1] == readme0.split(END)[1],
+          "README.md changes only between the GENERATED markers")
+    check("**This is the `--quick` run**" in readme, "the generated section says it is the quick run")
+    rows = list(csv.DictReader(open(os.path.join(paper, "summary.csv"))))
     check(len(rows) == 2 + 2 + 3 + 3, f"summary.csv: one row per branch point and warm-up arm ({len(rows)})")
 
 def flipped(name, key_part, **kw):
@@ -80,7 +91,5 @@ flipped("bsimple_above", "B_simple underestimates", real_bs=(10.0, 300.0))
 flipped("off_bend", "within a factor 2 of the analytic", nqm_an=(20.0, 400.0))
 flipped("shrinking", "grows during training", nqm_b=(128, 16))
 flipped("large_better", "fixed large batch", large_loss=0.39)
-paper_dir = os.path.join(src, "papers", "merrill2025_batch_warmup")
-check(not os.path.exists(os.path.join(scratch, "good", "README.md")), "a quick report writes no README into its results")
 sys.exit(1 if fails else 0)
 PYEOF
