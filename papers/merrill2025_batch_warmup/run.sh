@@ -30,22 +30,23 @@ echo "merrill2025: NQM warm-up over $NQM_TOTAL examples" >&2
 # ---- Fashion-MNIST MLP, Adam ----
 if (( QUICK )); then REAL_STEPS=(50 400); TOTAL=32768; else REAL_STEPS=(50 200 800 1600); TOTAL=65536; fi
 R="$OUT/real"
-COMMON=(--data-dir "$DATA" --model mlp --optimizer adam --lr 0.001 --batch-size 32 --accumulate 2 --eval-every 50
+COMMON=(--data-dir "$DATA" --model mlp --optimizer adam --accumulate 2 --eval-every 50
         --eval-examples 2000 --threads 1 --loader-threads 1 --seed 0)
+RUN=("${COMMON[@]}" --lr 0.001 --batch-size 32)  # the run that is branched and warmed up
 prev=0
 for t in "${REAL_STEPS[@]}"; do  # the base run, checkpointed at each branch point (an evaluation step)
   resume=(); (( prev > 0 )) && resume=(--resume)
   echo "merrill2025: real base run to step $t" >&2
-  "$BIN" train "${COMMON[@]}" --steps "$t" --checkpoint-every "$t" --output "$R/base" "${resume[@]}" >&2
+  "$BIN" train "${RUN[@]}" --steps "$t" --checkpoint-every "$t" --output "$R/base" "${resume[@]}" >&2
   cp -r "$R/base" "$R/base_t$t"
-  "$BIN" train "${COMMON[@]}" --branch-from "$R/base_t$t" --branch-factors 2,4,8,16 --branch-examples 8192 \
+  "$BIN" train "${RUN[@]}" --branch-from "$R/base_t$t" --branch-factors 2,4,8,16 --branch-examples 8192 \
     --branch-epsilon 0.5 --output "$R/branch_t$t" >&2
   prev=$t
 done
 echo "merrill2025: real warm-up over $TOTAL examples" >&2
-"$BIN" train "${COMMON[@]}" --warmup-every 4096 --warmup-examples "$TOTAL" --branch-examples 4096 --branch-epsilon 0.1 \
+"$BIN" train "${RUN[@]}" --warmup-every 4096 --warmup-examples "$TOTAL" --branch-examples 4096 --branch-epsilon 0.1 \
   --output "$R/warmup" >&2
-"$BIN" train "${COMMON[@]}" --steps $((TOTAL / 32)) --output "$R/fixed_small" >&2
+"$BIN" train "${RUN[@]}" --steps $((TOTAL / 32)) --output "$R/fixed_small" >&2
 FINAL=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['final_batch'])" "$R/warmup/warmup.json")
 LR_FINAL=$("$PY" -c "import math,sys; print(repr(0.001 * math.sqrt(int(sys.argv[1]) / 32)))" "$FINAL")
 "$BIN" train "${COMMON[@]}" --batch-size "$FINAL" --lr "$LR_FINAL" --steps $((TOTAL / FINAL)) --output "$R/fixed_large" >&2
