@@ -490,6 +490,51 @@ void Trainer::Impl::restore_outer(const CheckpointState& s) {
   }
 }
 
+namespace {
+
+std::string shape_of(const torch::Tensor& t) {
+  std::string out = "[";
+  for (std::int64_t d = 0; d < t.dim(); ++d) out += (d ? ", " : "") + std::to_string(t.size(d));
+  return out + "]";
+}
+
+// The first tensor whose count or shape differs, in words; empty when all match.
+std::string tensors_mismatch(const char* what, const std::vector<torch::Tensor>& saved,
+                             const std::vector<torch::Tensor>& mine) {
+  if (saved.size() != mine.size())
+    return std::to_string(saved.size()) + " " + what + " tensors in the checkpoint, " + std::to_string(mine.size()) +
+           " in this run";
+  for (std::size_t i = 0; i < saved.size(); ++i)
+    if (!saved[i].sizes().equals(mine[i].sizes()))
+      return std::string(what) + " " + std::to_string(i) + " has shape " + shape_of(saved[i]) +
+             " in the checkpoint, " + shape_of(mine[i]) + " in this run";
+  return "";
+}
+
+}  // namespace
+
+std::string Trainer::checkpoint_mismatch(const CheckpointState& s) {
+  Impl& m = *impl_;
+  m.opt->init_state(m.params);  // the state tensors' shapes (begin_run initialises them again)
+  const std::string who = "model '" + m.cfg.model + "', optimizer '" + m.cfg.optimizer + "': ";
+  for (const std::string& w : {tensors_mismatch("parameter", s.params, m.params),
+                               tensors_mismatch("model buffer", s.buffers, m.model->buffers()),
+                               tensors_mismatch("optimizer state", s.optimizer_state, m.state_buffers())})
+    if (!w.empty()) return who + w;
+  const auto ex = s.progress.find("examples");
+  const std::int64_t mine = m.batches->examples_before(s.step);
+  if (ex != s.progress.end() && ex->second != static_cast<double>(mine))
+    return "the checkpoint did " + std::to_string(static_cast<std::int64_t>(ex->second)) + " examples in " +
+           std::to_string(s.step) + " steps, this run's batch size / schedule gives " + std::to_string(mine);
+  if (s.step > 0) {
+    const double lr = m.schedule->lr_at(s.step - 1) * m.batches->lr_factor_at(s.step - 1);
+    if (std::abs(lr - s.prev_lr) > 1e-6 * std::abs(lr))
+      return "the checkpoint's last update (step " + std::to_string(s.step - 1) + ") used lr " +
+             optim::format_number(s.prev_lr) + ", this run's schedule gives " + optim::format_number(lr);
+  }
+  return "";
+}
+
 // The names under which RunProgress travels in a checkpoint (CheckpointState::progress). wall_s,
 // comm_s, data_s and examples are the names older checkpoints load under (checkpoint.h).
 std::map<std::string, double> Trainer::Impl::progress_values() const {

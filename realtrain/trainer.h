@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "realtrain/checkpoint.h"
 #include "realtrain/grad_sync.h"
 #include "realtrain/process_group.h"
 #include "realtrain/models.h"
@@ -70,6 +71,13 @@ class Trainer {
   // divergence), evaluating every eval_every updates and checkpointing every checkpoint_every,
   // and writes summary.json. A resume that cannot continue exactly throws std::runtime_error.
   TrainResult run();
+
+  // Why this run cannot continue the checkpoint `s` (empty: it can): the number and shapes of the
+  // parameters, model buffers and optimizer state, the examples done at its step under this
+  // run's batch schedule, and the lr of its last update under this run's schedule (CheckpointState
+  // ::prev_lr). `batchlab train --branch-from` refuses a checkpoint of another model or config
+  // with it, before any work.
+  std::string checkpoint_mismatch(const CheckpointState& s);
 
   Model& model();
   // This rank's parameters in registration order (one per optimizer group).

@@ -84,6 +84,11 @@ bool nqm_has_fast_path(const TrialSpec& spec);
 
 // E[L(t)] for t = 0..steps by the exact step-by-step recursion (any schedule).
 std::vector<double> nqm_expected_loss_stepwise(const TrialSpec& spec, std::int64_t steps);
+// The NQM as seen from step `steps` of spec (stepwise recursion, any lr and batch schedule): the
+// same h and c, and s0_i = E[theta_i(steps)^2]. A trial on this spectrum continues spec's run
+// exactly, because for sgd and precond (without momentum) E[theta^2] is the whole state; throws
+// optim::ConfigError for momentum and EMA, whose velocity moments it would drop.
+NqmSpectrum nqm_spectrum_at(const TrialSpec& spec, std::int64_t steps);
 // E[L(t)] by the closed form (requires nqm_has_fast_path). +inf when unstable.
 double nqm_expected_loss_closed(const TrialSpec& spec, std::int64_t t);
 // lim E[L(t)] for a constant lr (+inf when unstable).

@@ -149,6 +149,7 @@ class Stepper {
     u_ = u1;
   }
   double loss() const { return 0.5 * (*d_.h * (d_.ema ? b_ : a_)).sum(); }
+  const ArrayXd& second_moments() const { return a_; }  // E[theta_i^2]
 
  private:
   const Dyn& d_;
@@ -1384,6 +1385,26 @@ std::vector<double> nqm_expected_loss_stepwise(const TrialSpec& spec, std::int64
     }
   }
   return out;
+}
+
+NqmSpectrum nqm_spectrum_at(const TrialSpec& spec, std::int64_t steps) {
+  validate_nqm_analytic(spec);
+  if (spec.optimizer.name != "sgd" && spec.optimizer.name != "precond")
+    throw optim::ConfigError("optimizer = " + spec.optimizer.name +
+                             ": the NQM seen from a later step is exact for sgd and precond only (momentum and EMA "
+                             "carry state besides E[theta^2])");
+  if (spec.optimizer.name == "precond" && spec.optimizer.momentum != 0.0)
+    throw optim::ConfigError("optimizer = precond with momentum " + optim::format_number(spec.optimizer.momentum) +
+                             ": the NQM seen from a later step is exact without momentum only");
+  const Dyn d = make_dyn(spec);
+  const optim::LrSchedule sched(spec.lr, spec.schedule);
+  const optim::BatchSchedule batches(spec.batch_size, spec.batch_schedule, spec.workers);
+  Stepper st(d);
+  for (std::int64_t t = 0; t < steps; ++t) {
+    st.set_batch(static_cast<double>(batches.batch_at(t)));
+    st.step(sched.lr_at(t) * batches.lr_factor_at(t));
+  }
+  return {*d.h, *d.c, st.second_moments()};
 }
 
 double nqm_expected_loss_closed(const TrialSpec& spec, std::int64_t t) {

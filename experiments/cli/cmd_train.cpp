@@ -15,6 +15,7 @@
 #include <boost/program_options.hpp>
 
 #include "experiments/cli/commands.h"
+#include "experiments/cli/train_branch.h"
 #include "experiments/engine/provenance.h"
 #include "optim/config.h"
 #include "realtrain/process_group.h"
@@ -42,6 +43,8 @@ int cmd_train(int argc, char** argv) {
   namespace po = boost::program_options;
   realtrain::TrainConfig cfg;
   po::options_description desc = realtrain::train_options(cfg);
+  TrainBranchOptions branch;  // --branch-from / --warmup-*: train_branch.h
+  desc.add(train_branch_options(branch));
   desc.add_options()("help,h", "show this help");
   po::variables_map vm;
   try {
@@ -63,6 +66,16 @@ int cmd_train(int argc, char** argv) {
   }
   const bool rank0 = pg->rank == 0;
   int status = 0;
+  if (branch.branching() || branch.warmup()) {
+    try {
+      status = run_train_branch(cfg, branch, *pg, experiments::provenance(argc + 1, argv - 1));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "batchlab train: rank %d: %s\n", pg->rank, e.what());
+      status = 1;
+    }
+    realtrain::finalize_process_group();
+    return status;
+  }
   try {
     std::unique_ptr<realtrain::Trainer> trainer;
     try {  // the Trainer validates the settings (validate_train_config) before anything else

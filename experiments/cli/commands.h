@@ -35,6 +35,7 @@ int cmd_plot(int argc, char** argv);         // calls plots/*.py on a results di
 int cmd_noise_scale(int argc, char** argv);  // gradient noise scale of a landscape
 int cmd_plan(int argc, char** argv);         // time and cost to target: study S(B) x step-time profile
 int cmd_fit(int argc, char** argv);          // S(B) fit (or loss law) of any CSV table
+int cmd_branch(int argc, char** argv);       // branched critical batch / CBS warm-up of a simulated run
 #ifdef BATCHLAB_HAVE_REALTRAIN
 int cmd_train(int argc, char** argv);        // one real data-parallel training run
 int cmd_bench_step(int argc, char** argv);   // step-time profile -> profile.json (batchlab-train)

@@ -46,6 +46,7 @@ constexpr Command kCommands[] = {
     {"plot", batchlab::cli::cmd_plot, "figures from a results directory: batchlab plot DIR"},
     {"noise-scale", batchlab::cli::cmd_noise_scale, "gradient noise scale of a landscape"},
     {"fit", batchlab::cli::cmd_fit, "critical batch (or loss law) of any table: batchlab fit TABLE.csv [--by COLUMN]"},
+    {"branch", batchlab::cli::cmd_branch, "branched critical batch (or CBS batch warm-up) of a simulated run: batchlab branch CONFIG.ini --branch-at-step T ..."},
     {"plan", batchlab::cli::cmd_plan, "time and device-hours to target vs workers and batch: batchlab plan STUDY --profile P"},
 #ifdef BATCHLAB_HAVE_REALTRAIN
     {"train", exec_batchlab_train, "one real data-parallel run (under mpirun/srun for K ranks)"},
