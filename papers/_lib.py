@@ -166,21 +166,31 @@ def is_quick(results_dir):
     return bool(read_json(p)["quick"])
 
 
-def report_dir(here, results_dir):
+# The first line of a generated section whose record is a --quick run (record_is_quick below).
+QUICK_RECORD_LINE = ("**This is the `--quick` run** (its reduced grid is stated below; the full design in run.sh "
+                     "has not been run here).")
+
+
+def report_dir(here, results_dir, record_is_quick=False):
     """Where the report of results_dir goes (figure.png, summary.csv and the other tables it writes,
     its markdown via publish): the paper folder here for a full run, since README.md, figure.png and
     summary.csv there are the committed record; results_dir itself (results_quick/, git-ignored) for
-    a --quick run, so a quick run never overwrites the full one's record."""
-    return results_dir if is_quick(results_dir) else here
+    a --quick run, so a quick run never overwrites the full one's record. A paper whose full design
+    has not been run on this machine yet passes record_is_quick=True: its --quick run is the record
+    (in the paper folder, its generated section headed by QUICK_RECORD_LINE) until a full run exists."""
+    return here if record_is_quick or not is_quick(results_dir) else results_dir
 
 
-def publish(here, results_dir, md):
+def publish(here, results_dir, md, record_is_quick=False):
     """The last step of every report.py: the markdown lines md become the generated section of
     here/README.md for a full run, or report.md beside the quick run's figure and tables in
     report_dir (results_quick/) for a --quick run (headed by the README's title and a line saying
-    so); md is printed either way."""
+    so); with record_is_quick (report_dir) a --quick run's md goes into the README, headed by
+    QUICK_RECORD_LINE. md is printed either way."""
+    if record_is_quick and is_quick(results_dir):
+        md = [QUICK_RECORD_LINE, ""] + list(md)
     text = "\n".join(md)
-    out = report_dir(here, results_dir)
+    out = report_dir(here, results_dir, record_is_quick)
     if out == here:
         replace_generated(os.path.join(here, "README.md"), text)
     else:

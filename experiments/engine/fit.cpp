@@ -209,17 +209,6 @@ FitInterval bootstrap_critical_batch(const std::vector<double>& batch_sizes,
 
 namespace {
 
-struct Csv {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  std::vector<int> line;  // file line of each row
-  // Index of column `name`, or -1.
-  int column(const std::string& name) const {
-    const auto it = std::find(header.begin(), header.end(), name);
-    return it == header.end() ? -1 : static_cast<int>(it - header.begin());
-  }
-};
-
 // Fields trimmed, surrounding double quotes dropped (no commas inside quotes).
 std::vector<std::string> csv_fields(const std::string& line) {
   std::vector<std::string> f = optim::split_list(line, ',');
@@ -228,10 +217,17 @@ std::vector<std::string> csv_fields(const std::string& line) {
   return f;
 }
 
-Csv read_csv_table(const std::filesystem::path& path) {
+}  // namespace
+
+int CsvTable::column(const std::string& name) const {
+  const auto it = std::find(header.begin(), header.end(), name);
+  return it == header.end() ? -1 : static_cast<int>(it - header.begin());
+}
+
+CsvTable read_csv_table(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) throw TableError(path.string() + ": cannot read (no such file?)");
-  Csv t;
+  CsvTable t;
   std::string line;
   if (!std::getline(in, line)) throw TableError(path.string() + ": empty (no header)");
   if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -248,6 +244,8 @@ Csv read_csv_table(const std::filesystem::path& path) {
   }
   return t;
 }
+
+namespace {
 
 double positive_number(const std::filesystem::path& path, int line, const std::string& column, const std::string& text) {
   const std::string where = path.string() + " line " + std::to_string(line) + ": " + column + " = '" + text + "'";
@@ -280,7 +278,7 @@ const std::vector<double>& best_setting(const HyperRows& settings) {
 }  // namespace
 
 TableFit fit_table(const std::filesystem::path& path, const std::string& by) {
-  const Csv t = read_csv_table(path);
+  const CsvTable t = read_csv_table(path);
   TableFit out;
   const int cb = t.column("batch_size");
   int cs = t.column("steps_to_target");

@@ -95,6 +95,17 @@ double measured_knee(const std::vector<double>& batch_sizes, const std::vector<d
 struct TableError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
+// A CSV table as batchlab fit reads it (both laws): the header and rows of trimmed fields, surrounding
+// double quotes dropped (no commas inside quotes), CRLF line ends accepted (Python's csv module
+// writes them), blank lines skipped. Throws TableError: no such file, no header, a row whose field
+// count differs from the header's (naming the file and line).
+struct CsvTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<int> line;  // file line of each row
+  int column(const std::string& name) const;  // index of column `name`, or -1
+};
+CsvTable read_csv_table(const std::filesystem::path& path);
 struct TableGroupFit {
   std::string group;
   std::vector<double> batch_sizes;               // ascending, those that reached the target

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
-#include <fstream>
 #include <limits>
 #include <random>
 #include <set>
@@ -225,26 +224,19 @@ LossLawFit fit_loss_law(const std::vector<LossPoint>& points, const LossLawOptio
 
 std::vector<LossPoint> read_loss_table(const std::filesystem::path& csv, const std::string& n_column,
                                        const std::string& d_column, const std::string& loss_column) {
-  std::ifstream in(csv);
-  if (!in) throw TableError(csv.string() + ": cannot read (no such file?)");
-  std::string line;
-  if (!std::getline(in, line)) throw TableError(csv.string() + ": empty (no header)");
-  const auto header = optim::split_list(line, ',');
+  const CsvTable t = read_csv_table(csv);
   auto col = [&](const std::string& name) {
-    const auto it = std::find(header.begin(), header.end(), name);
-    if (it == header.end()) throw TableError(csv.string() + ": no column '" + name + "'");
-    return static_cast<std::size_t>(it - header.begin());
+    const int c = t.column(name);
+    if (c < 0) throw TableError(csv.string() + ": no column '" + name + "'");
+    return static_cast<std::size_t>(c);
   };
-  const std::size_t cn = col(n_column), cd = col(d_column), cl = col(loss_column);
+  const std::size_t cols[3] = {col(n_column), col(d_column), col(loss_column)};
   std::vector<LossPoint> out;
-  for (int n = 2; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto f = optim::split_list(line, ',');
-    const std::string where = csv.string() + " line " + std::to_string(n);
-    if (f.size() != header.size()) throw TableError(where + ": " + std::to_string(f.size()) + " fields, the header has " + std::to_string(header.size()));
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    const auto& f = t.rows[r];
+    const std::string where = csv.string() + " line " + std::to_string(t.line[r]);
     LossPoint p;
     double* dst[3] = {&p.n, &p.d, &p.loss};
-    const std::size_t cols[3] = {cn, cd, cl};
     for (int k = 0; k < 3; ++k) {
       const std::string& text = f[cols[k]];
       try {
@@ -252,9 +244,9 @@ std::vector<LossPoint> read_loss_table(const std::filesystem::path& csv, const s
         *dst[k] = std::stod(text, &used);
         if (used != text.size()) throw std::invalid_argument(text);
       } catch (const std::exception&) {
-        throw TableError(where + ": " + header[cols[k]] + " = '" + text + "': not a number");
+        throw TableError(where + ": " + t.header[cols[k]] + " = '" + text + "': not a number");
       }
-      if (!(std::isfinite(*dst[k]) && *dst[k] > 0.0)) throw TableError(where + ": " + header[cols[k]] + " = '" + text + "': must be > 0");
+      if (!(std::isfinite(*dst[k]) && *dst[k] > 0.0)) throw TableError(where + ": " + t.header[cols[k]] + " = '" + text + "': must be > 0");
     }
     out.push_back(p);
   }

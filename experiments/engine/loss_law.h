@@ -78,7 +78,8 @@ LossTheta minimise_loss_law(const std::vector<LossPoint>& points, LossTheta star
 // are fewer than 5 points or fewer than 2 distinct N or D.
 LossLawFit fit_loss_law(const std::vector<LossPoint>& points, const LossLawOptions& options = {});
 
-// Rows of a CSV with columns n_column, d_column, loss_column (all values > 0). Throws TableError.
+// Rows of a CSV (read_csv_table, fit.h: CRLF line ends and quoted fields accepted) with columns
+// n_column, d_column, loss_column (all values > 0). Throws TableError.
 std::vector<LossPoint> read_loss_table(const std::filesystem::path& csv, const std::string& n_column,
                                        const std::string& d_column, const std::string& loss_column);
 

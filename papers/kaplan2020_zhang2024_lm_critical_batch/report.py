@@ -29,8 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import lm_analysis as lm  # noqa: E402
-from _lib import (claims_section, fmt, is_quick, md_table, plt, publish, read_csv, read_json,  # noqa: E402
-                  replace_generated, report_dir, results_arg, timing_line, write_csv)
+from _lib import (claims_section, fmt, md_table, plt, publish, read_csv, read_json,  # noqa: E402
+                  report_dir, results_arg, timing_line, write_csv)
 
 TOKENS_PER_WINDOW = 64  # the models' context: an example is one window of 64 bytes
 # Data budgets of (b) as fractions of the trials' budget W (windows): at most W/2, so that B = 32
@@ -410,8 +410,7 @@ def timing_rows(res, models):
 
 def main():
     res = results_arg()
-    quick = is_quick(res)
-    out = HERE if RECORD_IS_QUICK else report_dir(HERE, res)
+    out = report_dir(HERE, res, RECORD_IS_QUICK)
     models = load(res)
     set_budgets(read_json(os.path.join(res, models[0][0], "summary.json"))["budget"])
     main_name = models[len(models) // 2][0]
@@ -458,13 +457,7 @@ def main():
           "**(d) Loss law** from the (parameters, tokens, best loss) points of every model at D = "
           f"{', '.join(str(d) for d in LAW_BUDGETS)} windows (loss_nd.csv):", ""] + md_d + [""]
     md += claims_section(checks_of(m, exps, ci, models, main_name, law_info))
-    if quick and RECORD_IS_QUICK:  # the quick run is the record (RECORD_IS_QUICK)
-        md = ["**This is the `--quick` run** (the reduced grid below; the full design in run.sh has not been run "
-              "here, see above).", ""] + md
-        replace_generated(os.path.join(HERE, "README.md"), "\n".join(md))
-        print("\n".join(md))
-    else:
-        publish(HERE, res, md)
+    publish(HERE, res, md, RECORD_IS_QUICK)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _lib import (claims_section, is_quick, md_table, plt, publish, read_csv, read_json, replace_generated,  # noqa: E402
+from _lib import (claims_section, md_table, plt, publish, read_csv, read_json,  # noqa: E402
                   report_dir, results_arg, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -152,8 +152,7 @@ def plot(res, nqm, real, out):
 
 def main():
     res = results_arg()
-    quick = is_quick(res)
-    out = HERE if RECORD_IS_QUICK else report_dir(HERE, res)
+    out = report_dir(HERE, res, RECORD_IS_QUICK)
     nqm, real = nqm_points(res), real_points(res)
     nw, rw = nqm_warmup(res), real_warmup(res)
     plot(res, nqm, real, out)
@@ -180,13 +179,7 @@ def main():
           f"Fashion-MNIST MLP, Adam (warm-up milestones at {', '.join(f'{m:,}' for m in rw['warmup']['milestones'])} examples; "
           "final loss: test loss on 2,000 test images):", "", warmup_table(rw), ""]
     md += claims_section(checks)
-    if quick and RECORD_IS_QUICK:
-        md = ["**This is the `--quick` run** (its reduced grid, stated in the setup above; the full design has not "
-              "been run here).", ""] + md
-        replace_generated(os.path.join(out, "README.md"), "\n".join(md))  # out is HERE: the record
-        print("\n".join(md))
-    else:
-        publish(HERE, res, md)
+    publish(HERE, res, md, RECORD_IS_QUICK)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,11 @@ for k, t in truth.items():
     assert abs(x - t) < tol[k], (k, x, t)
     assert lo <= x <= hi, (k, lo, x, hi)
 PY
+# The same table with CRLF line ends (what Python's csv module writes) and quoted fields: the same fit.
+sed -e 's/^\([^,]*\),/"\1",/' -e 's/$/\r/' chinchilla.csv > chinchilla_crlf.csv
+"$BIN" fit chinchilla_crlf.csv --law loss-nd --columns params,tokens,final_loss --output "$SCRATCH/law_crlf" > /dev/null \
+  || fail "loss-nd did not read a CRLF table"
+cmp -s law/loss_fit.csv law_crlf/loss_fit.csv || fail "loss-nd: the CRLF table's fit differs from the LF table's"
 
 # 4. Bad input.
 bad() {  # EXPECTED_TEXT TABLE_TEXT [ARGS...]
