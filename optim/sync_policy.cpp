@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
+#include <string_view>
+#include <utility>
 
 #include "optim/config.h"
 #include "optim/io.h"
@@ -33,6 +35,14 @@ void validate_outer(const std::string& spec, const OuterConfig& o, std::int64_t 
   if (o.overlap && (o.overlap_steps < 1 || o.overlap_steps >= period))
     throw ConfigError("sync policy '" + spec + "': overlap steps = " + std::to_string(o.overlap_steps) +
                       ": must be in [1, H) so a fragment's result lands before its next outer step");
+}
+
+// The two fields of a policy's "A<sep>B" tail (post-local's H@t0, hier's H1:H2, streaming's H:F).
+std::pair<std::string_view, std::string_view> split_pair(const std::string& spec, std::string_view rest, char sep,
+                                                         const char* form) {
+  const auto at = rest.find(sep);
+  if (at == std::string_view::npos) throw ConfigError("sync policy '" + spec + "': expected " + form);
+  return {rest.substr(0, at), rest.substr(at + 1)};
 }
 
 }  // namespace
@@ -68,32 +78,23 @@ SyncPolicy SyncPolicy::parse(const std::string& spec, bool average_momentum, con
     p.period = positive(parse_int(spec, s.substr(6), "H"), "H");
   } else if (s.starts_with("post-local:")) {
     p.kind = SyncKind::kPostLocal;
-    auto rest = s.substr(11);
-    auto at = rest.find('@');
-    if (at == std::string_view::npos)
-      throw ConfigError("sync policy '" + spec + "': expected post-local:H@t0");
-    p.period = positive(parse_int(spec, rest.substr(0, at), "H"), "H");
-    p.switch_step = parse_int(spec, rest.substr(at + 1), "t0");
+    const auto [h, t0] = split_pair(spec, s.substr(11), '@', "post-local:H@t0");
+    p.period = positive(parse_int(spec, h, "H"), "H");
+    p.switch_step = parse_int(spec, t0, "t0");
     if (p.switch_step < 0) throw ConfigError("sync policy '" + spec + "': t0 must be >= 0");
   } else if (s.starts_with("hier:")) {
     p.kind = SyncKind::kHierarchical;
-    auto rest = s.substr(5);
-    auto c = rest.find(':');
-    if (c == std::string_view::npos)
-      throw ConfigError("sync policy '" + spec + "': expected hier:H1:H2");
-    p.period = positive(parse_int(spec, rest.substr(0, c), "H1"), "H1");
-    p.outer_period = positive(parse_int(spec, rest.substr(c + 1), "H2"), "H2");
+    const auto [h1, h2] = split_pair(spec, s.substr(5), ':', "hier:H1:H2");
+    p.period = positive(parse_int(spec, h1, "H1"), "H1");
+    p.outer_period = positive(parse_int(spec, h2, "H2"), "H2");
   } else if (s.starts_with("diloco:")) {
     p.kind = SyncKind::kDiloco;
     p.period = positive(parse_int(spec, s.substr(7), "H"), "H");
   } else if (s.starts_with("streaming-diloco:")) {
     p.kind = SyncKind::kStreamingDiloco;
-    auto rest = s.substr(17);
-    auto c = rest.find(':');
-    if (c == std::string_view::npos)
-      throw ConfigError("sync policy '" + spec + "': expected streaming-diloco:H:F");
-    p.period = positive(parse_int(spec, rest.substr(0, c), "H"), "H");
-    p.fragments = positive(parse_int(spec, rest.substr(c + 1), "F"), "F");
+    const auto [h, f] = split_pair(spec, s.substr(17), ':', "streaming-diloco:H:F");
+    p.period = positive(parse_int(spec, h, "H"), "H");
+    p.fragments = positive(parse_int(spec, f, "F"), "F");
     if (p.period % p.fragments != 0)
       throw ConfigError("sync policy '" + spec + "': F = " + std::to_string(p.fragments) +
                         " must divide H = " + std::to_string(p.period) +

@@ -47,18 +47,29 @@ OptimizerConfig rule(const std::string& name) {
   return c;
 }
 
+// K replicas of the same starting parameters, each with its own optimizer (the simulator's
+// workers), and the views DilocoSync / apply_parameter_averaging take of them.
+struct Replicas {
+  Replicas(int K, const OptimizerConfig& cfg) : w(K, Eigen::VectorXd::LinSpaced(kDim, -1.0, 1.0)), params(K) {
+    for (int k = 0; k < K; ++k) {
+      opt.emplace_back(cfg, std::vector<GroupOptions>{GroupOptions{"w"}});
+      params[k] = {ref(w[k])};
+    }
+  }
+  std::vector<Eigen::VectorXd> w;
+  std::vector<Optimizer<EigenD>> opt;
+  std::vector<std::vector<BufferRef>> params;
+};
+
 // K workers, `steps` updates at lr 0.1 under `policy` (DiLoCo through DilocoSync, everything
 // else through apply_parameter_averaging); returns every replica's parameters.
 std::vector<Eigen::VectorXd> simulate(const SyncPolicy& policy, int K, int steps, const OptimizerConfig& cfg,
                                       DilocoStats* stats = nullptr) {
   InProcessCommunicator comm(K);
-  std::vector<Eigen::VectorXd> w(K, Eigen::VectorXd::LinSpaced(kDim, -1.0, 1.0));
-  std::vector<Optimizer<EigenD>> opt;
-  std::vector<std::vector<BufferRef>> params(K);
-  for (int k = 0; k < K; ++k) {
-    opt.emplace_back(cfg, std::vector<GroupOptions>{GroupOptions{"w"}});
-    params[k] = {ref(w[k])};
-  }
+  Replicas r(K, cfg);
+  auto& w = r.w;
+  auto& opt = r.opt;
+  auto& params = r.params;
   std::unique_ptr<DilocoSync> diloco;
   if (policy.outer_steps()) diloco = std::make_unique<DilocoSync>(policy, params, 0, 7);
   for (int t = 0; t < steps; ++t) {
@@ -285,13 +296,10 @@ namespace {
 std::vector<Eigen::VectorXd> simulate_resumed(const SyncPolicy& policy, int K, int steps, int stop,
                                               const OptimizerConfig& cfg, DilocoStats* stats) {
   InProcessCommunicator comm(K);
-  std::vector<Eigen::VectorXd> w(K, Eigen::VectorXd::LinSpaced(kDim, -1.0, 1.0));
-  std::vector<Optimizer<EigenD>> opt;
-  std::vector<std::vector<BufferRef>> params(K);
-  for (int k = 0; k < K; ++k) {
-    opt.emplace_back(cfg, std::vector<GroupOptions>{GroupOptions{"w"}});
-    params[k] = {ref(w[k])};
-  }
+  Replicas r(K, cfg);
+  auto& w = r.w;
+  auto& opt = r.opt;
+  auto& params = r.params;
   auto diloco = std::make_unique<DilocoSync>(policy, params, 0, 7);
   for (int t = 0; t < steps; ++t) {
     for (int k = 0; k < K; ++k) {
