@@ -144,6 +144,23 @@ def timing_line(results_dir):
             f"({t['cpus']} CPUs shared with other jobs, 1-min load average {t['load_avg_1min']:.1f} at the end).")
 
 
+def cpu_seconds(results_dir):
+    """(user, system) CPU-seconds of run.sh's children from its cpu_times.txt (bash `times`: this
+    shell's user and system time on the first line, then its children's), or None without one."""
+    p = os.path.join(results_dir, "cpu_times.txt")
+    if not os.path.exists(p):
+        return None
+
+    def seconds(text):  # "1m2.345s"
+        m, s = text.rstrip("s").split("m")
+        return 60 * float(m) + float(s)
+
+    with open(p) as f:
+        lines = f.read().split("\n")
+    user, system = (seconds(x) for x in lines[1].split())
+    return user, system
+
+
 def replace_generated(readme_path, markdown, begin=BEGIN, end=END):
     """Replace the text between the begin and end markers (by default report.py's; a README with a
     second generated section, e.g. zhang2019_nqm's calibrated arm, passes that section's own)."""

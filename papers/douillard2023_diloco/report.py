@@ -2,8 +2,10 @@
 usage: report.py RESULTS_DIR
 
 RESULTS_DIR holds, per landscape L of the simulated part (nqm, mlp), one `batchlab sweep` per
-policy arm in sim_L/ARM (trials.csv, config.ini), and per arm of the real part one 2-rank
-`batchlab train` run in real/ARM (metrics.csv, summary.json), plus run.sh's timing.json.
+policy arm in sim_L/ARM (trials.csv, config.ini), and per arm of each real setting one 2-rank
+`batchlab train` run in real/ARM (Fashion-MNIST MLP, target test accuracy) and real_gpt/ARM (tiny
+GPT on gcide bytes, target validation loss; no post_local arm) with metrics.csv and summary.json,
+each setting's timing.json, plus run.sh's timing.json.
 
 Steps to target: simulated, per inner lr the mean over seeds of trials.csv's steps_to_target, the
 lr counting only if every seed reached the target; the best lr is the one with the fewest mean
@@ -19,12 +21,18 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import (claims_section, md_table, plt, publish, read_csv, read_json,  # noqa: E402
+from _lib import (claims_section, cpu_seconds, md_table, plt, publish, read_csv, read_json,  # noqa: E402
                   report_dir, results_arg, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ARMS = ["sync", "local", "post_local", "diloco", "streaming4"]
 LANDSCAPES = {"nqm": "NQM (d = 500)", "mlp": "teacher-student MLP"}
+# The real settings: results folder -> (label in the claims, summary.csv arm, arms run, figure title).
+REAL = {"real": ("real FMNIST", "real_fmnist", ARMS, "real FMNIST"),
+        "real_gpt": ("real GPT", "real_gpt", ["sync", "local", "diloco", "streaming4"], "real GPT (gcide)")}
+# The committed record is the --quick run (papers/_lib.py report_dir): a full run on this shared
+# machine has not been made; set False once one is, so a later --quick run goes to results_quick/.
+RECORD_IS_QUICK = True
 MATCH = 1.25     # "matches sync": at most this many times sync's steps to the target
 STREAM_MATCH = 1.25  # streaming's "small loss cost": at most this many times diloco's steps
 
@@ -85,9 +93,11 @@ def real_result(d):
         if cfg.get("outer-overlap"):
             pol += f", overlap {cfg['outer-overlap-steps']}"
         pol += ")"
+    by_loss = s.get("target_loss") is not None  # a language model's run: validation loss to a target
     out = {"policy": pol, "H": period(cfg["sync"]), "steps": None, "bytes": None,
-           "final_accuracy": s["final_accuracy"], "steps_run": s["steps"], "target": s["target"],
-           "batch": cfg["batch-size"], "lr": cfg["lr"], "wall_s": s["wall_s"]}
+           "final": s["final_eval_loss"] if by_loss else s["final_accuracy"], "by_loss": by_loss,
+           "steps_run": s["steps"], "target": s["target_loss"] if by_loss else s["target"],
+           "batch": cfg["batch-size"], "lr": cfg["lr"], "wall_s": s["wall_s"], "model": cfg.get("model", "mlp")}
     if s["status"] == "reached":
         rows = read_csv(os.path.join(d, "metrics.csv"), ["step", "comm_bytes"])
         at = [r for r in rows if int(r["step"]) == int(s["steps_to_target"])]
@@ -158,30 +168,39 @@ def sim_section(res_dir, name, rows_out):
     return lines, res, h
 
 
-def real_section(res_dir, rows_out):
-    d0 = os.path.join(res_dir, "real")
-    if not os.path.exists(os.path.join(d0, "streaming4", "summary.json")):
-        return ["", "### Real training", "", "Not run (no results in " + d0 + ")."], None, None
-    res = {a: real_result(os.path.join(d0, a)) for a in ARMS}
+def real_section(res_dir, setting, rows_out):
+    """The tables of one real setting (REAL) in res_dir/setting: (markdown lines, {arm: result} or None
+    if it was not run, DiLoCo's H)."""
+    d0 = os.path.join(res_dir, setting)
+    label, csv_arm, arms, _ = REAL[setting]
+    if not os.path.exists(os.path.join(d0, arms[-1], "summary.json")):
+        return ["", f"### Real training ({label})", "", "Not run (no results in " + d0 + ")."], None, None
+    res = {a: real_result(os.path.join(d0, a)) for a in arms}
     t = read_json(os.path.join(d0, "timing.json"))
     s0 = res["sync"]
-    lines = ["", f"### Real training: Fashion-MNIST MLP, 2 MPI ranks, global batch {s0['batch']}, "
-             f"inner AdamW lr {s0['lr']}, target test accuracy {s0['target']}", "",
-             f"The five runs took {t['wall_s']:.0f} s here (one seed each).", ""]
+    if s0["by_loss"]:
+        head = (f"### Real training: tiny GPT `{s0['model']}` on gcide bytes, 2 MPI ranks, global batch "
+                f"{s0['batch']} windows, inner AdamW lr {s0['lr']}, target validation loss {s0['target']} nats/byte")
+        final = "final validation loss (steps)"
+    else:
+        head = (f"### Real training: Fashion-MNIST MLP, 2 MPI ranks, global batch {s0['batch']}, "
+                f"inner AdamW lr {s0['lr']}, target test accuracy {s0['target']}")
+        final = "final test accuracy (steps)"
+    lines = ["", head, "", f"The {len(arms)} runs took {t['wall_s']:.0f} s here (one seed each).", ""]
     table = []
-    for a in ARMS:
+    for a in arms:
         r = res[a]
         rs, rb = ratio(r["steps"], s0["steps"]), ratio(s0["bytes"], r["bytes"])
-        rows_out.append(["real_fmnist", r["policy"], r["lr"], r["steps"], r["bytes"], rs, rb])
+        rows_out.append([csv_arm, r["policy"], r["lr"], r["steps"], r["bytes"], rs, rb])
         table.append([r["policy"], fx(r["steps"], ".0f"), fx(r["bytes"], ".3g"), fx(rs), fx(rb, ".1f"),
-                      f"{r['final_accuracy']:.4f} after {r['steps_run']}"])
+                      f"{r['final']:.4f} after {r['steps_run']}"])
     lines.append(md_table(["policy", "steps to target", "bytes to target (rank 0)", "steps / sync",
-                           "bytes: sync / this", "final test accuracy (steps)"], table))
+                           "bytes: sync / this", final], table))
     return lines, res, res["diloco"]["H"]
 
 
-def figure(out, sims, real):
-    panels = [(f"sim {n}", r) for n, r in sims] + ([("real FMNIST", real)] if real else [])
+def figure(out, panels):
+    """One panel (title, {arm: result}) per setting: bytes against steps to the target."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.0))
     axes = np.atleast_1d(axes)
     for ax, (title, res) in zip(axes, panels):
@@ -199,26 +218,38 @@ def figure(out, sims, real):
     fig.savefig(os.path.join(out, "figure.png"), dpi=110)
 
 
+def cpu_text(res):
+    """' Its runs used X CPU-seconds ...' from run.sh's cpu_times.txt, or '' without one."""
+    cpu = cpu_seconds(res)
+    if cpu is None:
+        return ""
+    return (f" Its runs used {sum(cpu):.0f} CPU-seconds (user {cpu[0]:.0f} + system {cpu[1]:.0f}, bash `times` "
+            "in run.sh, cpu_times.txt: the sweeps and both ranks of each real run).")
+
+
 def main():
     res = results_arg()
-    out = report_dir(HERE, res)
-    rows, checks, md, sims = [], [], [timing_line(res)], []
+    out = report_dir(HERE, res, RECORD_IS_QUICK)
+    rows, checks, md, sims = [], [], [timing_line(res) + cpu_text(res)], []
     for name in LANDSCAPES:
         lines, r, h = sim_section(res, name, rows)
         md += lines
         sims.append((name, r))
         checks += claims(f"sim {name}", r, h)
-    lines, real, h = real_section(res, rows)
-    md += lines
-    if real:
-        checks += claims("real FMNIST", real, h)
+    panels = [(f"sim {n}", r) for n, r in sims]
+    for setting, (label, _, _, title) in REAL.items():
+        lines, real, h = real_section(res, setting, rows)
+        md += lines
+        if real:
+            checks += claims(label, real, h)
+            panels.append((title, real))
     write_csv(os.path.join(out, "summary.csv"),
               ["arm", "policy", "lr", "steps_to_target", "bytes_to_target", "steps_over_sync", "bytes_sync_over_this"],
               rows)
-    figure(out, sims, real)
+    figure(out, panels)
     n_yes = sum(1 for _, _, ok in checks if ok)
     md += ["", f"{n_yes} of {len(checks)} claim checks confirmed."] + [""] + claims_section(checks)
-    publish(HERE, res, md)
+    publish(HERE, res, md, RECORD_IS_QUICK)
 
 
 if __name__ == "__main__":

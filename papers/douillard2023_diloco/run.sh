@@ -11,7 +11,11 @@
 # and on the teacher-student MLP (H = 25, F = 5), a log grid of inner lrs, 3 seeds (--quick: 1),
 # every arm evaluated every H updates (the round boundaries). Real: the Fashion-MNIST MLP on 2 MPI
 # ranks, global batch 256, AdamW lr 1e-3, H = 20 (F = 4), to test accuracy 0.86 (3 epochs at most),
-# one seed; in both modes. --quick took 272 s here (README); full ~3x the simulated part.
+# one seed; in both modes. And a tiny GPT (gpt:2-64-4-64, 120k parameters) on gcide bytes on 2 ranks,
+# global batch 32 windows of 64 bytes, AdamW lr 2e-3 (20 warm-up steps, weight decay 0.1, bf16
+# autocast), H = 20 (F = 4), evaluated every 20 steps on 256 validation windows, until validation
+# loss 2.4 nats/byte (600 steps at most), one seed, arms sync, local, diloco, streaming4, in both
+# modes (~6 min here at load ~8). The wall time of a run is in the README's generated section.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
 BIN=$(batchlab_bin sim)
 RT=$(batchlab_bin rt)
@@ -49,6 +53,26 @@ train post_local --sync post-local:20@80
 train diloco --sync diloco:20
 train streaming4 --sync streaming-diloco:20:4 --outer-bits 4 --outer-rounding stochastic --outer-overlap \
   --outer-overlap-steps 1
-"$PY" -c "import json, sys; json.dump({'wall_s': float(sys.argv[2]) - float(sys.argv[1])}, open(sys.argv[3], 'w'))" \
-  "$real_t0" "$(date +%s.%N)" "$OUT/real/timing.json"
+setting_timing() {  # setting_timing T0 DIR: DIR/timing.json with the wall-clock since T0
+  "$PY" -c "import json, sys; json.dump({'wall_s': float(sys.argv[2]) - float(sys.argv[1])}, open(sys.argv[3], 'w'))" \
+    "$1" "$(date +%s.%N)" "$2/timing.json"
+}
+setting_timing "$real_t0" "$OUT/real"
+
+# The GPT arms: a language model to a validation loss (--target-loss), no post-local arm.
+GPT=(--dataset text --model gpt:2-64-4-64 --batch-size 32 --optimizer adamw --lr 0.002 --weight-decay 0.1
+     --warmup linear --warmup-steps 20 --precision bf16 --eval-examples 256 --eval-every 20 --steps 600
+     --target-loss 2.4 --threads 1 --loader-threads 1 --seed 0)
+gpt_t0=$(date +%s.%N)
+gpt() {  # gpt ARM ARGS...
+  echo "douillard2023 real GPT: $1" >&2
+  "${LAUNCH[@]}" "$RT" train "${GPT[@]}" --output "$OUT/real_gpt/$1" "${@:2}" >&2
+}
+gpt sync --sync sync
+gpt local --sync local:20
+gpt diloco --sync diloco:20
+gpt streaming4 --sync streaming-diloco:20:4 --outer-bits 4 --outer-rounding stochastic --outer-overlap \
+  --outer-overlap-steps 1
+setting_timing "$gpt_t0" "$OUT/real_gpt"
+times > "$OUT/cpu_times.txt"  # bash: user and system CPU of this shell, then of its children
 finish

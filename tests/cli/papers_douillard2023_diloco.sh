@@ -4,20 +4,27 @@
 #   - the best inner lr of an arm is the one with the fewest mean steps among the lrs that reach
 #     the target in every seed (an lr with one failed seed is skipped even if faster), and its
 #     bytes to target are that lr's mean comm_bytes;
-#   - the real arms' bytes to target are metrics.csv's comm_bytes at summary.json's steps_to_target;
+#   - the real arms' bytes to target are metrics.csv's comm_bytes at summary.json's steps_to_target,
+#     for the Fashion-MNIST setting (real/, test accuracy) and the GPT setting (real_gpt/, validation
+#     loss, arms sync, local, diloco, streaming4: rows real_gpt in summary.csv, claims "real GPT");
 #   - summary.csv's ratios and each claim's verdict follow the stated thresholds (DiLoCo within
 #     1.25x sync's steps, >= H/2 x fewer bytes, fewer steps than local:H; streaming within 1.25x
 #     DiLoCo's steps, >= 4x fewer bytes than DiLoCo and >= 100x fewer than sync), "yes" and "no"
 #     both occurring;
-#   - a --quick results folder gets report.md, figure.png and summary.csv; the paper folder is
-#     left as it was.
+#   - the record is the --quick run (RECORD_IS_QUICK): report.py, run from a scratch copy of the
+#     paper on a folder marked --quick, writes that copy's README generated section (headed by the
+#     quick-record line), figure.png and summary.csv, changes nothing outside the GENERATED markers,
+#     and leaves the source paper folder as it was.
 # usage: papers_douillard2023_diloco.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR   (BATCHLAB_BIN is not used)
 set -euo pipefail
 SRC=$2 SCRATCH=$3
 PY=/usr/bin/python3
-rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
-P=$SRC/papers/douillard2023_diloco
-before=$(cd "$P" && md5sum README.md figure.png summary.csv)
+rm -rf "$SCRATCH" && mkdir -p "$SCRATCH/repo/papers/douillard2023_diloco"
+find "$SRC/papers/douillard2023_diloco" -maxdepth 1 -type f -exec cp {} "$SCRATCH/repo/papers/douillard2023_diloco/" \;
+cp "$SRC/papers/_lib.py" "$SCRATCH/repo/papers/"
+P=$SCRATCH/repo/papers/douillard2023_diloco
+before=$(cd "$SRC/papers/douillard2023_diloco" && md5sum README.md figure.png summary.csv)
+cp "$P/README.md" "$SCRATCH/README.committed"
 "$PY" - "$SCRATCH/res" <<'PYEOF'
 import csv, json, os, sys
 res = sys.argv[1]
@@ -55,34 +62,49 @@ for land in ("nqm", "mlp"):
         w.writeheader()
         w.writerows(rows)
 # real: steps to 0.86 sync 300, diloco 360 (1.2x), streaming 500 (1.39x diloco's: a "no").
-def real(arm, sync, steps, bits=32):
-    d = os.path.join(res, "real", arm)
+def real(arm, sync, steps, bits=32, setting="real", n_param=269322):
+    d = os.path.join(res, setting, arm)
     os.makedirs(d)
     h = 1 if sync == "sync" else int(sync.split(":")[1].split("@")[0])
     with open(os.path.join(d, "metrics.csv"), "w") as f:
         f.write("step,eval_accuracy,comm_bytes\n")
         for s in range(20, steps + 41, 20):
-            f.write(f"{s},0.8,{4 * 269322 * s // h * bits // 32 + (7 if s == steps else 0)}\n")
+            f.write(f"{s},0.8,{4 * n_param * s // h * bits // 32 + (7 if s == steps else 0)}\n")
     cfg = {"sync": sync, "outer": "nesterov", "outer-lr": 0.7, "outer-momentum": 0.9, "outer-bits": bits,
            "outer-rounding": "stochastic", "outer-overlap": bits == 4, "outer-overlap-steps": 1,
            "batch-size": 256, "lr": 0.001}
-    json.dump({"status": "reached", "steps_to_target": steps, "final_accuracy": 0.861, "steps": steps,
-               "target": 0.86, "wall_s": 10.0, "config": cfg}, open(os.path.join(d, "summary.json"), "w"))
+    summary = {"status": "reached", "steps_to_target": steps, "final_accuracy": 0.861, "steps": steps,
+               "target": 0.86, "target_loss": None, "final_eval_loss": 0.4, "wall_s": 10.0, "config": cfg}
+    if setting == "real_gpt":  # a language model's run: validation loss to a target
+        cfg.update({"model": "gpt:2-64-4-64", "batch-size": 32, "lr": 0.002})
+        summary.update({"target": None, "target_loss": 2.4, "final_eval_loss": 2.3987, "final_accuracy": 0.31})
+    json.dump(summary, open(os.path.join(d, "summary.json"), "w"))
 real("sync", "sync", 300); real("local", "local:20", 400); real("post_local", "post-local:20@80", 320)
 real("diloco", "diloco:20", 360); real("streaming4", "streaming-diloco:20:4", 500, bits=4)
 json.dump({"wall_s": 50.0}, open(os.path.join(res, "real", "timing.json"), "w"))
+# GPT: sync 200, local 220, diloco 240 (1.2x sync's: "yes"; slower than local: "no"), streaming 260
+# (1.08x diloco's, 240 * 8 / 260 = 7.4x fewer bytes than diloco's, 200 * 20 * 8 / 260 = 123x fewer than sync's).
+for arm, pol, steps, bits in (("sync", "sync", 200, 32), ("local", "local:20", 220, 32), ("diloco", "diloco:20", 240, 32),
+                              ("streaming4", "streaming-diloco:20:4", 260, 4)):
+    real(arm, pol, steps, bits, setting="real_gpt", n_param=120576)
+json.dump({"wall_s": 40.0}, open(os.path.join(res, "real_gpt", "timing.json"), "w"))
 json.dump({"wall_s": 99.0, "quick": True, "cpus": 2, "load_avg_1min": 1.0}, open(os.path.join(res, "timing.json"), "w"))
 PYEOF
 "$PY" "$P/report.py" "$SCRATCH/res" > "$SCRATCH/report.out"
-after=$(cd "$P" && md5sum README.md figure.png summary.csv)
-[[ "$before" == "$after" ]] || { echo "FAIL: a --quick report changed the paper folder"; exit 1; }
-for f in report.md figure.png summary.csv; do [[ -s "$SCRATCH/res/$f" ]] || { echo "FAIL: no $f"; exit 1; }; done
-"$PY" - "$SCRATCH/res" <<'PYEOF'
+after=$(cd "$SRC/papers/douillard2023_diloco" && md5sum README.md figure.png summary.csv)
+[[ "$before" == "$after" ]] || { echo "FAIL: report.py on a scratch copy changed the source paper folder"; exit 1; }
+for f in figure.png summary.csv; do [[ -s "$P/$f" ]] || { echo "FAIL: no $f in the paper copy"; exit 1; }; done
+[[ -e "$SCRATCH/res/report.md" ]] && { echo "FAIL: the quick record went to results_quick/report.md"; exit 1; }
+"$PY" - "$P" "$SCRATCH/README.committed" <<'PYEOF'
 import csv, os, sys
-res = sys.argv[1]
-rows = {(r["arm"], r["policy"].split(" ")[0]): r for r in csv.DictReader(open(os.path.join(res, "summary.csv")))}
-md = open(os.path.join(res, "report.md")).read()
+paper, committed = sys.argv[1], sys.argv[2]
+BEGIN, END = "<!-- BEGIN GENERATED", "<!-- END GENERATED -->"
+rows = {(r["arm"], r["policy"].split(" ")[0]): r for r in csv.DictReader(open(os.path.join(paper, "summary.csv")))}
+readme = open(os.path.join(paper, "README.md")).read()
+md = readme.split(BEGIN, 1)[1].split(END, 1)[0]
 fails = []
+def outside(text):
+    return text.split(BEGIN, 1)[0] + text.split(END, 1)[1]
 def check(ok, what):
     print(("ok   " if ok else "FAIL ") + what)
     if not ok:
@@ -99,6 +121,16 @@ check(abs(float(dl["bytes_sync_over_this"]) - 4000 * 510 / (4000 * 550 // 50)) <
 rd = rows[("real_fmnist", "diloco:20")]
 check(float(rd["bytes_to_target"]) == 4 * 269322 * 360 // 20 + 7,
       f"real: bytes at the steps_to_target row of metrics.csv: {rd['bytes_to_target']}")
+gd, gs = rows[("real_gpt", "diloco:20")], rows[("real_gpt", "streaming-diloco:20:4")]
+check(float(gd["bytes_to_target"]) == 4 * 120576 * 240 // 20 + 7 and float(gd["steps_to_target"]) == 240,
+      f"real GPT: diloco's steps and bytes at its steps_to_target row: {gd['steps_to_target']}, {gd['bytes_to_target']}")
+check(abs(float(gs["steps_over_sync"]) - 260 / 200) < 1e-12, f"real GPT: streaming steps / sync = {gs['steps_over_sync']}")
+check(abs(float(gs["bytes_sync_over_this"]) - (4 * 120576 * 200 + 7) / (4 * 120576 * 260 // 20 * 4 // 32 + 7)) < 1e-9,
+      f"real GPT: sync / streaming bytes = {gs['bytes_sync_over_this']}")
+gpt_rows = sorted(p for a, p in rows if a == "real_gpt")
+check(gpt_rows == ["diloco:20", "local:20", "streaming-diloco:20:4", "sync"], f"real GPT: the four arms' rows: {gpt_rows}")
+check("target validation loss 2.4" in md and "final validation loss" in md and "2.3987 after 240" in md,
+      "real GPT: the table says the loss target and each run's final validation loss")
 def verdict(claim_start):
     line = [l for l in md.splitlines() if l.startswith("| " + claim_start)]
     assert len(line) == 1, (claim_start, line)
@@ -110,10 +142,15 @@ want = {
     "sim mlp: Streaming DiLoCo": True,
     "real FMNIST: DiLoCo (H = 20) matches": True, "real FMNIST: the outer Nesterov": True,
     "real FMNIST: Streaming DiLoCo": False, "real FMNIST: and cuts": False,
+    "real GPT: DiLoCo (H = 20) matches": True, "real GPT: DiLoCo communicates": True,
+    "real GPT: the outer Nesterov": False, "real GPT: Streaming DiLoCo": True, "real GPT: and cuts": True,
 }
 for k, v in want.items():
     check(verdict(k) == v, f"claim '{k}...' is {'yes' if v else 'no'}")
-check("claim checks confirmed" in md and "run.sh (`--quick`) took" in md, "report.md: quick-run line and the count")
+check("claim checks confirmed" in md and "run.sh (`--quick`) took" in md, "README: quick-run line and the count")
+check(md.split("\n", 1)[1].startswith("**This is the `--quick` run**"),
+      "README: the generated section opens with the quick-record line")
+check(outside(readme) == outside(open(committed).read()), "README: nothing outside the GENERATED markers changed")
 sys.exit(1 if fails else 0)
 PYEOF
 echo PASS
