@@ -11,10 +11,11 @@
 #     1.25x sync's steps, >= H/2 x fewer bytes, fewer steps than local:H; streaming within 1.25x
 #     DiLoCo's steps, >= 4x fewer bytes than DiLoCo and >= 100x fewer than sync), "yes" and "no"
 #     both occurring;
-#   - the record is the --quick run (RECORD_IS_QUICK): report.py, run from a scratch copy of the
-#     paper on a folder marked --quick, writes that copy's README generated section (headed by the
-#     quick-record line), figure.png and summary.csv, changes nothing outside the GENERATED markers,
-#     and leaves the source paper folder as it was.
+#   - report.py, run from a scratch copy of the paper on a folder of the record's mode (--quick while
+#     report.py's RECORD_IS_QUICK is True, else full), writes that copy's README generated section
+#     (headed by the quick-record line iff quick), figure.png and summary.csv, changes nothing outside
+#     the GENERATED markers, and leaves the source paper folder as it was; with RECORD_IS_QUICK False
+#     a --quick folder gets report.md, figure.png and summary.csv and the paper copy is left as it was.
 # usage: papers_douillard2023_diloco.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR   (BATCHLAB_BIN is not used)
 set -euo pipefail
 SRC=$2 SCRATCH=$3
@@ -25,9 +26,10 @@ cp "$SRC/papers/_lib.py" "$SCRATCH/repo/papers/"
 P=$SCRATCH/repo/papers/douillard2023_diloco
 before=$(cd "$SRC/papers/douillard2023_diloco" && md5sum README.md figure.png summary.csv)
 cp "$P/README.md" "$SCRATCH/README.committed"
-"$PY" - "$SCRATCH/res" <<'PYEOF'
+QUICK_RECORD=$(grep -cx 'RECORD_IS_QUICK = True' "$P/report.py" || true)  # 1: the record is a --quick run
+"$PY" - "$SCRATCH/res" "$QUICK_RECORD" <<'PYEOF'
 import csv, json, os, sys
-res = sys.argv[1]
+res, quick = sys.argv[1], sys.argv[2] == "1"
 d_param = 1000  # values exchanged per all-reduce
 def sweep(land, arm, policy, rows, extra=""):
     d = os.path.join(res, f"sim_{land}", arm)
@@ -88,16 +90,16 @@ for arm, pol, steps, bits in (("sync", "sync", 200, 32), ("local", "local:20", 2
                               ("streaming4", "streaming-diloco:20:4", 260, 4)):
     real(arm, pol, steps, bits, setting="real_gpt", n_param=120576)
 json.dump({"wall_s": 40.0}, open(os.path.join(res, "real_gpt", "timing.json"), "w"))
-json.dump({"wall_s": 99.0, "quick": True, "cpus": 2, "load_avg_1min": 1.0}, open(os.path.join(res, "timing.json"), "w"))
+json.dump({"wall_s": 99.0, "quick": quick, "cpus": 2, "load_avg_1min": 1.0}, open(os.path.join(res, "timing.json"), "w"))
 PYEOF
 "$PY" "$P/report.py" "$SCRATCH/res" > "$SCRATCH/report.out"
 after=$(cd "$SRC/papers/douillard2023_diloco" && md5sum README.md figure.png summary.csv)
 [[ "$before" == "$after" ]] || { echo "FAIL: report.py on a scratch copy changed the source paper folder"; exit 1; }
 for f in figure.png summary.csv; do [[ -s "$P/$f" ]] || { echo "FAIL: no $f in the paper copy"; exit 1; }; done
-[[ -e "$SCRATCH/res/report.md" ]] && { echo "FAIL: the quick record went to results_quick/report.md"; exit 1; }
-"$PY" - "$P" "$SCRATCH/README.committed" <<'PYEOF'
+[[ -e "$SCRATCH/res/report.md" ]] && { echo "FAIL: the record went to the results folder's report.md"; exit 1; }
+"$PY" - "$P" "$SCRATCH/README.committed" "$QUICK_RECORD" <<'PYEOF'
 import csv, os, sys
-paper, committed = sys.argv[1], sys.argv[2]
+paper, committed, quick = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 BEGIN, END = "<!-- BEGIN GENERATED", "<!-- END GENERATED -->"
 rows = {(r["arm"], r["policy"].split(" ")[0]): r for r in csv.DictReader(open(os.path.join(paper, "summary.csv")))}
 readme = open(os.path.join(paper, "README.md")).read()
@@ -147,10 +149,21 @@ want = {
 }
 for k, v in want.items():
     check(verdict(k) == v, f"claim '{k}...' is {'yes' if v else 'no'}")
-check("claim checks confirmed" in md and "run.sh (`--quick`) took" in md, "README: quick-run line and the count")
-check(md.split("\n", 1)[1].startswith("**This is the `--quick` run**"),
-      "README: the generated section opens with the quick-record line")
+mode = "`--quick`" if quick else "full"
+check("claim checks confirmed" in md and f"run.sh ({mode}) took" in md, f"README: the {mode} run's line and the count")
+check(md.split("\n", 1)[1].startswith("**This is the `--quick` run**") == quick,
+      "README: the generated section opens with the quick-record line iff the record is a --quick run")
 check(outside(readme) == outside(open(committed).read()), "README: nothing outside the GENERATED markers changed")
 sys.exit(1 if fails else 0)
 PYEOF
+if [[ "$QUICK_RECORD" != 1 ]]; then  # a --quick run beside a full record: results_quick/ only
+  cp -r "$SCRATCH/res" "$SCRATCH/res_quick"
+  "$PY" -c "import json, sys; p = sys.argv[1]; t = json.load(open(p)); t['quick'] = True; json.dump(t, open(p, 'w'))" \
+    "$SCRATCH/res_quick/timing.json"
+  record=$(cd "$P" && md5sum README.md figure.png summary.csv)
+  "$PY" "$P/report.py" "$SCRATCH/res_quick" > /dev/null
+  [[ "$record" == "$(cd "$P" && md5sum README.md figure.png summary.csv)" ]] || { echo "FAIL: a --quick run changed the full record"; exit 1; }
+  for f in report.md figure.png summary.csv; do [[ -s "$SCRATCH/res_quick/$f" ]] || { echo "FAIL: no results_quick $f"; exit 1; }; done
+  echo "ok   a --quick run goes to its own folder, the full record stays"
+fi
 echo PASS
