@@ -81,7 +81,9 @@ def best_sim(d):
 
 
 def real_result(d):
-    """{policy, steps, bytes, final_accuracy, steps_run} of a 2-rank train run, steps/bytes None if
+    """{policy, steps, bytes, final (test accuracy, or validation loss for a language model), steps_run,
+    quant_error (summary.json's diloco.quant_relative_error; None for sync, local, post-local)} of a
+    2-rank train run, steps/bytes None if
     the target was not reached."""
     s = read_json(os.path.join(d, "summary.json"))
     cfg = s["config"]
@@ -97,7 +99,8 @@ def real_result(d):
     out = {"policy": pol, "H": period(cfg["sync"]), "steps": None, "bytes": None,
            "final": s["final_eval_loss"] if by_loss else s["final_accuracy"], "by_loss": by_loss,
            "steps_run": s["steps"], "target": s["target_loss"] if by_loss else s["target"],
-           "batch": cfg["batch-size"], "lr": cfg["lr"], "wall_s": s["wall_s"], "model": cfg.get("model", "mlp")}
+           "batch": cfg["batch-size"], "lr": cfg["lr"], "wall_s": s["wall_s"], "model": cfg.get("model", "mlp"),
+           "quant_error": s.get("diloco", {}).get("quant_relative_error")}
     if s["status"] == "reached":
         rows = read_csv(os.path.join(d, "metrics.csv"), ["step", "comm_bytes"])
         at = [r for r in rows if int(r["step"]) == int(s["steps_to_target"])]
@@ -193,9 +196,11 @@ def real_section(res_dir, setting, rows_out):
         rs, rb = ratio(r["steps"], s0["steps"]), ratio(s0["bytes"], r["bytes"])
         rows_out.append([csv_arm, r["policy"], r["lr"], r["steps"], r["bytes"], rs, rb])
         table.append([r["policy"], fx(r["steps"], ".0f"), fx(r["bytes"], ".3g"), fx(rs), fx(rb, ".1f"),
-                      f"{r['final']:.4f} after {r['steps_run']}"])
+                      f"{r['final']:.4f} after {r['steps_run']}", fx(r["quant_error"])])
     lines.append(md_table(["policy", "steps to target", "bytes to target (rank 0)", "steps / sync",
-                           "bytes: sync / this", final], table))
+                           "bytes: sync / this", final, "pseudo-gradient quantisation error"], table))
+    lines += ["", "Quantisation error: sqrt(sum err^2 / sum Delta_m^2) over the run's pseudo-gradients (summary.json "
+              "`diloco.quant_relative_error`, docs/diloco.md); 0 at 32 bits, — without an outer step."]
     return lines, res, res["diloco"]["H"]
 
 
