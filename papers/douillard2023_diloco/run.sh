@@ -15,7 +15,7 @@
 # global batch 32 windows of 64 bytes, AdamW lr 2e-3 (20 warm-up steps, weight decay 0.1, bf16
 # autocast), H = 20 (F = 4), evaluated every 20 steps on 256 validation windows, until validation
 # loss 2.4 nats/byte (600 steps at most), one seed, arms sync, local, diloco, streaming4, in both
-# modes (~6 min here at load ~8). The wall time of a run is in the README's generated section.
+# modes (~6 min here at load ~14). The wall time of a run is in the README's generated section.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
 BIN=$(batchlab_bin sim)
 RT=$(batchlab_bin rt)
