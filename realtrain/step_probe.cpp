@@ -9,13 +9,16 @@
 #include "optim/config.h"
 #include "realtrain/data/source.h"
 #include "realtrain/grad_sync.h"
+#include "realtrain/kfac.h"
 #include "realtrain/trainer.h"
 
 namespace batchlab::realtrain {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr double kLr = 0.01;
+// Small enough that no rule drives the weights to inf/NaN within the timed updates (K-FAC's
+// natural-gradient step with damping 1e-3 does at 0.01), whose arithmetic would be timed instead.
+constexpr double kLr = 1e-4;
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -47,17 +50,14 @@ StepProbe::StepProbe(const TrainConfig& cfg, ProcessGroup& pg) : cfg_(cfg), pg_(
     gopts.push_back(g.options);
     parameters_ += g.param.numel();
   }
-  optim::OptimizerConfig oc;
-  oc.name = cfg_.optimizer;
-  oc.momentum = cfg_.momentum;
-  oc.beta1 = cfg_.beta1;
-  oc.beta2 = cfg_.beta2;
-  oc.eps = cfg_.eps;
-  oc.weight_decay = cfg_.weight_decay;
-  oc.trust_coefficient = cfg_.trust_coefficient;
-  oc.max_grad_norm = cfg_.max_grad_norm;
-  opt_ = std::make_unique<optim::Optimizer<TorchBackend>>(oc, gopts);
+  // The trainer's rule and settings (optimizer_config), betas and eps as configured: the scaling
+  // rule changes only their values, not the work of an update.
+  opt_ = std::make_unique<optim::Optimizer<TorchBackend>>(optimizer_config(cfg_, cfg_.beta1, cfg_.beta2, cfg_.eps), gopts);
   opt_->init_state(params_);
+  if (cfg_.precondition == "kfac")
+    kfac_ = std::make_unique<Kfac>(*model_, cfg_.model,
+                                   KfacConfig{cfg_.kfac_damping, cfg_.kfac_decay, cfg_.precond_every,
+                                              cfg_.kfac_stats_every, cfg_.kfac_pi_damping});
   for (std::size_t i = 0; i < params_.size(); ++i)
     for (auto& [name, buf] : opt_->rule().state(i)) {
       ++state_tensors_;
@@ -103,6 +103,7 @@ UpdateTiming StepProbe::time_updates(std::int64_t b, Mode mode, int warmup, int 
                                        torch::kFloat).to(device_);
     torch::Tensor y = torch::from_blob(batch.labels.data(), {batch.count}, torch::kLong).to(device_);
     if (gs) gs->prepare(true);
+    if (kfac_) kfac_->begin_update(updates_, batch.count);
     for (auto& p : params_) p.mutable_grad().reset();
     torch::Tensor loss = torch::nn::functional::cross_entropy(model_->forward(x), y);
     loss.backward();
@@ -113,6 +114,9 @@ UpdateTiming StepProbe::time_updates(std::int64_t b, Mode mode, int warmup, int 
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
       grads.push_back(p.grad());
     }
+    // As the trainer: the factors are all-reduced when the gradients are (realtrain/kfac.h).
+    if (kfac_) kfac_->precondition(updates_, gs ? pg_.global.get() : nullptr);
+    ++updates_;
     {
       torch::NoGradGuard no_grad;
       opt_->step(params_, grads, kLr);
@@ -150,6 +154,13 @@ double StepProbe::time_allreduce(double bytes, int warmup, int iters) {
   for (int i = 0; i < iters; ++i) pg_.global->allreduce_mean({&r, 1});
   sync_device();
   return seconds_between(t0, Clock::now()) / iters;
+}
+
+bool StepProbe::weights_finite() const {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : params_)
+    if (!torch::isfinite(p).all().item<bool>()) return false;
+  return true;
 }
 
 std::vector<double> StepProbe::gather(double value) {

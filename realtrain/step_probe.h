@@ -7,13 +7,16 @@
 //   * one all-reduce of n bytes over all ranks.
 //
 // The update is the trainer's (Trainer::Impl::train_step, realtrain/trainer.cpp), built from the
-// same pieces: the model and parameter groups (models.h), optim::Optimizer over TorchBackend,
-// data::Loader batches, gradients reset to undefined, cross-entropy, backward,
-// GradientSynchronizer prepare/finish, loss.item(). It is written out here because the trainer's
+// same pieces: the model and parameter groups (models.h), optim::Optimizer over TorchBackend
+// with the trainer's settings (optimizer_config: any rule, Shampoo's inverse roots included),
+// data::Loader batches, K-FAC's begin_update / precondition with --precondition kfac (kfac.h),
+// gradients reset to undefined, cross-entropy, backward, GradientSynchronizer prepare/finish,
+// loss.item(). It is written out here because the trainer's
 // step belongs to a run (its sampler, schedule, metrics and checkpoints) and takes no other local
 // batch or sync mode; papers/time_to_accuracy checks the prediction built from these timings
 // against the trainer's own training time.
-// The lr is fixed and small (timing does not depend on it while the weights stay finite).
+// The lr is fixed and small, 1e-4 (timing does not depend on it while the weights stay finite;
+// weights_finite says whether they did).
 #pragma once
 
 #include <torch/torch.h>
@@ -25,6 +28,7 @@
 
 #include "optim/optimizer.h"
 #include "realtrain/data/source.h"
+#include "realtrain/kfac.h"
 #include "realtrain/models.h"
 #include "realtrain/process_group.h"
 #include "realtrain/torch_backend.h"
@@ -43,8 +47,9 @@ struct UpdateTiming {
 class StepProbe {
  public:
   // Opens the training set, builds the model and the optimizer of `cfg` (dataset, data-dir,
-  // model, optimizer and its settings, backend, bucket-mb, no-overlap, threads, loader-threads,
-  // seed). Throws optim::ConfigError / data::DataError for bad input.
+  // model, optimizer and its settings, precondition and K-FAC's settings, backend, bucket-mb,
+  // no-overlap, threads, loader-threads, seed). Throws optim::ConfigError / data::DataError for
+  // bad input (K-FAC on a model with a layer it does not cover included).
   StepProbe(const TrainConfig& cfg, ProcessGroup& pg);
   ~StepProbe();
 
@@ -69,6 +74,8 @@ class StepProbe {
   // Mean seconds of one all-reduce (mean) of `bytes` of float32 over all ranks (all ranks call).
   double time_allreduce(double bytes, int warmup, int iters);
 
+  // Whether every weight of this rank is still finite (a diverged update times NaN arithmetic).
+  bool weights_finite() const;
   // Values of every rank (index = rank), gathered with the global communicator.
   std::vector<double> gather(double value);
   // Waits for every rank without spinning (polls an all-reduce of one value, sleeping between
@@ -89,6 +96,10 @@ class StepProbe {
   std::shared_ptr<Model> model_;
   std::vector<torch::Tensor> params_;
   std::unique_ptr<optim::Optimizer<TorchBackend>> opt_;
+  // --precondition kfac: the trainer's K-FAC in front of the rule; its statistics every
+  // kfac-stats-every and inverses every precond-every updates count the probe's updates.
+  std::unique_ptr<Kfac> kfac_;
+  std::int64_t updates_ = 0;
   std::int64_t parameters_ = 0, state_values_ = 0, state_tensors_ = 0;
   std::size_t buckets_ = 1;
   std::map<std::int64_t, std::unique_ptr<data::Loader>> loaders_;

@@ -100,6 +100,24 @@ std::string resolved_data_dir(const TrainConfig& c) {
   return c.data_dir.empty() ? default_data_dir(c.dataset) : c.data_dir;
 }
 
+optim::OptimizerConfig optimizer_config(const TrainConfig& c, double beta1, double beta2, double eps) {
+  optim::OptimizerConfig o;
+  o.name = c.optimizer;
+  o.momentum = c.momentum;
+  o.beta1 = beta1;
+  o.beta2 = beta2;
+  o.eps = eps;
+  o.weight_decay = c.weight_decay;
+  o.trust_coefficient = c.trust_coefficient;
+  o.max_grad_norm = c.max_grad_norm;
+  o.precond_every = c.precond_every;
+  o.precond_eps = c.precond_eps;
+  o.precond_warmup = c.precond_warmup;
+  o.shampoo_max_dim = c.shampoo_max_dim;
+  o.shampoo_graft = c.shampoo_graft;
+  return o;
+}
+
 namespace {
 
 const char* const kDatasets[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet", "packed", "text"};

@@ -109,24 +109,15 @@ struct TrainConfig {
   bool resume = false;      // continue from output/checkpoint
 };
 
-// The options of `batchlab train` and of an INI [train] section, bound to `c`'s fields.
-inline boost::program_options::options_description train_options(TrainConfig& c) {
+// The update rule and its settings: --optimizer, the rule's hyperparameters, Shampoo's and
+// K-FAC's (--precondition) settings. One group, shared by `batchlab train` (train_options) and
+// `batchlab bench-step` (which times the update of exactly the rule train would run), both
+// validated by validate_train_config. The lr is not here: it belongs to the run's schedule.
+inline boost::program_options::options_description optimizer_options(TrainConfig& c) {
   namespace po = boost::program_options;
-  po::options_description d("batchlab train options");
+  po::options_description d("update rule (optim/, realtrain/kfac.h)");
   d.add_options()
-      ("dataset", po::value(&c.dataset)->default_value(c.dataset), "fashion-mnist | mnist | cifar10 | cifar100 | imagenet | packed | text")
-      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "dataset directory (text: a file or folder); empty: /usr/share/datasets/fashion-mnist for fashion-mnist, /usr/share/dictd/gcide.dict.dz for text")
-      ("model", po::value(&c.model)->default_value(c.model), "mlp[:H1-H2-...] | simple-cnn | resnet8 | resnet20 | resnet32 | resnet50 | vit:PATCH-WIDTH-LAYERS-HEADS | gpt:LAYERS-WIDTH-HEADS-CONTEXT (text only)")
-      ("zero-init-residual", po::bool_switch(&c.zero_init_residual), "gamma = 0 on the last BN of each residual block (Goyal et al.)")
-      ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size), "global batch size (all ranks)")
-      ("accumulate", po::value(&c.accumulate)->default_value(c.accumulate), "micro-batches per update on every rank (gradient accumulation)")
-      ("precision", po::value(&c.precision)->default_value(c.precision), "fp32 | bf16 (autocast, float32 master weights)")
-      ("batch-milestones", po::value(&c.batch_milestones)->default_value(c.batch_milestones), "grow the batch at these examples processed, comma-separated")
-      ("batch-factor", po::value(&c.batch_factor)->default_value(c.batch_factor), "batch multiplier at each batch milestone")
-      ("batch-max", po::value(&c.batch_max)->default_value(c.batch_max), "cap on the grown batch (0 = none)")
-      ("batch-lr-coupling", po::value(&c.batch_lr_coupling)->default_value(c.batch_lr_coupling), "lr follows the grown batch: none | linear | sqrt")
       ("optimizer", po::value(&c.optimizer)->default_value(c.optimizer), "update rule, name or name:variant")
-      ("lr", po::value(&c.lr)->default_value(c.lr), "learning rate at --batch-ref")
       ("momentum", po::value(&c.momentum)->default_value(c.momentum), "momentum coefficient")
       ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "weight decay (not on bias / BN parameters)")
       ("beta1", po::value(&c.beta1)->default_value(c.beta1), "Adam/LAMB beta1")
@@ -143,7 +134,29 @@ inline boost::program_options::options_description train_options(TrainConfig& c)
       ("kfac-damping", po::value(&c.kfac_damping)->default_value(c.kfac_damping), "kfac: Tikhonov damping lambda (> 0)")
       ("kfac-decay", po::value(&c.kfac_decay)->default_value(c.kfac_decay), "kfac: EMA decay of the Kronecker factors")
       ("kfac-stats-every", po::value(&c.kfac_stats_every)->default_value(c.kfac_stats_every), "kfac: updates between factor statistics")
-      ("kfac-pi-damping", po::bool_switch(&c.kfac_pi_damping), "kfac: split the damping by the factors' trace norms (pi)")
+      ("kfac-pi-damping", po::bool_switch(&c.kfac_pi_damping), "kfac: split the damping by the factors' trace norms (pi)");
+  return d;
+}
+
+// The options of `batchlab train` and of an INI [train] section, bound to `c`'s fields.
+inline boost::program_options::options_description train_options(TrainConfig& c) {
+  namespace po = boost::program_options;
+  po::options_description d("batchlab train options");
+  d.add_options()
+      ("dataset", po::value(&c.dataset)->default_value(c.dataset), "fashion-mnist | mnist | cifar10 | cifar100 | imagenet | packed | text")
+      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "dataset directory (text: a file or folder); empty: /usr/share/datasets/fashion-mnist for fashion-mnist, /usr/share/dictd/gcide.dict.dz for text")
+      ("model", po::value(&c.model)->default_value(c.model), "mlp[:H1-H2-...] | simple-cnn | resnet8 | resnet20 | resnet32 | resnet50 | vit:PATCH-WIDTH-LAYERS-HEADS | gpt:LAYERS-WIDTH-HEADS-CONTEXT (text only)")
+      ("zero-init-residual", po::bool_switch(&c.zero_init_residual), "gamma = 0 on the last BN of each residual block (Goyal et al.)")
+      ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size), "global batch size (all ranks)")
+      ("accumulate", po::value(&c.accumulate)->default_value(c.accumulate), "micro-batches per update on every rank (gradient accumulation)")
+      ("precision", po::value(&c.precision)->default_value(c.precision), "fp32 | bf16 (autocast, float32 master weights)")
+      ("batch-milestones", po::value(&c.batch_milestones)->default_value(c.batch_milestones), "grow the batch at these examples processed, comma-separated")
+      ("batch-factor", po::value(&c.batch_factor)->default_value(c.batch_factor), "batch multiplier at each batch milestone")
+      ("batch-max", po::value(&c.batch_max)->default_value(c.batch_max), "cap on the grown batch (0 = none)")
+      ("batch-lr-coupling", po::value(&c.batch_lr_coupling)->default_value(c.batch_lr_coupling), "lr follows the grown batch: none | linear | sqrt")
+      ("lr", po::value(&c.lr)->default_value(c.lr), "learning rate at --batch-ref");
+  d.add(optimizer_options(c));
+  d.add_options()
       ("scaling", po::value(&c.scaling)->default_value(c.scaling), "none | linear | sqrt | malladi")
       ("batch-ref", po::value(&c.batch_ref)->default_value(c.batch_ref), "reference batch of --lr (0 = --batch-size)")
       ("warmup", po::value(&c.warmup)->default_value(c.warmup), "none | linear | gradual")
@@ -199,6 +212,11 @@ inline optim::ScalingRule lr_scaling_rule(const TrainConfig& c) {
   rule.batch_ref = static_cast<double>(c.batch_ref > 0 ? c.batch_ref : c.batch_size);
   return rule;
 }
+
+// The rule's settings as optim/ takes them (optim::OptimizerConfig), the one translation of
+// --optimizer and its options: the trainer passes the betas and eps after its scaling rule
+// (malladi changes them), bench-step the configured ones. Not validated here (optim::validate_config).
+optim::OptimizerConfig optimizer_config(const TrainConfig& c, double beta1, double beta2, double eps);
 
 // The run's sync policy: --sync with --average-momentum and the --outer-* settings. Throws
 // optim::ConfigError naming the bad value.

@@ -320,19 +320,7 @@ void Trainer::Impl::plan_schedule() {
   sc.warmup_start_lr = c.lr;
   schedule = std::make_unique<optim::LrSchedule>(h.lr, sc);
 
-  ocfg.name = c.optimizer;
-  ocfg.momentum = c.momentum;
-  ocfg.beta1 = h.beta1;
-  ocfg.beta2 = h.beta2;
-  ocfg.eps = h.eps;
-  ocfg.weight_decay = c.weight_decay;
-  ocfg.trust_coefficient = c.trust_coefficient;
-  ocfg.max_grad_norm = c.max_grad_norm;
-  ocfg.precond_every = c.precond_every;
-  ocfg.precond_eps = c.precond_eps;
-  ocfg.precond_warmup = c.precond_warmup;
-  ocfg.shampoo_max_dim = c.shampoo_max_dim;
-  ocfg.shampoo_graft = c.shampoo_graft;
+  ocfg = optimizer_config(c, h.beta1, h.beta2, h.eps);
   optim::validate_config(ocfg);  // the scaled hyperparameters (the settings were validated already)
 }
 

@@ -12,6 +12,10 @@
 //      (T_blocking - T_sync) / T_grad in [0, 1], and the compute entry of K busy ranks,
 //      T_sync(b) - (1 - phi) T_grad (inside the synchronous regime the trainer runs, where every
 //      update waits for the slowest rank).
+// The update is that of `batchlab train` with the same update-rule options (--optimizer, its
+// settings, --precondition kfac): with a rule that recomputes its preconditioner every
+// --precond-every updates (shampoo, kfac) every timed window is a multiple of that many updates,
+// so each point carries the recomputation at the rate training pays it.
 // With one rank only 1 and 2. Every timing runs at least --steps updates and --min-time seconds;
 // each point is the mean of --rounds rounds, and within a round the three kinds of update at one
 // b run back to back (load from other jobs then reaches them alike). Bad input: one line on
@@ -33,6 +37,7 @@
 #include "experiments/engine/results_writer.h"
 #include "experiments/engine/step_time.h"
 #include "optim/config.h"
+#include "optim/registry.h"
 #include "realtrain/data/data_error.h"
 #include "realtrain/process_group.h"
 #include "realtrain/step_probe.h"
@@ -57,14 +62,12 @@ struct BenchArgs {
 boost::program_options::options_description bench_options(BenchArgs& a) {
   namespace po = boost::program_options;
   realtrain::TrainConfig& c = a.train;
-  po::options_description d("batchlab bench-step options (model and data options as in batchlab train)");
+  po::options_description d("batchlab bench-step options (model, data and update-rule options as in batchlab train)");
   d.add_options()
       ("help,h", "show this help")
       ("dataset", po::value(&c.dataset)->default_value(c.dataset), "fashion-mnist | mnist | cifar10 | cifar100 | imagenet | packed")
       ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "dataset directory")
       ("model", po::value(&c.model)->default_value(c.model), "mlp[:H1-H2-...] | simple-cnn | resnet8 | resnet20 | resnet32 | resnet50")
-      ("optimizer", po::value(&c.optimizer)->default_value(c.optimizer), "update rule (its state is part of the step)")
-      ("momentum", po::value(&c.momentum)->default_value(c.momentum), "momentum coefficient")
       ("backend", po::value(&c.backend)->default_value(c.backend), "mpi | nccl")
       ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb), "gradient all-reduce bucket size (MiB), as train")
       ("no-overlap", po::bool_switch(&c.no_overlap), "all-reduce after backward instead of during it, as train")
@@ -80,6 +83,9 @@ boost::program_options::options_description bench_options(BenchArgs& a) {
        "all-reduce sizes in bytes (auto: 4 KiB x 4^i up to 4x the gradient)")
       ("allreduce-iters", po::value(&a.allreduce_iters)->default_value(a.allreduce_iters), "timed all-reduces per size (at least)")
       ("output", po::value(&a.output)->default_value(a.output), "profile file to write");
+  // The update timed is the one `batchlab train` runs with the same options (its state, Shampoo's
+  // inverse roots and K-FAC's factors included): the same option group, the same validation.
+  d.add(realtrain::optimizer_options(c));
   return d;
 }
 
@@ -118,6 +124,16 @@ std::string load_average() {
 
 double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
 
+// Updates between the recomputations of a rule that recomputes its preconditioner (Shampoo's
+// inverse roots, K-FAC's inverses), else 1. A timed window of a multiple of it carries that
+// cost once per this many updates, as training does.
+int recompute_period(const realtrain::TrainConfig& c) {
+  const bool periodic = c.precondition == "kfac" || optim::canonical_rule_name(c.optimizer) == "shampoo";
+  return periodic ? static_cast<int>(std::max<std::int64_t>(1, c.precond_every)) : 1;
+}
+
+int round_up(int n, int multiple) { return (n + multiple - 1) / multiple * multiple; }
+
 std::string format_ms(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4g ms", 1e3 * s);
@@ -135,7 +151,8 @@ realtrain::UpdateTiming timed_updates(realtrain::StepProbe& probe, const BenchAr
   if (works) pilot = probe.time_updates(b, mode, a.warmup, 2).step_s;
   if (alone) probe.idle_barrier();
   const double longest = max_of(probe.gather(pilot));
-  const int steps = std::max(a.steps, static_cast<int>(std::ceil(a.min_time / std::max(longest, 1e-6))));
+  const int steps = round_up(std::max(a.steps, static_cast<int>(std::ceil(a.min_time / std::max(longest, 1e-6)))),
+                             recompute_period(a.train));
   realtrain::UpdateTiming t;
   if (works) t = probe.time_updates(b, mode, 1, steps);
   if (alone) probe.idle_barrier();
@@ -284,6 +301,7 @@ experiments::StepTimeProfile measure(realtrain::StepProbe& probe, BenchArgs& a, 
   p.model = a.train.model;
   p.dataset = a.train.dataset;
   p.optimizer = a.train.optimizer;
+  p.precondition = a.train.precondition;
   p.parameters = probe.parameters();
   p.parameter_tensors = probe.parameter_tensors();
   p.optimizer_state_values = probe.optimizer_state_values();
@@ -304,6 +322,12 @@ experiments::StepTimeProfile measure(realtrain::StepProbe& probe, BenchArgs& a, 
     p.allreduce.push_back(measure_allreduce(probe, a, pg, a.bytes));
     sync_from_rounds(a, rounds, pg, p);
   }
+  if (!probe.weights_finite()) {
+    const std::string w = "the weights of rank " + std::to_string(pg.rank) +
+                          " are no longer finite after the timed updates: the timings include NaN arithmetic";
+    std::fprintf(stderr, "batchlab bench-step: warning: %s\n", w.c_str());
+    p.extra["warnings"].push_back(w);
+  }
   nlohmann::json raw = nlohmann::json::array();
   for (std::size_t i = 0; i < a.batches.size(); ++i)
     raw.push_back({{"local_batch", a.batches[i]}, {"alone_s", rounds[i].alone}, {"alone_data_wait_s", rounds[i].wait},
@@ -311,7 +335,8 @@ experiments::StepTimeProfile measure(realtrain::StepProbe& probe, BenchArgs& a, 
   p.extra["load_average"] = {{"before", load_before}, {"after", load_average()}};
   p.extra["bench"] = {{"ranks", pg.world}, {"local_batches", a.batches}, {"rounds", a.rounds},
                       {"steps_at_least", a.steps}, {"warmup", a.warmup}, {"min_time_s", a.min_time},
-                      {"allreduce_iters_at_least", a.allreduce_iters}, {"lr", "fixed 0.01"},
+                      {"allreduce_iters_at_least", a.allreduce_iters}, {"lr", "fixed 1e-4"},
+                      {"updates_per_window_multiple_of", recompute_period(a.train)},
                       {"update_rounds", raw}};
   return p;
 }

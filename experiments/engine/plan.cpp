@@ -11,6 +11,7 @@
 #include "experiments/engine/grid.h"
 #include "experiments/engine/results_writer.h"
 #include "optim/config.h"
+#include "optim/registry.h"
 #include "optim/sync_policy.h"
 
 namespace batchlab::experiments {
@@ -109,6 +110,8 @@ void read_study_config(const fs::path& dir, StudyInput& in) {
   const bool real = kv.count("train.model") != 0;
   in.model = real ? kv["train.model"] : "";
   in.dataset = real ? get("train.dataset", "") : "";
+  in.optimizer = real ? get("train.optimizer", "") : "";
+  in.precondition = real ? get("train.precondition", "none") : "";
   in.sync = real ? get("train.sync", "sync") : get("sync.policy", "sync");
   in.average_momentum = (real ? get("train.average-momentum", "false") : get("sync.average_momentum", "false")) == "true";
   const std::string workers = real ? get("launcher.ranks", "1") : get("sync.workers", "1");
@@ -276,6 +279,17 @@ void check_profile_matches(const StudyInput& study, const StepTimeProfile& p) {
                     std::to_string(p.parameters) + " parameters), the study " + study.source +
                     " trained '" + study.model + "' on " + study.dataset +
                     ": measure that model with batchlab bench-step --model " + study.model);
+  // The update is part of the step time (Shampoo's inverse roots, K-FAC's factors): a profile
+  // that says which rule it timed must have timed the study's. A profile without the
+  // preconditioner key timed none (bench-step could not time one before it wrote the key).
+  if (p.optimizer.empty() || study.optimizer.empty()) return;
+  const std::string pre = p.precondition.empty() ? "none" : p.precondition;
+  if (optim::canonical_rule_name(p.optimizer) != optim::canonical_rule_name(study.optimizer) ||
+      pre != study.precondition)
+    throw PlanError("the profile timed optimizer '" + p.optimizer + "' with precondition " + pre + ", the study " +
+                    study.source + " trained '" + study.optimizer + "' with precondition " + study.precondition +
+                    ": measure that update with batchlab bench-step --optimizer " + study.optimizer +
+                    " --precondition " + study.precondition);
 }
 
 Plan make_plan(const StudyInput& study, const StepTimeModel& model, const PlanOptions& o) {

@@ -50,6 +50,9 @@ struct StudyCurve {
 struct StudyInput {
   std::string source;          // the study directory or table
   std::string model, dataset;  // of a real study; empty for a simulated study or a table
+  // A real study's update rule (train.optimizer) and preconditioner (train.precondition, "none"
+  // when its config.ini predates the key); empty otherwise.
+  std::string optimizer, precondition;
   std::string landscape;       // what the study trained on, for messages
   std::string sync = "sync";
   bool average_momentum = false;

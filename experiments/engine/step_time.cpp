@@ -274,6 +274,7 @@ json profile_to_json(const StepTimeProfile& p) {
   j["model"] = p.model;
   j["dataset"] = p.dataset;
   j["optimizer"] = p.optimizer;
+  if (!p.precondition.empty()) j["precondition"] = p.precondition;
   j["parameters"] = p.parameters;
   j["parameter_tensors"] = p.parameter_tensors;
   j["optimizer_state_values"] = p.optimizer_state_values;
@@ -304,6 +305,7 @@ StepTimeProfile profile_from_json(const json& j, const std::string& where) {
   p.model = r.text(j, "", "model");
   p.dataset = r.text(j, "", "dataset");
   p.optimizer = j.contains("optimizer") ? r.text(j, "", "optimizer") : "";
+  p.precondition = j.contains("precondition") ? r.text(j, "", "precondition") : "";
   p.parameters = r.integer(j, "", "parameters", 1);
   p.parameter_tensors = r.integer(j, "", "parameter_tensors", 1);
   if (j.contains("optimizer_state_values")) p.optimizer_state_values = r.integer(j, "", "optimizer_state_values", 0);

@@ -117,6 +117,9 @@ SyncOverhead fit_sync_overhead(const std::vector<SyncPoint>& points, double t_gr
 struct StepTimeProfile {
   std::string source;   // "batchlab bench-step" or who wrote it by hand, from what
   std::string model, dataset, optimizer;
+  // The gradient preconditioner in front of the rule (train's --precondition: none | kfac); ""
+  // when the profile does not say (written by hand, or before bench-step recorded it).
+  std::string precondition;
   std::int64_t parameters = 0;         // trainable values
   std::int64_t parameter_tensors = 0;  // messages of one parameter-averaging round
   std::int64_t optimizer_state_values = 0, optimizer_state_tensors = 0;  // averaged with momentum

@@ -2,29 +2,65 @@
 # The real arm of Zhang et al. 2019 (issue 15): the NQM predicts that preconditioning extends
 # perfect batch scaling to larger B and lowers the plateau of steps to target. Checked on real
 # training: the Fashion-MNIST MLP study (experiments/configs/real_fmnist_mlp.ini: test accuracy
-# 0.85, 2 ranks x 1 thread, budget 2 epochs or 160 steps) with Shampoo (optim/shampoo.h, Adam
-# graft) and K-FAC + momentum SGD (realtrain/kfac.h) beside the committed momentum-SGD study of the same config
-# (papers/_shared/fmnist_real_study/mlp).
-# Reduced grid (time): B = 64, 256, 1024, 4096, 16384 (every other batch size of the momentum
-# study), 2 lrs per batch size (x0.5, x1 of the square-root rule's), one seed.
-# --quick: B = 256, 4096 and the rule's lr only. The studies resume (a finished one costs nothing
-# the second time); real_report.py writes the README's real section, figure_real.png and
-# summary_real.csv. Long (see the README for the time here): run it under `nice -n 10`.
+# 0.85, 2 ranks x 1 thread, budget 2 epochs or 160 steps) with K-FAC + momentum SGD
+# (realtrain/kfac.h) and Shampoo (optim/shampoo.h, Adam graft) beside the committed momentum-SGD
+# study of the same config (papers/_shared/fmnist_real_study/mlp).
+# What runs (the record in the README is one full run of this), reduced for time on 2 CPUs shared
+# by 4 jobs (1-min load average 12-15 during the record): one seed, 2 lrs per batch size (x0.5, x1
+# of the square-root rule's; the momentum study had 5, x0.25 .. x4); K-FAC at B = 64, 256, 1024,
+# 4096, 16384 (every other batch size of the momentum study); Shampoo at B = 256, 1024, 4096 only
+# (B = 64 and 16384 cut: in the earlier Shampoo-only run neither reached the target within the
+# budget, and at this load they alone would have taken about 40 minutes). Not run (time): a wider
+# lr grid (the README says on which edge each best lr sits), more seeds, the Simple CNN arm.
+# Then the preconditioner's cost: per arm (momentum SGD too) one `batchlab bench-step` profile of its
+# update (2 ranks, local batches B / 2, the arm's update-rule options) and `batchlab plan` of its
+# study with it (K = 2, the arm's B), the three profiles back to back in this run.
+# --quick: B = 256, 4096 and the rule's lr only, profiles at those 2 local batches. The studies resume (a
+# finished one costs nothing the second time); real_report.py writes the README's real section,
+# figure_real.png and summary_real.csv. Long (see the README for the time here): run it under
+# `nice -n 5`.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh" "$@"
 BIN=$(batchlab_bin rt)
 OUT="$HERE/results_real"; (( QUICK )) && OUT+="_quick"
 mkdir -p "$OUT"
-GRID=(--study.batch_sizes=64,256,1024,4096,16384 --study.lr_grid=scaled:0.5:1:2)
-(( QUICK )) && GRID=(--study.batch_sizes=256,4096 --study.lr_grid=scaled:1:1:1)
+BATCHES_kfac=64,256,1024,4096,16384 BATCHES_shampoo=256,1024,4096 BATCHES_momentum=64,256,1024,4096,16384
+LOCAL=32,128,512,2048,8192  # B / 2 of every B above: the profiles are measured at the same points
+LRS=scaled:0.5:1:2
+if (( QUICK )); then
+  BATCHES_kfac=256,4096 BATCHES_shampoo=256,4096 BATCHES_momentum=256,4096 LOCAL=128,2048 LRS=scaled:1:1:1
+fi
 CFG="$REPO/experiments/configs/real_fmnist_mlp.ini"
-# Shampoo: the Adam-grafted step (its lr is an Adam lr: 0.002 at B = 128), inverse 4th roots
-# every 10 updates.
-timed_study_run study "$BIN" "$CFG" "$OUT/shampoo" "${GRID[@]}" --study.name=fmnist_mlp_shampoo \
-  --train.optimizer=shampoo --train.lr=0.002 --train.precond-every=10
+MOMENTUM_STUDY="$REPO/papers/_shared/fmnist_real_study/mlp"
+# Each arm's update: the same option names for the study's trials (--train.NAME=V) and for its
+# bench-step profile (--NAME=V).
+UPDATE_momentum=(optimizer=momentum momentum=0.9)
 # K-FAC (realtrain/kfac.h) in front of the same momentum SGD (0.9): damping 1e-3, factor decay
 # 0.95, statistics every update, inverses every 10 updates; factors all-reduced over the 2 ranks.
-# Its lr is that of a natural-gradient step (0.001 at B = 128, square-root scaled like the others).
-timed_study_run study "$BIN" "$CFG" "$OUT/kfac" "${GRID[@]}" --study.name=fmnist_mlp_kfac \
-  --train.precondition=kfac --train.lr=0.001 --train.precond-every=10
+UPDATE_kfac=(optimizer=momentum momentum=0.9 precondition=kfac precond-every=10)
+# Shampoo: the Adam-grafted step, inverse 4th roots every 10 updates.
+UPDATE_shampoo=(optimizer=shampoo precond-every=10)
+# K-FAC's lr is that of a natural-gradient step (0.001 at B = 128), Shampoo's an Adam lr (0.002 at
+# B = 128), square-root scaled like the others.
+timed_study_run study "$BIN" "$CFG" "$OUT/kfac" --study.batch_sizes=$BATCHES_kfac --study.lr_grid=$LRS \
+  --study.name=fmnist_mlp_kfac \
+  --train.lr=0.001 "${UPDATE_kfac[@]/#/--train.}"
+timed_study_run study "$BIN" "$CFG" "$OUT/shampoo" --study.batch_sizes=$BATCHES_shampoo --study.lr_grid=$LRS \
+  --study.name=fmnist_mlp_shampoo \
+  --train.lr=0.002 "${UPDATE_shampoo[@]/#/--train.}"
+
+# The preconditioner's cost in the answer: profile each arm's update on this machine, back to back
+# (the same load reaches the three alike), then time to target = S(B) x step time by the planner.
+MPI=(mpirun -np 2 --allow-run-as-root --bind-to none -x OMP_NUM_THREADS=1)
+for arm in momentum kfac shampoo; do
+  declare -n update="UPDATE_$arm" batches="BATCHES_$arm"
+  study="$OUT/$arm"; [[ $arm == momentum ]] && study=$MOMENTUM_STUDY
+  echo "bench-step $arm (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  (cd "$REPO" && "${MPI[@]}" "$BIN" bench-step --model mlp --threads 1 --loader-threads 1 --local-batches "$LOCAL" \
+    --rounds 1 --min-time 0.2 "${update[@]/#/--}" --output "$OUT/profile_$arm.json" > "$OUT/bench_$arm.log")
+  "$BIN" plan "$study" --profile "$OUT/profile_$arm.json" --workers 2 --batch-sizes "$batches" --no-plot \
+    --output "$OUT/plan_$arm" > "$OUT/plan_$arm.log"
+  unset -n update batches
+done
+times > "$OUT/cpu_times.txt"  # user and system seconds of this shell, then of its children
 write_timing "$OUT"
 "$PY" "$HERE/real_report.py" "$OUT"

@@ -8,9 +8,13 @@
 #    between the profiled local batches, alpha + beta b outside),
 #    and the recommendations printed; plan of a simulated sweep (no model to check) with explicit
 #    --batch-sizes;
-#  - bad input is one line and exit 2 with nothing written: a profile of another model, K not
-#    dividing B, a non-positive price, a study without a fit, K = 2 with a one-rank profile, and
-#    bench-step with one local batch or an unknown model.
+#  - bench-step times the update `batchlab train` runs with the same update-rule options: a K-FAC
+#    profile (--precondition kfac) and a Shampoo one record their optimizer and preconditioner,
+#    Shampoo's larger state, and timed windows that are multiples of --precond-every;
+#  - bad input is one line and exit 2 with nothing written: a profile of another model, a profile
+#    of another update (K-FAC's for the momentum study), K not dividing B, a non-positive price, a
+#    study without a fit, K = 2 with a one-rank profile, and bench-step with one local batch, an
+#    unknown model, K-FAC on a model with a layer it does not cover, or a K-FAC damping of 0.
 # usage: rt_bench_step_plan.sh BATCHLAB_BIN SOURCE_DIR SCRATCH_DIR
 set -uo pipefail
 BIN=$1 SRC=$2 SCRATCH=$3
@@ -43,7 +47,30 @@ for e in p2["compute"]:
 ar = p2["allreduce"][0]
 assert ar["ranks"] == 2 and [pt["bytes"] for pt in ar["points"]] == [4096, 1048576]
 assert len(p2["overlap"]["points"]) == 2 and p2["overlap"]["ranks"] == 2
+for p in (p1, p2):
+    assert p["optimizer"] == "momentum" and p["precondition"] == "none", (p["optimizer"], p["precondition"])
+    assert p["bench"]["updates_per_window_multiple_of"] == 1
 print("profiles ok")
+PY
+
+# The update of K-FAC + momentum and of Shampoo (one rank): the trainer's options and rule.
+timeout 120 "$BIN" "${BENCH[@]}" --precondition kfac --precond-every 3 --kfac-damping 0.01 --output pk.json > bk.out 2>&1 \
+  || { cat bk.out; fail "bench-step --precondition kfac"; }
+timeout 120 "$BIN" "${BENCH[@]}" --optimizer shampoo --precond-every 5 --output ps.json > bs.out 2>&1 \
+  || { cat bs.out; fail "bench-step --optimizer shampoo"; }
+/usr/bin/python3 - <<'PY' || fail "K-FAC / Shampoo profile contents"
+import json
+pk, ps = json.load(open("pk.json")), json.load(open("ps.json"))
+assert pk["optimizer"] == "momentum" and pk["precondition"] == "kfac", (pk["optimizer"], pk["precondition"])
+assert ps["optimizer"] == "shampoo" and ps["precondition"] == "none", (ps["optimizer"], ps["precondition"])
+# each timed window carries the recomputation at its training rate: a multiple of precond-every
+assert pk["bench"]["updates_per_window_multiple_of"] == 3 and ps["bench"]["updates_per_window_multiple_of"] == 5
+# Shampoo keeps more than momentum's one buffer per tensor (statistics, roots, graft moments)
+assert ps["optimizer_state_values"] > ps["parameters"], ps["optimizer_state_values"]
+for p in (pk, ps):
+    assert p["parameters"] == 269322 and [e["ranks"] for e in p["compute"]] == [1]
+    assert all(pt["s"] > 0 for pt in p["compute"][0]["points"])
+print("kfac / shampoo profiles ok")
 PY
 
 # Plan of the real study: 2 K x 11 measured B.
@@ -124,6 +151,11 @@ bad cost_zero "--device-cost 0: must be > 0" plan "$STUDY" --profile p2.json --d
 bad cost_negative "--device-cost -1: must be > 0" plan "$STUDY" --profile p2.json --device-cost -1
 bad no_fit "no fit of S(B)" plan nofit --profile p2.json
 bad one_rank_profile "no all-reduce entry" plan "$STUDY" --profile p1.json --workers 1,2
+bad other_update "the profile timed optimizer 'momentum' with precondition kfac" plan "$STUDY" --profile pk.json --workers 1
+bad other_rule "the profile timed optimizer 'shampoo' with precondition none" plan "$STUDY" --profile ps.json --workers 1
 bad one_batch "needs >= 2 batch sizes" bench-step --model mlp --local-batches 8 --data-dir "$data"
 bad unknown_model "unknown model 'nope'" bench-step --model nope --data-dir "$data"
+bad kfac_layer "train.precondition = kfac: model 'resnet8' has" bench-step --model resnet8 --precondition kfac \
+  --local-batches 2,4 --data-dir "$data"
+bad kfac_damping "kfac-damping" bench-step --model mlp --precondition kfac --kfac-damping 0 --data-dir "$data"
 echo "rt_bench_step_plan: ok"
