@@ -32,9 +32,10 @@ from _lib import read_csv, read_json  # papers/_lib.py (report.py puts papers/ o
 class Trial:
     """One trial's curve: evaluation steps, examples, validation loss, online B_simple."""
 
-    def __init__(self, study_dir, row):
+    def __init__(self, study_dir, row, lr_multiplier=1.0):
         self.batch = int(row["batch_size"])
         self.lr = float(row["lr"])
+        self.lr_multiplier = lr_multiplier  # lr / the scaling rule's lr at this batch size (trials.csv)
         d = os.path.join(study_dir, row["dir"])
         m = read_csv(os.path.join(d, "metrics.csv"), ["step", "examples", "eval_loss", "b_simple"])
         self.step = np.array([float(r["step"]) for r in m])
@@ -49,9 +50,12 @@ class Trial:
 
 
 def load_study(study_dir):
-    """The trials of one study output dir (real_trials.csv names each trial's directory)."""
-    rows = read_csv(os.path.join(study_dir, "real_trials.csv"), ["batch_size", "lr", "dir"])
-    return [Trial(study_dir, r) for r in rows]
+    """The trials of one study output dir (real_trials.csv names each trial's directory, trials.csv
+    its lr multiplier; a trial not yet in trials.csv counts as the rule's lr)."""
+    rows = read_csv(os.path.join(study_dir, "real_trials.csv"), ["trial_id", "batch_size", "lr", "dir"])
+    mult = {r["trial_id"]: float(r["lr_multiplier"])
+            for r in read_csv(os.path.join(study_dir, "trials.csv"), ["trial_id", "lr_multiplier"])}
+    return [Trial(study_dir, r, mult.get(r["trial_id"], 1.0)) for r in rows]
 
 
 def first_crossing(step, loss, target):

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import lm_analysis as lm  # noqa: E402
-from _lib import (claims_section, fmt, md_table, plt, publish, read_csv, read_json,  # noqa: E402
+from _lib import (claims_section, cpu_seconds, fmt, md_table, plt, publish, read_csv, read_json,  # noqa: E402
                   report_dir, results_arg, timing_line, write_csv)
 
 TOKENS_PER_WINDOW = 64  # the models' context: an example is one window of 64 bytes
@@ -47,7 +47,7 @@ def set_budgets(budget):
     BUDGETS[:] = [int(w * f) for f in BUDGET_FRACTIONS]
     LAW_BUDGETS[:] = [int(w * f) for f in LAW_FRACTIONS]
 # The record: this paper's full design (run.sh) has not been run on this machine (its 27 trials
-# are ~6x the quick run's CPU time); until it has, the README's generated section, figure.png and the summary tables
+# are ~2.5x the quick run's CPU time: 1.5x the trials, 1.7x the windows per trial); until it has, the README's generated section, figure.png and the summary tables
 # in the paper folder are the --quick run's, which says so in its first line. Set False once a full
 # run exists, and the quick run goes back to results_quick/report.md like every other paper's.
 RECORD_IS_QUICK = True
@@ -193,18 +193,17 @@ def lr_grid_text(models):
 
 
 def rule_lr_only(trials):
-    """The trials at the square-root rule's lr: the middle lr of each batch size's grid (multipliers
-    0.5, 1, 2), or the only one."""
+    """The trials at the square-root rule's lr: per batch size the one whose lr multiplier (trials.csv)
+    is nearest 1 (1 in the grids run.sh runs: 0.5, 1, 2 and 1, 2), or the only one."""
     out = []
     for b in sorted({t.batch for t in trials}):
-        ts = sorted((t for t in trials if t.batch == b), key=lambda t: t.lr)
-        out.append(ts[len(ts) // 2])
+        out.append(min((t for t in trials if t.batch == b), key=lambda t: abs(math.log(t.lr_multiplier))))
     return out
 
 
 def tuning_line(models, main):
     """How much the lr grid moves B_crit on the main model: its (b) B_crit from the rule's lr
-    alone vs from the best of its lrs (the other models ran the rule's lr only)."""
+    alone vs from the best of its lrs (whether the other models ran a grid too: lr_grid_text)."""
     trials = dict((n, t) for n, _, t in models)[main]
     if len(rule_lr_only(trials)) == len(trials):
         return ""
@@ -215,7 +214,7 @@ def tuning_line(models, main):
         rule = lm.bcrit_at(rule_lr_only(trials), L_D)[0]
         cells.append(f"D = {D}: {fmt(rule['b_crit']) if rule and rule['bounded'] else '—'} at the rule's lr vs "
                      f"{fmt(tuned['b_crit']) if tuned and tuned['bounded'] else '—'} tuned")
-    return (f"Lr tuning on {label(main)} (the other models ran the rule's lr only), B_crit at each budget's loss: "
+    return (f"Lr tuning on {label(main)}, B_crit at each budget's loss: "
             + "; ".join(cells) + ".")
 
 
@@ -373,21 +372,14 @@ def checks_of(m, exps, ci, models, main, law_info):
 
 
 def cpu_text(res):
-    """' The studies used X CPU-seconds ...' from run.sh's cpu_times.txt (bash `times`: this shell's
-    user and system time, then its children's), or '' without one."""
-    p = os.path.join(res, "cpu_times.txt")
-    if not os.path.exists(p):
+    """' The studies used X CPU-seconds ...' from run.sh's cpu_times.txt, or '' without one."""
+    cpu = cpu_seconds(res)
+    if cpu is None:
         return ""
-
-    def seconds(text):  # "1m2.345s"
-        m, s = text.rstrip("s").split("m")
-        return 60 * float(m) + float(s)
-
-    with open(p) as f:
-        lines = f.read().split("\n")
-    user, sys_ = (seconds(x) for x in lines[1].split())
+    user, sys_ = cpu
     return (f" The studies used {user + sys_:.0f} CPU-seconds (user {user:.0f} + system {sys_:.0f}, bash `times` in "
-            "run.sh, cpu_times.txt): trials run one at a time on one thread, so the rest of the wall-clock is "
+            "run.sh, cpu_times.txt): every trial runs on one thread, so that is the run's cost on one idle core "
+            "(half of it on two, where the study runs two trials at a time); the rest of the wall-clock is "
             "waiting for a core on the shared machine.")
 
 

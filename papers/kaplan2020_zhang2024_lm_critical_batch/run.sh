@@ -10,9 +10,11 @@
 # matrices scaled as 1 / fan-in (muP, Yang et al. 2021), then the square-root rule over B.
 #   full:    every model at 3 lr multipliers (0.5, 1, 2 x its LR_AT_B32) on the config's budget
 #            (16,384 windows or 300 steps, whichever is longer): 27 trials, ~6x the quick's CPU time.
-#   --quick: every model at its LR_AT_B32 only, on half the budget (8,192 windows or 150 steps):
-#            9 trials, results in results_quick/; (a)-(d) each get a number, but B_crit is S(B)
-#            at one lr and the budgets of (b) and (d) are halved with it.
+#   --quick: every model at 1 and 2 x its LR_AT_B32 (2x is the faster lr at B = 128: 55 steps to
+#            3.0 nats against 98 at 1x on the middle model), on half the budget (8,192 windows or
+#            200 steps, whichever is longer), two trials at a time (the machine's two cores): 18
+#            trials, ~5-6 CPU-minutes, results in results_quick/. B_crit is then S(B) over two lrs,
+#            and the budgets of (b) and (d) are halved with W.
 # On a shared machine run it as `nice -n 5 run.sh` (trials are single-threaded; their wall-clock
 # depends on the load, their CPU time, in OUT/cpu_times.txt, does not). REUSE=DIR[,DIR...] adds
 # [study] reuse dirs.
@@ -24,7 +26,7 @@ CFG="$REPO/experiments/configs/paper_lm_critical_batch.ini"
 MODELS=(gpt:1-32-2-64 gpt:2-64-4-64 gpt:2-96-4-64)
 GRID=(--study.lr_grid=scaled:0.5:2:3)
 # 8,192 windows: 0.013225 x 619,378 training windows
-(( QUICK )) && GRID=(--study.lr_grid=scaled:1:1:1 --study.max_epochs=0.013225 --study.max_steps=150)
+(( QUICK )) && GRID=(--study.lr_grid=scaled:1:2:2 --study.max_epochs=0.013225 --study.max_steps=200 --study.threads=2)
 for model in "${MODELS[@]}"; do
   name=${model//[:-]/_}
   IFS=- read -r _ width _ _ <<<"${model#gpt:}"
