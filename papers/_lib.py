@@ -161,6 +161,17 @@ def cpu_seconds(results_dir):
     return user, system
 
 
+def cpu_phrase(results_dir, script, note=""):
+    """'X CPU-seconds (user U + system S, bash `times` in SCRIPT, cpu_times.txt<note>)' from the
+    run's cpu_times.txt (cpu_seconds), for a report's timing line; '' without one."""
+    cpu = cpu_seconds(results_dir)
+    if cpu is None:
+        return ""
+    user, system = cpu
+    return (f"{user + system:.0f} CPU-seconds (user {user:.0f} + system {system:.0f}, bash `times` in {script}, "
+            f"cpu_times.txt{note})")
+
+
 def replace_generated(readme_path, markdown, begin=BEGIN, end=END):
     """Replace the text between the begin and end markers (by default report.py's; a README with a
     second generated section, e.g. zhang2019_nqm's calibrated arm, passes that section's own)."""

@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np  # noqa: E402
 
-from _lib import (claims_section, cpu_seconds, md_table, plt, publish, read_csv, read_json,  # noqa: E402
+from _lib import (claims_section, cpu_phrase, md_table, plt, publish, read_csv, read_json,  # noqa: E402
                   report_dir, results_arg, timing_line, write_csv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -224,11 +224,8 @@ def figure(out, panels):
 
 def cpu_text(res):
     """' Its runs used X CPU-seconds ...' from run.sh's cpu_times.txt, or '' without one."""
-    cpu = cpu_seconds(res)
-    if cpu is None:
-        return ""
-    return (f" Its runs used {sum(cpu):.0f} CPU-seconds (user {cpu[0]:.0f} + system {cpu[1]:.0f}, bash `times` "
-            "in run.sh, cpu_times.txt: the sweeps and both ranks of each real run).")
+    cpu = cpu_phrase(res, "run.sh", ": the sweeps and both ranks of each real run")
+    return f" Its runs used {cpu}." if cpu else ""
 
 
 def main():

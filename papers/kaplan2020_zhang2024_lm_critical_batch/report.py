@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import lm_analysis as lm  # noqa: E402
-from _lib import (claims_section, cpu_seconds, fmt, md_table, plt, publish, read_csv, read_json,  # noqa: E402
+from _lib import (claims_section, cpu_phrase, fmt, md_table, plt, publish, read_csv, read_json,  # noqa: E402
                   report_dir, results_arg, timing_line, write_csv)
 
 TOKENS_PER_WINDOW = 64  # the models' context: an example is one window of 64 bytes
@@ -373,14 +373,10 @@ def checks_of(m, exps, ci, models, main, law_info):
 
 def cpu_text(res):
     """' The studies used X CPU-seconds ...' from run.sh's cpu_times.txt, or '' without one."""
-    cpu = cpu_seconds(res)
-    if cpu is None:
-        return ""
-    user, sys_ = cpu
-    return (f" The studies used {user + sys_:.0f} CPU-seconds (user {user:.0f} + system {sys_:.0f}, bash `times` in "
-            "run.sh, cpu_times.txt): every trial runs on one thread, so that is the run's cost on one idle core "
+    cpu = cpu_phrase(res, "run.sh")
+    return (f" The studies used {cpu}: every trial runs on one thread, so that is the run's cost on one idle core "
             "(half of it on two, where the study runs two trials at a time); the rest of the wall-clock is "
-            "waiting for a core on the shared machine.")
+            "waiting for a core on the shared machine." if cpu else "")
 
 
 def timing_rows(res, models):

@@ -22,7 +22,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
-from _lib import (best_per_batch, claims_section, cpu_seconds, fits, fmt, md_table, plt, read_csv, read_json,  # noqa: E402
+from _lib import (best_per_batch, claims_section, cpu_phrase, fits, fmt, md_table, plt, read_csv, read_json,  # noqa: E402
                   publish_section, report_dir, results_arg, steps, timing_line, write_csv)
 from report import regime  # noqa: E402  (the CNN report's regime thresholds)
 
@@ -61,11 +61,8 @@ def ratio_text(S, b, k=4):
 
 def cpu_text(res):
     """', the study used X CPU-seconds ...' from run_vit.sh's cpu_times.txt, or '' without one."""
-    cpu = cpu_seconds(res)
-    if cpu is None:
-        return ""
-    return (f"; the study used {sum(cpu):.0f} CPU-seconds (user {cpu[0]:.0f} + system {cpu[1]:.0f}, bash `times` "
-            "in run_vit.sh, cpu_times.txt)")
+    cpu = cpu_phrase(res, "run_vit.sh")
+    return f"; the study used {cpu}" if cpu else ""
 
 
 def figure(vit, cnns, target, path):
