@@ -290,14 +290,15 @@ def cnn_claims(table, arm_fits):
     return checks
 
 
-def cnn_section(table, arm_fits):
+def cnn_section(res, table, arm_fits):
     """The README lines of the Simple CNN arm: steps per B per arm, fits, claim checks."""
     verdict = {True: "yes", False: "**no**", None: "not checked"}
     fit_rows = [[label, fmt(f["b_crit"]), fmt(f["s_min"]), fmt(f["fit_error"]), f["fit_points"]]
                 for arm, label in ARMS if (f := arm_fits.get(arm))]
-    return [
+    md = [
         "**Simple CNN arm** (the committed study `papers/_shared/fmnist_real_study/simple_cnn_small`'s config: "
-        "B = 64, 256, 1024, one lr per B, the square-root rule's, budget 1.5 epochs or 100 steps; no planner "
+        "B = 64, 256, 1024, the square-root rule's lr (Shampoo: x0.25 and x1 of it), budget 1.5 epochs or 100 steps; "
+        "no planner "
         "profiles). Steps to test accuracy 0.85 and the trial's training-loop ms per update (momentum-SGD "
         "columns from the committed study, run on another day at another load):", "",
         steps_table(table, sorted({b for a in table for b in table[a]})), "",
@@ -308,6 +309,12 @@ def cnn_section(table, arm_fits):
         "", "Not run on the Simple CNN: " + ("; ".join(
             f"{label} at B = {', '.join(map(str, miss))}" for arm, label in ARMS[1:] if arm in table
             and (miss := [b for b in table["momentum"] if b not in table[arm]])) or "none") + "."]
+    for arm, label in ARMS[1:]:
+        on_edge = (arm_fits.get(arm) or {}).get("lr_on_edge_batch_sizes", [])
+        if arm in table and on_edge:
+            md += ["", f"{label} on the Simple CNN: best lr on the grid's edge at B = "
+                   f"{edges(arm_dir(res, arm, True), table[arm], on_edge)} (steps there are upper bounds)."]
+    return md
 
 
 def main():
@@ -346,7 +353,7 @@ def main():
                f"target not reached within the budget at B = {', '.join(map(str, missed)) or 'none'}"
                + (f"; not run at B = {', '.join(map(str, not_run))}." if not_run else ".")]
     if len(cnn_table) > 1:
-        md += [""] + cnn_section(cnn_table, cnn_fits)
+        md += [""] + cnn_section(res, cnn_table, cnn_fits)
     publish_section(HERE, out, md, BEGIN, END, "Zhang et al. 2019, real arm -- `run_real.sh --quick`", "figure_real.png")
 
 

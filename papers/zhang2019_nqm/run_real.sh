@@ -14,8 +14,9 @@
 # lr grid (the README says on which edge each best lr sits), more seeds.
 # The Simple CNN arm: K-FAC and Shampoo (the same updates and lrs) on the committed momentum study
 # papers/_shared/fmnist_real_study/simple_cnn_small with that study's own config.ini and grid: B = 64,
-# 256, 1024 (Shampoo at 256, 1024 only: time), the rule's lr only, test accuracy 0.85, budget 1.5
-# epochs or 100 steps, 2 ranks; no bench-step profiles or plans for it (time).
+# 256, 1024 (Shampoo at 256, 1024 only: time), the rule's lr only (Shampoo: x0.25 and x1 of it),
+# test accuracy 0.85, budget 1.5 epochs or 100 steps, 2 ranks; no bench-step profiles or plans for
+# it (time).
 # Then the preconditioner's cost: per arm (momentum SGD too) one `batchlab bench-step` profile of its
 # update (2 ranks, local batches B / 2, the arm's update-rule options) and `batchlab plan` of its
 # study with it (K = 2, the arm's B), the three profiles back to back in this run.
@@ -55,8 +56,9 @@ timed_study_run study "$BIN" "$CFG" "$OUT/shampoo" --study.batch_sizes=$BATCHES_
 # 1024, the rule's lr only, budget 1.5 epochs or 100 steps), the same two updates and lrs as above.
 CNN_CFG="$REPO/papers/_shared/fmnist_real_study/simple_cnn_small/config.ini"
 # Shampoo at B = 256, 1024 only (B = 64 cut for time: at the record's load its trial ran 250 steps in
-# 108 s at test accuracy 0.71-0.75 and its budget is 1407 steps).
-CNN_KFAC=(); CNN_SHAMPOO=(--study.batch_sizes=256,1024)
+# 108 s at test accuracy 0.65-0.75 and its budget is 1407 steps), and at x0.25 and x1 of its lr: at
+# x1 alone its B = 1024 trial stayed at chance (test accuracy 0.10-0.12 over its 100 steps).
+CNN_KFAC=(); CNN_SHAMPOO=(--study.batch_sizes=256,1024 --study.lr_grid=scaled:0.25:1:2)
 (( QUICK )) && CNN_KFAC=(--study.batch_sizes=256) CNN_SHAMPOO=(--study.batch_sizes=256)
 timed_study_run study "$BIN" "$CNN_CFG" "$OUT/cnn_kfac" "${CNN_KFAC[@]}" --study.name=fmnist_simple_cnn_kfac \
   --train.lr=0.001 "${UPDATE_kfac[@]/#/--train.}"
