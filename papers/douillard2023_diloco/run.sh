@@ -43,10 +43,11 @@ LAUNCH=(mpirun -np 2 --allow-run-as-root --bind-to none --mca mpi_yield_when_idl
 REAL=(--data-dir "$DATA" --model mlp --batch-size 256 --optimizer adamw --lr 0.001 --epochs 3 --eval-every 20
       --target 0.86 --threads 1 --loader-threads 1 --seed 0)
 real_t0=$(date +%s.%N)
-train() {  # train ARM ARGS...
-  echo "douillard2023 real: $1" >&2
-  "${LAUNCH[@]}" "$RT" train "${REAL[@]}" --output "$OUT/real/$1" "${@:2}" >&2
+arm() {  # arm SETTING NAME ARGS...: one 2-rank `batchlab train` ARGS into $OUT/SETTING/NAME
+  echo "douillard2023 $1: $2" >&2
+  "${LAUNCH[@]}" "$RT" train "${@:3}" --output "$OUT/$1/$2" >&2
 }
+train() { arm real "$1" "${REAL[@]}" "${@:2}"; }  # train ARM ARGS...
 train sync --sync sync
 train local --sync local:20
 train post_local --sync post-local:20@80
@@ -64,10 +65,7 @@ GPT=(--dataset text --model gpt:2-64-4-64 --batch-size 32 --optimizer adamw --lr
      --warmup linear --warmup-steps 20 --precision bf16 --eval-examples 256 --eval-every 20 --steps 600
      --target-loss 2.4 --threads 1 --loader-threads 1 --seed 0)
 gpt_t0=$(date +%s.%N)
-gpt() {  # gpt ARM ARGS...
-  echo "douillard2023 real GPT: $1" >&2
-  "${LAUNCH[@]}" "$RT" train "${GPT[@]}" --output "$OUT/real_gpt/$1" "${@:2}" >&2
-}
+gpt() { arm real_gpt "$1" "${GPT[@]}" "${@:2}"; }  # gpt ARM ARGS...
 gpt sync --sync sync
 gpt local --sync local:20
 gpt diloco --sync diloco:20
